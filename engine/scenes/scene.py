@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.errors import UserFacingError
 
-class SceneError(Exception):
+
+class SceneError(UserFacingError):
     """A scene that cannot be loaded; the message says what is wrong and what to do."""
 
 
