@@ -1,0 +1,181 @@
+"""The voxel radiance field: a dense density grid and an RGB colour grid in an axis-aligned box.
+
+Layout. Tensors are [Z, Y, X] (grid_sample's [D, H, W]); world x runs along X. A world point p maps
+to normalised grid coordinates c = 2 (p - bbox_min) / (bbox_max - bbox_min) - 1 in (x, y, z)
+order, and the grids are sampled trilinearly with `grid_sample(..., align_corners=True,
+padding_mode="border")`: voxel centres sit at the box corners and faces, spacing
+(bbox_max - bbox_min) / (resolution - 1) per axis. The resolution follows the box's aspect so that
+voxels are nearly cubic; `voxel_size` is the mean of the three spacings.
+
+Density. The activation, in world units (sigma per unit length), is
+
+    sigma(raw) = softplus(raw + density_shift) * density_scale
+
+with two constant buffers: density_scale = 1 / voxel_size at construction (kept when the grid
+grows), density_shift chosen so that raw = 0 gives alpha = init_alpha over one step.
+`density_values()` returns sigma [Z, Y, X]; interpolation happens on `raw` before the activation.
+
+Ray marching (mirrored exactly by the GLSL ray marcher). Step `step_size` = step_voxels * voxel_size
+world units (default step_voxels = 0.5). A ray o + t d (d with camera z = 1, t = depth) is clipped
+to [t0, t1] = [max(near, t_enter), min(far, t_exit)] (near / far: the field's camera-depth range), and sampled at
+t_k = t0 + (k + 0.5) * step_size / |d| for k = 0 .. floor((t1 - t0) |d| / step_size) - 1 (training
+jitters the 0.5). Each sample has alpha_k = 1 - exp(-sigma(x_k) * step_size), transmittance
+T_k = prod_{j<k} (1 - alpha_j), weight w_k = T_k alpha_k, colour sigmoid(color(x_k)).
+Background: the remaining T_final = prod_k (1 - alpha_k) takes either the constant `background`
+colour, or, when `background_from_exit` (scenes without a known backdrop, e.g. LLFF), the grid's
+colour at the exit point x(t1), which then counts as one more, fully opaque, sample of weight T_final.
+
+Empty-space skipping. `occupancy` [Z, Y, X] bool marks voxels whose 3x3x3 neighbourhood has
+alpha >= a threshold (and that some training camera sees); since the activation is monotone and
+trilinear weights are convex, a sample whose nearest voxel is unoccupied has alpha below that
+threshold and is skipped before any grid lookup.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def grid_sample_points(grid: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Trilinear samples of grid [1, C, Z, Y, X] at normalised coords [N, 3] (x, y, z) -> [N, C].
+
+    On the CPU, grid_sample runs one thread per batch item, so the points are split over a batch
+    of `torch.get_num_threads()` (expanded, not copied) grids: ~2x faster on 2 cores.
+    """
+    n = coords.shape[0]
+    batch = 1 if grid.is_cuda or n < 4096 else max(1, min(torch.get_num_threads(), 8))
+    pad = (-n) % batch
+    if pad:
+        coords = torch.cat([coords, coords[:pad]], dim=0)         # [N + pad, 3]
+    pts = coords.reshape(batch, 1, 1, -1, 3)                       # [B, 1, 1, M, 3]
+    out = F.grid_sample(grid.expand(batch, -1, -1, -1, -1), pts, mode="bilinear",
+                        padding_mode="border", align_corners=True)  # [B, C, 1, 1, M]
+    out = out.reshape(batch, grid.shape[1], -1).permute(0, 2, 1).reshape(-1, grid.shape[1])
+    return out[:n]                                                 # [N, C]
+
+
+def resolution_for(bbox, voxels: int) -> tuple[int, int, int]:
+    """Resolution (Z, Y, X) with about voxels**3 nearly cubic voxels in bbox [2, 3] (x, y, z)."""
+    extent = torch.as_tensor(bbox, dtype=torch.float64)
+    extent = (extent[1] - extent[0]).clamp(min=1e-9)               # [3] x, y, z
+    side = (float(extent.prod()) / voxels ** 3) ** (1.0 / 3.0)
+    x, y, z = (max(2, int(round(float(e) / side))) for e in extent)
+    return z, y, x
+
+
+class VoxelField(nn.Module):
+    """Dense density + RGB grids in `bbox`; see the module docstring for every convention."""
+
+    def __init__(self, bbox, resolution: tuple[int, int, int], *, init_alpha: float = 1e-2,
+                 step_voxels: float = 0.5, background: tuple[float, float, float] | None = None,
+                 near: float = 0.0, far: float = 1e10, space: str = "world") -> None:
+        super().__init__()
+        if space != "world":
+            raise ValueError(f"space '{space}' is not supported: only 'world'")
+        Z, Y, X = (int(r) for r in resolution)
+        self.space = space
+        self.step_voxels = float(step_voxels)
+        self.background_from_exit = background is None
+        self.near, self.far = float(near), float(far)   # camera-depth range the field was trained on
+        self.register_buffer("bbox", torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3).clone())
+        self.register_buffer("background", torch.tensor(background or (0.0, 0.0, 0.0)))  # [3]
+        self.density = nn.Parameter(torch.zeros(1, 1, Z, Y, X))   # [1, 1, Z, Y, X] raw
+        self.color = nn.Parameter(torch.zeros(1, 3, Z, Y, X))     # [1, 3, Z, Y, X] raw (sigmoid)
+        scale = 1.0 / self.voxel_size
+        # softplus(shift) * scale * step = -log(1 - init_alpha)
+        target = -math.log(1.0 - init_alpha) / (scale * self.step_size)
+        self.register_buffer("density_scale", torch.tensor(scale))
+        self.register_buffer("density_shift", torch.tensor(math.log(math.expm1(target))))
+        self.register_buffer("occupancy", torch.ones(Z, Y, X, dtype=torch.bool))  # [Z, Y, X]
+
+    # ---- geometry -------------------------------------------------------------------------
+    @property
+    def resolution(self) -> tuple[int, int, int]:
+        return tuple(int(r) for r in self.density.shape[2:])
+
+    @property
+    def voxel_size(self) -> float:
+        """Mean voxel spacing in world units (spacings are within a few % of each other)."""
+        extent = (self.bbox[1] - self.bbox[0]).double()            # [3] x, y, z
+        counts = torch.tensor(self.resolution[::-1], dtype=torch.float64) - 1  # [3] x, y, z
+        return float((extent / counts).mean())
+
+    @property
+    def step_size(self) -> float:
+        """Distance between ray samples in world units."""
+        return self.step_voxels * self.voxel_size
+
+    def to_grid_coords(self, points: torch.Tensor) -> torch.Tensor:
+        """World points [N, 3] -> normalised grid coords [N, 3] (x, y, z), box = [-1, 1]^3."""
+        return (points - self.bbox[0]) / (self.bbox[1] - self.bbox[0]) * 2.0 - 1.0
+
+    # ---- lookups --------------------------------------------------------------------------
+    def activate(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw density -> sigma per world unit (the activation of the module docstring)."""
+        return F.softplus(raw + self.density_shift) * self.density_scale
+
+    def sample_density(self, coords: torch.Tensor) -> torch.Tensor:
+        """sigma [N] at normalised coords [N, 3]."""
+        return self.activate(grid_sample_points(self.density, coords)[:, 0])
+
+    def sample_rgb(self, coords: torch.Tensor) -> torch.Tensor:
+        """Colour [N, 3] in [0, 1] at normalised coords [N, 3]."""
+        return torch.sigmoid(grid_sample_points(self.color, coords))
+
+    def occupied(self, coords: torch.Tensor) -> torch.Tensor:
+        """bool [N]: the occupancy of the voxel nearest to each normalised coord [N, 3]."""
+        res = torch.tensor(self.resolution[::-1], device=coords.device)  # [3] X, Y, Z
+        idx = ((coords + 1.0) * 0.5 * (res - 1)).round().long()
+        idx = torch.minimum(idx.clamp(min=0), res - 1)               # [N, 3] x, y, z
+        return self.occupancy[idx[:, 2], idx[:, 1], idx[:, 0]]
+
+    @torch.no_grad()
+    def density_values(self) -> torch.Tensor:
+        """Activated density sigma [Z, Y, X] float32 (per world unit), detached."""
+        return self.activate(self.density[0, 0]).float().clone()
+
+    @torch.no_grad()
+    def rgb_values(self) -> torch.Tensor:
+        """Colour [Z, Y, X, 3] float32 in [0, 1], detached."""
+        return torch.sigmoid(self.color[0]).permute(1, 2, 3, 0).float().contiguous()
+
+    # ---- maintenance ----------------------------------------------------------------------
+    @torch.no_grad()
+    def update_occupancy(self, alpha_threshold: float = 1e-4, seen: torch.Tensor | None = None) -> float:
+        """Recompute `occupancy` from the density (and an optional bool [Z, Y, X] seen mask).
+
+        Returns the occupied fraction.
+        """
+        alpha = 1.0 - torch.exp(-self.density_values() * self.step_size)   # [Z, Y, X]
+        dense = (alpha >= alpha_threshold).float()[None, None]
+        occ = F.max_pool3d(dense, kernel_size=3, stride=1, padding=1)[0, 0] > 0
+        if seen is not None:
+            occ &= seen
+        self.occupancy = occ
+        return float(occ.float().mean())
+
+    @torch.no_grad()
+    def upsample(self, resolution: tuple[int, int, int]) -> None:
+        """Grow (or shrink) both grids to `resolution` by trilinear interpolation of the raw values.
+
+        Replaces the parameters: rebuild any optimiser afterwards. Occupancy is reset to all-true.
+        """
+        size = tuple(int(r) for r in resolution)
+        for name in ("density", "color"):
+            old = getattr(self, name)
+            new = F.interpolate(old.data, size=size, mode="trilinear", align_corners=True)
+            setattr(self, name, nn.Parameter(new.contiguous()))
+        self.occupancy = torch.ones(size, dtype=torch.bool, device=self.density.device)
+
+    def total_variation(self, density_weight: float, color_weight: float) -> torch.Tensor:
+        """Mean squared difference of neighbouring raw values (density and colour), weighted."""
+        loss = self.density.new_zeros(())
+        for grid, w in ((self.density, density_weight), (self.color, color_weight)):
+            if w > 0:
+                tv = sum(torch.diff(grid, dim=d).square().mean() for d in (2, 3, 4))
+                loss = loss + w * tv
+        return loss

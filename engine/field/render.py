@@ -1,0 +1,153 @@
+"""Volume rendering of a VoxelField: colour, depth, opacity and the per-sample compositing weights.
+
+The sampling and compositing rules (step, alpha, transmittance, background) are written once, in
+the docstring of engine/field/grid.py. Per-ray segments of the flat sample arrays are handled with
+`repeat_interleave` / `index_add_`, so everything runs on the CPU as well as on CUDA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.field.grid import VoxelField
+from engine.math.rays import camera_rays, ray_box
+
+
+@dataclass(slots=True)
+class SampleWeights:
+    """Compositing weights of a frozen field: M(r) = sum over samples of ray r of weights * V(coords)."""
+    ray_ids: torch.Tensor   # [S] int64 pixel index (row * W + column), sorted ascending
+    coords: torch.Tensor    # [S, 3] float32 normalised grid coords (x, y, z) in [-1, 1]
+    weights: torch.Tensor   # [S] float32 w = T * alpha, all >= the cutoff
+
+
+@dataclass(slots=True)
+class RayResult:
+    rgb: torch.Tensor       # [N, 3] composited colour (background included)
+    depth: torch.Tensor     # [N] expected t (= camera depth), the background sits at the exit t1
+    opacity: torch.Tensor   # [N] sum of the weights of the grid samples (background excluded)
+    samples: SampleWeights | None = None
+
+
+@dataclass(slots=True)
+class RenderedView:
+    rgb: torch.Tensor       # [H, W, 3] float32 in [0, 1]
+    depth: torch.Tensor     # [H, W] float32 camera depth
+    opacity: torch.Tensor   # [H, W] float32 in [0, 1]
+    samples: SampleWeights | None = None
+
+
+def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
+                near: float | None = None, far: float | None = None, jitter: bool = False,
+                color_cutoff: float = 1e-4, keep_weights: bool = False,
+                weight_cutoff: float = 1e-3) -> RayResult:
+    """Render rays origins [N, 3], dirs [N, 3] (camera z of dirs = 1) through `field`.
+
+    Differentiable unless called under no_grad. `jitter` draws the sample offset per ray uniformly
+    (training) instead of 0.5. Samples with weight < color_cutoff skip the colour lookup (their
+    colour contribution is dropped); with keep_weights, samples with weight >= weight_cutoff are
+    returned (the background exit sample included when field.background_from_exit). near / far
+    default to the field's own camera-depth range.
+    """
+    near = field.near if near is None else near
+    far = field.far if far is None else far
+    n_rays = origins.shape[0]
+    device = origins.device
+    t_enter, t_exit = ray_box(origins, dirs, field.bbox)               # [N], [N]
+    t0 = t_enter.clamp(min=near)                                       # [N]
+    t1 = t_exit.clamp(max=far)                                         # [N]
+    step_t = field.step_size / dirs.norm(dim=-1)                       # [N] t units per step
+    counts = torch.floor((t1 - t0) / step_t).clamp(min=0).long()       # [N]
+    ray_ids = torch.repeat_interleave(torch.arange(n_rays, device=device), counts)  # [S]
+    starts = torch.cumsum(counts, 0) - counts                          # [N]
+    k = torch.arange(ray_ids.shape[0], device=device) - starts[ray_ids]  # [S]
+    offset = torch.rand(n_rays, device=device) if jitter else torch.full((n_rays,), 0.5, device=device)
+    t = t0[ray_ids] + (k + offset[ray_ids]) * step_t[ray_ids]          # [S]
+    coords = field.to_grid_coords(origins[ray_ids] + t[:, None] * dirs[ray_ids])  # [S, 3]
+
+    keep = field.occupied(coords)                                      # [S]
+    ray_ids, t, coords = ray_ids[keep], t[keep], coords[keep]
+    sigma = field.sample_density(coords)                               # [S]
+    alpha = 1.0 - torch.exp(-sigma * field.step_size)                  # [S]
+    weights, t_final = composite_weights(alpha, ray_ids, n_rays)       # [S], [N]
+
+    lit = weights >= color_cutoff                                      # [S]
+    rgb = torch.zeros(n_rays, 3, device=device, dtype=weights.dtype)
+    rgb = rgb.index_add(0, ray_ids[lit], weights[lit, None] * field.sample_rgb(coords[lit]))
+    opacity = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights)  # [N]
+    t_bg = torch.where(t1 > t0, t1, torch.full_like(t1, far))          # [N]
+    depth = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights * t) + t_final * t_bg
+    exit_coords = field.to_grid_coords(origins + t_bg[:, None] * dirs)  # [N, 3]
+    if field.background_from_exit:
+        background = field.sample_rgb(exit_coords)                     # [N, 3]
+    else:
+        background = field.background.to(device).expand(n_rays, 3)    # [N, 3]
+    rgb = rgb + t_final[:, None] * background
+
+    samples = None
+    if keep_weights:
+        samples = _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, weight_cutoff)
+    return RayResult(rgb=rgb, depth=depth, opacity=opacity, samples=samples)
+
+
+def composite_weights(alpha: torch.Tensor, ray_ids: torch.Tensor, n_rays: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights w_i = T_i alpha_i [S] and the final transmittance [N] of rays given by ray_ids [S].
+
+    ray_ids must be sorted (samples of a ray contiguous, front to back). The segmented exclusive
+    cumulative product is a float64 cumsum of log(1 - alpha) minus its value at each ray's start.
+    """
+    log_keep = torch.log1p(-alpha.clamp(max=1.0 - 1e-6)).double()      # [S]
+    csum = torch.cumsum(log_keep, 0)                                   # [S] inclusive
+    exclusive = csum - log_keep                                        # [S]
+    seg_counts = torch.bincount(ray_ids, minlength=n_rays)             # [N]
+    seg_starts = (torch.cumsum(seg_counts, 0) - seg_counts).clamp(max=max(alpha.shape[0] - 1, 0))
+    base = exclusive[seg_starts] if alpha.shape[0] else exclusive.new_zeros(n_rays)  # [N]
+    transmittance = torch.exp(exclusive - base[ray_ids]).to(alpha.dtype)  # [S]
+    weights = transmittance * alpha                                    # [S]
+    log_final = torch.zeros(n_rays, dtype=torch.float64, device=alpha.device).index_add(0, ray_ids, log_keep)
+    return weights, torch.exp(log_final).to(alpha.dtype)
+
+
+def _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, cutoff) -> SampleWeights:
+    """Samples with weight >= cutoff, detached, plus the exit samples when the exit is the backdrop."""
+    ids, pts, w = ray_ids, coords, weights
+    if field.background_from_exit:
+        all_ids = torch.arange(t_final.shape[0], device=ray_ids.device)
+        ids = torch.cat([ids, all_ids])
+        pts = torch.cat([pts, exit_coords])
+        w = torch.cat([w, t_final])
+    keep = w >= cutoff
+    ids, pts, w = ids[keep], pts[keep], w[keep]
+    order = torch.sort(ids, stable=True).indices                       # exit samples after a ray's own
+    return SampleWeights(ray_ids=ids[order].detach(), coords=pts[order].detach().float(),
+                         weights=w[order].detach().float())
+
+
+@torch.no_grad()
+def render_view(field: VoxelField, K, T_world_camera, H: int, W: int, *, keep_weights: bool = False, weight_cutoff: float = 1e-3,
+                chunk: int = 8192) -> RenderedView:
+    """Render an H x W view (no gradients) in chunks of `chunk` rays.
+
+    Reads K [3, 3], T_world_camera [4, 4] (numpy or torch); the depth range is the field's own
+    (field.near, field.far). SampleWeights.ray_ids index pixels row-major over the whole view.
+    """
+    device = field.density.device
+    origins, dirs = camera_rays(K, T_world_camera, H, W, device=device)  # [H*W, 3] each
+    parts = []
+    for lo in range(0, H * W, chunk):
+        parts.append(render_rays(field, origins[lo:lo + chunk], dirs[lo:lo + chunk],
+                                 keep_weights=keep_weights, weight_cutoff=weight_cutoff))
+    samples = None
+    if keep_weights:
+        offsets = range(0, H * W, chunk)
+        samples = SampleWeights(
+            ray_ids=torch.cat([p.samples.ray_ids + lo for p, lo in zip(parts, offsets)]),
+            coords=torch.cat([p.samples.coords for p in parts]),
+            weights=torch.cat([p.samples.weights for p in parts]))
+    return RenderedView(rgb=torch.cat([p.rgb for p in parts]).reshape(H, W, 3).clamp(0, 1),
+                        depth=torch.cat([p.depth for p in parts]).reshape(H, W),
+                        opacity=torch.cat([p.opacity for p in parts]).reshape(H, W),
+                        samples=samples)
