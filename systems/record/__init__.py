@@ -1,0 +1,1 @@
+"""Recording and replaying segmentation sessions (file format, recorder, replayer, video)."""
