@@ -1,0 +1,119 @@
+#version 330
+// Ray marcher of a VoxelField. It mirrors the sampling and compositing rules written in the
+// docstring of engine/field/grid.py: rays o + t d with camera-z(d) = 1, clipped to the box and to
+// [near, far], samples at t0 + (k + 0.5) * step / |d|, sigma = softplus(raw + shift) * scale
+// interpolated on raw, alpha = 1 - exp(-sigma * step), colour sigmoid(raw colour), empty-space
+// skipping on the nearest voxel's occupancy, the remaining transmittance takes the background.
+// Extras: blocks of unoccupied voxels are jumped over (exact: every sample inside would be
+// skipped), rays stop once T < 1e-4, and the mask overlay / object views read the voxel's id.
+
+uniform sampler3D u_density;  // [Z, Y, X] raw density: R16F, or R8 holding (raw - lo) / (hi - lo)
+uniform sampler3D u_color;    // [Z, Y, X] colour: RGBA16F raw (sigmoid here) or RGBA8 sigmoid'ed
+uniform sampler3D u_flags;    // [Z, Y, X] RG8: r = occupied, g = object id / 255 (0 = none)
+uniform sampler3D u_blocks;   // [Zb, Yb, Xb] R8: 1 where a block of voxels holds an occupied one
+uniform bool u_density_u8;    // density is R8 encoded over [u_raw_lo, u_raw_hi]
+uniform float u_raw_lo;
+uniform float u_raw_hi;
+uniform bool u_color_raw;     // colour texture holds raw values (apply the sigmoid)
+
+uniform vec2 u_size;          // image W, H in pixels
+uniform mat3 u_K_inv;         // pixel -> camera ray (z = 1)
+uniform mat3 u_R;             // camera -> world rotation (T_world_camera[:3, :3])
+uniform vec3 u_origin;        // camera centre in world coords
+uniform vec3 u_bmin;          // field bbox min (world)
+uniform vec3 u_bmax;          // field bbox max (world)
+uniform vec3 u_res;           // X, Y, Z voxel counts
+uniform int u_block;          // voxels per block side
+uniform float u_step;         // step size, world units
+uniform float u_shift;        // density_shift
+uniform float u_scale;        // density_scale
+uniform float u_near;
+uniform float u_far;
+uniform vec3 u_background;
+uniform bool u_background_from_exit;
+
+uniform bool u_overlay;       // tint pixels whose rendered mask reaches u_mask_threshold
+uniform float u_mask_threshold;
+uniform float u_tint;         // how much of the object colour replaces the pixel colour
+uniform vec4 u_objects[32];   // per object id (1-based, index 0 unused): rgb colour, a = visible
+uniform int u_view_mode;      // 0 = scene, 1 = object u_selected alone, 2 = scene without it
+uniform int u_selected;       // object id the view modes refer to
+
+out vec4 frag;
+
+float softplus(float x) {      // torch.nn.functional.softplus (threshold 20)
+    return x > 20.0 ? x : log(1.0 + exp(x));
+}
+
+vec3 colour_at(vec3 tc) {
+    vec4 c = texture(u_color, tc);
+    return u_color_raw ? 1.0 / (1.0 + exp(-c.rgb)) : c.rgb;
+}
+
+void main() {
+    vec2 pix = vec2(gl_FragCoord.x, u_size.y - gl_FragCoord.y);   // (x + .5, y + .5), y down
+    vec3 d = u_R * (u_K_inv * vec3(pix, 1.0));
+    vec3 o = u_origin;
+    vec3 safe = mix(d, vec3(1e-9), lessThan(abs(d), vec3(1e-9)));
+    vec3 ta = (u_bmin - o) / safe;
+    vec3 tb = (u_bmax - o) / safe;
+    vec3 tmin = min(ta, tb), tmax = max(ta, tb);
+    float t0 = max(max(max(tmin.x, tmin.y), tmin.z), u_near);
+    float t1 = min(min(min(tmax.x, tmax.y), tmax.z), u_far);
+    float step_t = u_step / length(d);
+    int n = int(max(floor((t1 - t0) / step_t), 0.0));
+
+    vec3 to_voxel = (u_res - 1.0) / (u_bmax - u_bmin);      // world -> voxel units
+    vec3 u0 = (o - u_bmin) * to_voxel;                       // ray origin, voxel units
+    vec3 du = d * to_voxel;                                  // ray direction, voxel units
+    vec3 du_safe = mix(du, vec3(1e-9), lessThan(abs(du), vec3(1e-9)));
+    ivec3 top = ivec3(u_res) - 1;
+
+    vec3 rgb = vec3(0.0);
+    vec3 tint = vec3(0.0);
+    float mask = 0.0;
+    float T = 1.0;
+    int k = 0;
+    while (k < n) {
+        float t = t0 + (float(k) + 0.5) * step_t;
+        vec3 p = o + t * d;
+        vec3 c = (p - u_bmin) / (u_bmax - u_bmin) * 2.0 - 1.0;  // normalised grid coords
+        vec3 u = (c + 1.0) * 0.5 * (u_res - 1.0);                // voxel units
+        ivec3 idx = clamp(ivec3(floor(u + 0.5)), ivec3(0), top);
+        ivec3 b = idx / u_block;
+        if (texelFetch(u_blocks, b, 0).r < 0.5) {
+            // Jump to the first sample whose nearest voxel lies outside block b.
+            vec3 lo = vec3(b * u_block) - 0.5, hi = vec3((b + 1) * u_block) - 0.5;
+            vec3 t_out = (mix(lo, hi, greaterThan(du, vec3(0.0))) - u0) / du_safe;
+            float t_leave = min(min(t_out.x, t_out.y), t_out.z);
+            k = max(k + 1, int(ceil((t_leave - t0) / step_t - 0.5)));
+            continue;
+        }
+        k++;
+        vec2 flags = texelFetch(u_flags, idx, 0).rg;
+        if (flags.r < 0.5) continue;
+        int id = int(flags.g * 255.0 + 0.5);
+        if ((u_view_mode == 1 && id != u_selected) || (u_view_mode == 2 && id == u_selected)) continue;
+        vec3 tc = (u + 0.5) / u_res;
+        float raw = texture(u_density, tc).r;
+        if (u_density_u8) raw = mix(u_raw_lo, u_raw_hi, raw);
+        float alpha = 1.0 - exp(-softplus(raw + u_shift) * u_scale * u_step);
+        float w = T * alpha;
+        if (w >= 1e-4) rgb += w * colour_at(tc);
+        if (id > 0 && u_objects[id].a > 0.5) {
+            mask += w;
+            tint += w * u_objects[id].rgb;
+        }
+        T *= 1.0 - alpha;
+        if (T < 1e-4) break;
+    }
+    vec3 background = u_background;
+    if (u_background_from_exit) {
+        float t_bg = t1 > t0 ? t1 : u_far;
+        vec3 c = (o + t_bg * d - u_bmin) / (u_bmax - u_bmin) * 2.0 - 1.0;
+        background = colour_at(((c + 1.0) * 0.5 * (u_res - 1.0) + 0.5) / u_res);
+    }
+    rgb = clamp(rgb + T * background, 0.0, 1.0);
+    if (u_overlay && mask >= u_mask_threshold) rgb = mix(rgb, tint / mask, u_tint);
+    frag = vec4(rgb, 1.0);
+}
