@@ -1,0 +1,102 @@
+"""Mask inverse rendering: hand-checked numbers, and the sparse fast path against autograd."""
+
+import pytest
+import torch
+
+from systems.inverse.ops import (accumulate_votes, binarise_rendered, build_view_weights, gate_iou,
+                                 mask_iou, naive_render, naive_vote, projection_loss, render_mask,
+                                 trilinear_corners, view_votes)
+
+
+def _two_voxels():
+    """Grid of 2 voxels along x (Z=Y=1), an image of 1 x 2 pixels (two rays).
+
+    Ray 0: a sample at x=-1 (all on voxel 0), weight 0.5, and one at x=0 (half on each voxel),
+    weight 0.4. Ray 1: a sample at x=+1 (voxel 1), weight 0.8. So
+        A = [[0.5 + 0.4/2, 0.4/2],      = [[0.7, 0.2],
+             [0,           0.8  ]]         [0.0, 0.8]]
+    """
+    ray_ids = torch.tensor([0, 0, 1])
+    coords = torch.tensor([[-1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    weights = torch.tensor([0.5, 0.4, 0.8])
+    return ray_ids, coords, weights
+
+
+def test_two_voxel_two_ray_matrix_loss_vote_and_average():
+    ray_ids, coords, weights = _two_voxels()
+    view = build_view_weights(ray_ids, coords, weights, 1, 2, (1, 1, 2))
+    assert torch.allclose(torch.from_numpy(view.A.toarray()), torch.tensor([[0.7, 0.2], [0.0, 0.8]]))
+    sam = torch.tensor([[True, False]])
+    # lambda 5: target t = S - 5 (1 - S) = [1, -5]; vote = A^T t = [0.7, 0.2 - 4.0] = [0.7, -3.8].
+    # Check against L(V) = -M0 + 5 M1 = -(0.7 v0 + 0.2 v1) + 5 (0.8 v1) = -0.7 v0 + 3.8 v1.
+    vote = view_votes(view, sam, 0, 1, 5.0)
+    assert torch.allclose(vote, torch.tensor([[0.7, -3.8]]))
+    V = torch.tensor([[2.0, 1.0]])
+    assert float(projection_loss(render_mask(view, V)[0], sam, 5.0)) == pytest.approx(-0.7 * 2 + 3.8 * 1)
+    votes, counts = torch.zeros(1, 1, 1, 2), torch.zeros(1, 1, 1, 2)
+    assert accumulate_votes(votes, counts, view, vote) == 2
+    assert torch.allclose(votes.flatten(), torch.tensor([0.7, -3.8])) and counts.sum() == 2
+    # Rendered now: M = A V = [0.7*0.7 + 0.2*(-3.8), 0.8*(-3.8)] = [-0.27, -3.04].
+    assert torch.allclose(render_mask(view, votes)[0], torch.tensor([[-0.27, -3.04]]))
+    # A second view (lambda 1, S = [1, 1]): vote = A^T [1, 1] = [0.7, 1.0];
+    # averaged: v0 = (0.7 * 1 + 0.7) / 2 = 0.7, v1 = (-3.8 * 1 + 1.0) / 2 = -1.4; counts 2.
+    accumulate_votes(votes, counts, view, view_votes(view, torch.tensor([[True, True]]), 0, 1, 1.0))
+    assert torch.allclose(votes.flatten(), torch.tensor([0.7, -1.4])) and torch.all(counts == 2)
+
+
+def test_multi_object_vote_pushes_other_channels_down_inside_the_sam_mask():
+    view = build_view_weights(*_two_voxels(), 1, 2, (1, 1, 2))
+    sam = torch.tensor([[True, False]])
+    vote = view_votes(view, sam, 1, 3, 5.0)
+    # Channels 0 and 2 get -A^T S = -[0.7, 0.2]; channel 1 the usual vote.
+    assert torch.allclose(vote[0], torch.tensor([-0.7, -0.2])) and torch.equal(vote[0], vote[2])
+    assert torch.allclose(vote[1], torch.tensor([0.7, -3.8]))
+    assert torch.count_nonzero(view_votes(view, sam, 1, 3, 5.0, exclusive=False)[0]) == 0
+
+
+def test_trilinear_corners_match_grid_sample():
+    torch.manual_seed(0)
+    grid = torch.randn(3, 4, 5)
+    coords = torch.rand(50, 3) * 2.2 - 1.1                     # a few outside: border padding
+    ids, w = trilinear_corners(coords, (3, 4, 5))
+    fast = (grid.reshape(-1)[ids] * w).sum(1)
+    slow = torch.nn.functional.grid_sample(grid[None, None], coords.reshape(1, 1, 1, -1, 3),
+                                           align_corners=True, padding_mode="border").reshape(-1)
+    assert torch.allclose(fast, slow, atol=1e-5)
+
+
+def _random_view(seed=1, H=6, W=7, shape=(4, 5, 6), samples=400):
+    g = torch.Generator().manual_seed(seed)
+    ray_ids = torch.randint(0, H * W, (samples,), generator=g)
+    coords = torch.rand(samples, 3, generator=g) * 2 - 1
+    weights = torch.rand(samples, generator=g) * 0.3
+    return ray_ids, coords, weights, H, W, shape
+
+
+def test_fast_render_and_vote_equal_the_autograd_reference():
+    ray_ids, coords, weights, H, W, shape = _random_view()
+    view = build_view_weights(ray_ids, coords, weights, H, W, shape, chunk_rays=5)
+    V = torch.randn(1, *shape)
+    assert torch.allclose(render_mask(view, V)[0], naive_render(V[0], ray_ids, coords, weights, H, W),
+                          atol=1e-5)
+    sam = torch.rand(H, W) > 0.5
+    fast = torch.zeros(1, *shape).reshape(1, -1)
+    fast[:, view.voxels] = view_votes(view, sam, 0, 1, 5.0)
+    slow = naive_vote(V[0], ray_ids, coords, weights, sam, 5.0)
+    assert torch.allclose(fast.reshape(shape), slow, atol=1e-5)
+
+
+def test_min_entry_drops_small_entries_only():
+    ray_ids, coords, weights, H, W, shape = _random_view()
+    full = build_view_weights(ray_ids, coords, weights, H, W, shape)
+    pruned = build_view_weights(ray_ids, coords, weights, H, W, shape, min_entry=0.05)
+    assert pruned.nnz < full.nnz
+    assert (pruned.A.data > 0.05).all()
+
+
+def test_binarisation_and_iou_gate():
+    M = torch.tensor([[0.0, 0.1, 0.9], [-1.0, 0.8, 0.2]])     # mean 1/6
+    assert torch.equal(binarise_rendered(M), torch.tensor([[False, False, True], [False, True, True]]))
+    sam = torch.tensor([[False, False, True], [False, True, False]])
+    assert gate_iou(M, sam) == pytest.approx(2 / 3)
+    assert mask_iou(torch.zeros(2, 2, dtype=torch.bool), torch.zeros(2, 2, dtype=torch.bool)) == 0.0

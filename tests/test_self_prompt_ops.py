@@ -1,0 +1,46 @@
+"""Cross-view self-prompting on tiny hand-checked images."""
+
+import torch
+
+from systems.self_prompt.ops import pixel_features, prompt_radius, select_self_prompts
+
+
+def _two_blobs(far_value):
+    """9 x 9 mask: 1.0 at (x=1, y=1), 0.9 at (x=2, y=1), `far_value` at (x=7, y=7).
+
+    area = 1.9 + far_value < 3 -> sqrt(area / pi) < 1 -> r = max(0 // 2, 2) = 2: the square
+    x, y in 0..3 around p0 = (1, 1) is excluded, which removes (2, 1).
+    With constant depth, G = (row / 9, col / 9, 0); from p0 the farthest pixel is (8, 8) at
+    sqrt(2) * 7 / 9 and (7, 7) is at sqrt(2) * 6 / 9, so its normalised distance is 6 / 7 and its
+    decayed score is far_value - 6/7 * M(p0) = far_value - 0.857.
+    """
+    M = torch.zeros(9, 9)
+    M[1, 1], M[1, 2], M[7, 7] = 1.0, 0.9, far_value
+    return M, torch.ones(9, 9)
+
+
+def test_second_prompt_is_taken_when_its_decayed_score_stays_positive():
+    M, depth = _two_blobs(0.95)                    # 0.95 - 0.857 = +0.093 > 0
+    assert prompt_radius(M) == 2
+    assert select_self_prompts(M, depth, 3).tolist() == [[1, 1], [7, 7]]   # third: all scores < 0
+
+
+def test_prompting_stops_when_the_decayed_score_is_not_positive():
+    M, depth = _two_blobs(0.8)                     # 0.8 - 0.857 < 0
+    assert select_self_prompts(M, depth, 3).tolist() == [[1, 1]]
+
+
+def test_no_prompt_for_a_mask_without_positive_pixels_and_num_prompts_caps():
+    assert select_self_prompts(-torch.ones(5, 5), torch.ones(5, 5)).shape == (0, 2)
+    M, depth = _two_blobs(0.95)
+    assert select_self_prompts(M, depth, 1).tolist() == [[1, 1]]
+
+
+def test_depth_makes_a_pixel_at_the_chosen_depth_more_attractive():
+    M = torch.zeros(1, 20)
+    M[0, 0], M[0, 10], M[0, 19] = 1.0, 0.9, 0.9
+    depth = torch.ones(1, 20)
+    depth[0, 10] = 5.0                              # decay of (10, 0): 1.0 (farthest, by depth); of (19, 0): 0.95 / 1.118 = 0.85
+    assert select_self_prompts(M, depth, 2).tolist() == [[0, 0], [19, 0]]
+    G = pixel_features(depth)
+    assert G.shape == (1, 20, 3) and float(G[..., 2].max()) == 1.0
