@@ -1,0 +1,79 @@
+"""Segmentation resources (plain data): the scene + field, the mask grid, settings, view cache.
+
+One of each per App. Systems in systems/segmentation, systems/inverse and systems/self_prompt
+are their writers; the viewer, export and recording read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass(slots=True)
+class SceneData:
+    scene: object                    # engine.scenes.Scene
+    field: object                    # engine.field.grid.VoxelField (frozen)
+    device: str = "cpu"              # where the field renders ("cpu" | "cuda")
+    field_hash: str = "none"         # identity of the field file (mask_grid.npz field_hash)
+
+
+@dataclass(slots=True)
+class MaskGrid:
+    """The SA3D mask grid: one channel per object, same box/resolution as the field's density.
+
+    Final 3D mask of object k: votes[k] > 0. counts[k] = how many views voted on each voxel.
+    """
+    votes: torch.Tensor              # [K, Z, Y, X] float32 (CPU)
+    counts: torch.Tensor             # [K, Z, Y, X] float32 (CPU)
+    bbox: np.ndarray                 # [2, 3] float32, the field's box
+    space: str = "world"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.votes.shape[1:])
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    num_prompts: int = 3             # self-prompts per view (reference default; ~20 for irregular objects)
+    lambda_first: float = 5.0        # negative-term weight on the user-prompted view
+    lambda_others: float = 1.0       # negative-term weight on self-prompted views
+    iou_gate: float = 0.5            # views with IoU(SAM, binarised rendered) below are rejected
+    views: tuple[int, ...] | None = None   # propagation order; None = the scene's training views
+    exclusive: bool = True           # push other objects' channels down inside an object's SAM mask
+    weight_cutoff: float = 1e-2      # samples with compositing weight below are dropped (per view)
+    min_entry: float = 1e-3          # pixel->voxel matrix entries at or below are dropped
+    multimask: bool = True           # 3 candidates on the prompted view (the user picks one)
+    views_per_frame: int = 1         # propagation steps per frame (bounded work per frame)
+
+
+@dataclass(slots=True)
+class ViewEntry:
+    """What a view contributes, computed once per scene and field (shared by all objects)."""
+    weights: object                  # systems.inverse.ops.ViewWeights
+    depth: torch.Tensor              # [H, W] float32 rendered camera depth
+    image: np.ndarray                # [H, W, 3] uint8 the image the segmenter sees
+    name: str | None                 # scene view name, None for a free camera
+
+
+@dataclass(slots=True)
+class ViewCache:
+    """Per-view weights/depth keyed by scene view index, or by a camera key for free cameras."""
+    entries: dict = field(default_factory=dict)      # int | str -> ViewEntry
+    seconds: float = 0.0                             # total time spent building entries
+
+
+@dataclass(slots=True)
+class SegmenterHandle:
+    """The 2D segmenter (systems.sam Segmenter protocol) and the view it was last set to."""
+    segmenter: object
+    current: object = None           # the ViewCache key of the view set last
+
+
+@dataclass(slots=True)
+class ActiveObject:
+    object_id: int | None = None     # prompts without an object_id go here
+    next_id: int = 1                 # the id the next created object gets
