@@ -1,0 +1,86 @@
+"""Progressive rendering: low resolution while the view moves, refined to full resolution when still.
+
+A pure state machine (no GL). Each frame the presenter reports one event:
+- "moved":   the camera moved (or the window was resized): draw the whole frame at 1/low_scale size;
+- "changed": what is drawn changed (mask, overlay, object view) but not the camera: redraw the full
+             resolution image band by band over the old one;
+- "still":   nothing changed: continue refining, or do nothing once the full image is done.
+Refining draws bands of rows from the top, sized so a frame spends about `budget_s` ray marching
+(seconds per row are measured as frames go), the way nerfstudio's viewer refines a still view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Phase(Enum):
+    MOVING = "moving"       # showing a low-resolution frame
+    REFINING = "refining"   # drawing full-resolution bands over the shown image
+    DONE = "done"           # the full-resolution image is shown; nothing to draw
+
+
+# (phase, event) -> next phase; REFINING -> DONE happens when its last band is drawn.
+TRANSITIONS: dict[tuple[Phase, str], Phase] = {
+    (Phase.MOVING, "moved"): Phase.MOVING,
+    (Phase.MOVING, "changed"): Phase.MOVING,
+    (Phase.MOVING, "still"): Phase.REFINING,
+    (Phase.REFINING, "moved"): Phase.MOVING,
+    (Phase.REFINING, "changed"): Phase.REFINING,
+    (Phase.REFINING, "still"): Phase.REFINING,
+    (Phase.DONE, "moved"): Phase.MOVING,
+    (Phase.DONE, "changed"): Phase.REFINING,
+    (Phase.DONE, "still"): Phase.DONE,
+}
+
+
+@dataclass(frozen=True)
+class ProgressiveConfig:
+    low_scale: int = 4          # the moving frame is (H / low_scale, W / low_scale)
+    budget_s: float = 0.030     # ray-marching time per refining frame
+    min_rows: int = 8           # never draw fewer rows per refining frame
+
+
+@dataclass(frozen=True)
+class FrameWork:
+    """What to draw this frame: the low-res frame, or full-res rows [row, row + rows), or nothing."""
+    low: bool = False
+    row: int = 0
+    rows: int = 0
+    upscale_first: bool = False  # copy the low-res frame into the full-res image before the band
+
+
+@dataclass
+class ProgressiveState:
+    phase: Phase = Phase.MOVING
+    next_row: int = 0                      # refining: rows above this one are at full resolution
+    seconds_per_row: float | None = None   # measured cost of one full-resolution row
+
+    def plan(self, event: str, H: int, config: ProgressiveConfig) -> FrameWork:
+        """Advance with this frame's event ("moved" | "changed" | "still") and say what to draw for
+        a full-resolution height H. Raises KeyError on an unknown event."""
+        previous = self.phase
+        self.phase = TRANSITIONS[(previous, event)]
+        if self.phase is Phase.MOVING:
+            return FrameWork(low=True)
+        if self.phase is Phase.DONE:
+            return FrameWork()
+        restart = previous is not Phase.REFINING or event == "changed"
+        if restart:
+            self.next_row = 0
+        rows = config.min_rows if self.seconds_per_row is None else \
+            int(config.budget_s / max(self.seconds_per_row, 1e-9))
+        rows = min(max(rows, config.min_rows), H - self.next_row)
+        work = FrameWork(row=self.next_row, rows=rows, upscale_first=restart and previous is Phase.MOVING)
+        self.next_row += rows
+        if self.next_row >= H:
+            self.phase = Phase.DONE
+        return work
+
+    def measured(self, work: FrameWork, seconds: float) -> None:
+        """Record that drawing `work`'s full-resolution rows took `seconds` (a running estimate)."""
+        if work.rows > 0:
+            per_row = seconds / work.rows
+            self.seconds_per_row = per_row if self.seconds_per_row is None else \
+                0.5 * self.seconds_per_row + 0.5 * per_row
