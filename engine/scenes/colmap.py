@@ -17,8 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.scenes.common import (bbox_from_cameras, every_8th_split, read_image, scale_K,
-                                  stack_images, warn_missing)
+from engine.scenes.common import (
+    bbox_from_cameras,
+    every_8th_split,
+    read_image,
+    scale_K,
+    stack_images,
+    warn_missing,
+)
 from engine.scenes.scene import Scene, SceneError
 
 # model -> (number of params, indices of fx, fy, cx, cy, first distortion index)

@@ -20,8 +20,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.scenes.common import (bbox_from_cameras, every_8th_split, find_image, read_image,
-                                  scale_K, stack_images, warn_missing)
+from engine.scenes.common import (
+    bbox_from_cameras,
+    every_8th_split,
+    find_image,
+    read_image,
+    scale_K,
+    stack_images,
+    warn_missing,
+)
 from engine.scenes.scene import Scene, SceneError
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips camera +Y up / -Z forward to +Y down / +Z
