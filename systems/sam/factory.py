@@ -1,0 +1,57 @@
+"""make_segmenter: pick a 2D segmenter backend by name ("auto" = SAM when a checkpoint is found)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from systems.sam.errors import SegmenterError
+from systems.sam.protocol import Segmenter
+
+KINDS = ("auto", "sam", "fallback", "gt")
+
+
+def sa3d_cache_dir() -> Path:
+    """The project's cache folder: $SA3D_CACHE or ~/.cache/sa3d."""
+    return Path(os.environ.get("SA3D_CACHE") or Path.home() / ".cache" / "sa3d").expanduser()
+
+
+def make_segmenter(kind: str = "auto", *, checkpoint: str | None = None, model_type: str | None = None,
+                   gt_masks: str | None = None, device: str = "cpu", cache_dir=None) -> Segmenter:
+    """Build a segmenter: "sam", "fallback", "gt" (needs gt_masks) or "auto".
+
+    "auto" = SAM if a checkpoint is found (checkpoint=, $SA3D_SAM_CHECKPOINT, or an official file in
+    <cache>/sam/), else the fallback with a one-line `notice`. cache_dir defaults to $SA3D_CACHE or
+    ~/.cache/sa3d (SAM checkpoints in <cache>/sam/, embeddings in <cache>/sam/embeddings/).
+    Raises SegmenterError for an unknown kind, a missing gt folder or a missing/wrong checkpoint
+    that was asked for explicitly.
+    """
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else sa3d_cache_dir()
+    if kind == "gt":
+        if gt_masks is None:
+            raise SegmenterError("the gt segmenter needs --gt-masks DIR (one <view name>.png per view)")
+        from systems.sam.gt import GtSegmenter
+        return GtSegmenter(gt_masks)
+    if kind == "fallback":
+        from systems.sam.fallback import FallbackSegmenter
+        return FallbackSegmenter()
+    if kind not in ("sam", "auto"):
+        raise SegmenterError(f"unknown segmenter '{kind}': choose one of {', '.join(KINDS)}")
+    from systems.sam.checkpoints import find_sam_checkpoint, missing_checkpoint_line
+    path = find_sam_checkpoint(checkpoint, model_type, cache / "sam")
+    if path is None:
+        if kind == "sam":
+            raise SegmenterError(missing_checkpoint_line(model_type, cache / "sam"))
+        from systems.sam.fallback import FallbackSegmenter
+        return FallbackSegmenter(notice=f"no SAM checkpoint found: using the fallback segmenter "
+                                        f"({missing_checkpoint_line(model_type, cache / 'sam')})")
+    try:
+        import segment_anything  # noqa: F401  (optional dependency: checked where it is used)
+    except ImportError:
+        if kind == "sam":
+            raise SegmenterError("the segment_anything package is missing: pip install segment-anything")
+        from systems.sam.fallback import FallbackSegmenter
+        return FallbackSegmenter(notice="segment_anything is not installed: using the fallback segmenter")
+    from systems.sam.sam import SamSegmenter
+    return SamSegmenter.from_checkpoint(path, model_type=model_type, device=device,
+                                        cache_dir=cache / "sam" / "embeddings")

@@ -1,0 +1,178 @@
+"""The "fallback" segmenter: no weights, a seeded random walker on colour + depth (walker.py).
+
+Everything runs on a working copy of the view shrunk to at most `work_side` pixels on its long side.
+Seeds: positive points -> object disks; negative points -> background disks; a box -> everything
+outside it is background (and, without positive points, a disk at its centre is object); no box
+and no mask -> the image border is background except where it looks like the object seeds (objects
+cut by the frame); a soft mask prior -> its confident inside (eroded) is object, its far outside
+background, and a weak unary term pulls the free pixels towards the prior. Free pixels whose
+chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out, it varies across
+one object) is farther than t from every object seed become background seeds too: this keeps the
+walk from leaking into a touching object of another colour. Multimask = three distances t (small:
+only what looks like the seeds; large: the region bounded by colour and depth edges). The upsampled
+probability is thresholded at 0.5 and reduced to the connected parts holding a positive point (or
+overlapping the prior). Score = SAM's stability score: IoU of the masks at 0.5 + delta and 0.5 - delta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from skimage.transform import resize
+
+from systems.sam.errors import PromptError
+from systems.sam.protocol import Prompt, SegmentResult, check_image, check_prompt
+from systems.sam.walker import (
+    chromaticity,
+    edge_differences,
+    edge_weights,
+    feature_image,
+    laplacian,
+    random_walk,
+)
+
+
+@dataclass(frozen=True)
+class FallbackConfig:
+    work_side: int = 256                       # long side (px) of the image the walker solves on
+    depth_weight: float = 3.0                  # depth (min-max normalised) relative to Lab / 100
+    lightness_weight: float = 0.35             # L relative to a, b: shading edges count less than hue
+    edge_sigma2: float = 0.003                 # squared feature step at which an edge weight is 1/e
+    colour_cuts: tuple[float, float, float] = (0.01, 0.025, 0.04)  # multimask t (squared rg
+                                               # chromaticity distance beyond which a pixel is background)
+    single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
+    prior_gamma: float = 0.05                  # weight of the mask prior's unary term
+    seed_radius: float = 0.012                 # seed disk radius as a fraction of the long side
+    border_similarity: float = 0.25            # border pixels closer than this (relative squared
+                                               # feature distance) to the object seeds stay unseeded
+    max_refs: int = 64                         # mask-prior pixels sampled as object colour references
+    stability_delta: float = 0.2               # score = IoU(p > 0.5 - delta, p > 0.5 + delta)
+
+
+def disk_pixels(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.ndarray:
+    """bool [h, w]: disks of `radius` px around (x, y) points [P, 2] (at least the pixel itself)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.zeros(shape, bool)
+    for x, y in pts:
+        out |= (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= radius ** 2
+        out[min(int(y), h - 1), min(int(x), w - 1)] = True
+    return out
+
+
+def keep_anchored(mask: np.ndarray, anchor: np.ndarray | None) -> np.ndarray:
+    """Connected components of mask [H, W] bool that touch anchor [H, W] bool (all if none does)."""
+    if anchor is None:
+        return mask
+    comp, _ = ndimage.label(mask)
+    keep = np.unique(comp[anchor & mask])
+    return np.isin(comp, keep[keep > 0]) if len(keep) else mask
+
+
+class FallbackSegmenter:
+    """Weight-free segmenter (see the module docstring); `depth` in set_view sharpens it a lot."""
+
+    name = "fallback"
+
+    def __init__(self, config: FallbackConfig = FallbackConfig(), notice: str | None = None):
+        self.config = config
+        self.notice = notice
+        self._shape: tuple[int, int] | None = None    # H, W of the view
+        self._features: np.ndarray | None = None      # [h, w, C] working-resolution features
+        self._chroma: np.ndarray | None = None        # [h, w, 2] working-resolution rg chromaticity
+        self._laplacian = None                        # [h*w, h*w] sparse graph Laplacian
+
+    def set_view(self, image: np.ndarray, *, view_name: str | None = None,
+                 depth: np.ndarray | None = None) -> None:
+        """Build the working-resolution features and graph of a view (image [H,W,3] uint8, depth [H,W])."""
+        image, depth = check_image(image, depth)
+        H, W = image.shape[:2]
+        s = min(1.0, self.config.work_side / max(H, W))
+        h, w = max(2, round(H * s)), max(2, round(W * s))
+        if (h, w) != (H, W):
+            image = (resize(image, (h, w), order=1, anti_aliasing=True) * 255).astype(np.uint8)
+            if depth is not None:   # nearest: never blend an object's depth with the backdrop's
+                depth = depth[(np.arange(h) * H // h)[:, None], (np.arange(w) * W // w)[None, :]]
+        self._shape = (H, W)
+        self._chroma = chromaticity(image)
+        self._features = feature_image(image, depth, self.config.depth_weight, self.config.lightness_weight)
+        self._laplacian = laplacian(*edge_weights(*edge_differences(self._features), self.config.edge_sigma2))
+
+    def _colour_distance(self, refs: np.ndarray) -> np.ndarray:
+        """[h, w] smallest squared chromaticity distance to the working-resolution points refs [R, 2]."""
+        rg = self._chroma
+        h, w = rg.shape[:2]
+        ref = rg[np.clip(refs[:, 1].astype(int), 0, h - 1), np.clip(refs[:, 0].astype(int), 0, w - 1)]
+        return ((rg[:, :, None] - ref[None, None]) ** 2).sum(-1).min(-1)
+
+    def _seeds(self, prompt: Prompt, scale: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Seeds int8 [h, w] (1 object, 0 background, -1 free), the mask prior [h, w] or None, and
+        the object reference points [R, 2] (x, y) at working resolution (what the object looks like)."""
+        h, w = self._features.shape[:2]
+        r = max(1.0, self.config.seed_radius * max(h, w))
+        seeds = -np.ones((h, w), np.int8)
+        pos = prompt.positive * scale                                              # [P+, 2]
+        refs = [pos]
+        prior = None
+        if prompt.mask is not None:
+            prior = np.clip(resize(prompt.mask, (h, w), order=1), 0, 1).astype(np.float32)
+            inside = prior > 0.5
+            margin = max(2, round(0.35 * np.sqrt(inside.sum() / np.pi)))
+            seeds[~ndimage.binary_dilation(inside, iterations=margin)] = 0
+            core = ndimage.binary_erosion(inside, iterations=margin)
+            seeds[core] = 1
+            ys, xs = np.nonzero(core)
+            step = max(1, len(ys) // self.config.max_refs)
+            refs.append(np.stack([xs[::step], ys[::step]], 1).astype(np.float32) + 0.5)
+        if prompt.box is not None:
+            x0, y0, x1, y1 = prompt.box * scale
+            outside = np.ones((h, w), bool)
+            outside[max(0, int(y0) - 1):int(np.ceil(y1)) + 1, max(0, int(x0) - 1):int(np.ceil(x1)) + 1] = False
+            seeds[outside] = 0
+            if not len(pos) and prior is None:
+                pos = np.array([[(x0 + x1) / 2, (y0 + y1) / 2]], np.float32)
+                refs.append(pos)
+        refs = np.concatenate(refs)
+        if prompt.box is None and prompt.mask is None and len(pos):
+            border = np.zeros((h, w), bool)
+            border[[0, -1], :] = border[:, [0, -1]] = True
+            dist = self._colour_distance(pos)
+            seeds[border & (dist > self.config.border_similarity * float(dist.mean()))] = 0
+        seeds[disk_pixels((h, w), prompt.negative * scale, r)] = 0
+        seeds[disk_pixels((h, w), pos, r)] = 1
+        return seeds, prior, refs
+
+    def predict(self, *, points=None, labels=None, box=None, mask=None, multimask: bool = False) -> SegmentResult:
+        """Segment the current view: masks [C, H, W] bool, scores [C] float32 (C = 3 if multimask).
+
+        Raises PromptError for an invalid prompt or when no view is set.
+        """
+        if self._features is None:
+            raise PromptError("no view set: call set_view(image) before predict")
+        H, W = self._shape
+        prompt = check_prompt(H, W, points, labels, box, mask)
+        h, w = self._features.shape[:2]
+        seeds, prior, refs = self._seeds(prompt, w / W)
+        if not (seeds == 1).any() and (prior is None or prior.max() <= 0.5):
+            raise PromptError("the prompt marks no object pixel: add a foreground point or a larger mask")
+        cuts = self.config.colour_cuts if multimask else (self.config.colour_cuts[self.config.single_index],)
+        dist = self._colour_distance(refs) if len(refs) else None                   # [h, w]
+        near = disk_pixels((h, w), prompt.positive * (w / W), 3 * max(1.0, self.config.seed_radius * max(h, w)))
+        anchor = disk_pixels((H, W), prompt.positive, 1.0) if len(prompt.positive) else \
+            (prompt.mask > 0.5 if prompt.mask is not None else None)
+        d = self.config.stability_delta
+        masks, scores = [], []
+        for cut in cuts:
+            cut_seeds = seeds.copy()
+            if dist is not None:
+                cut_seeds[(dist > cut) & (seeds < 0) & ~near] = 0
+            prob = random_walk(self._laplacian, cut_seeds.ravel(),
+                               None if prior is None else prior.ravel(), self.config.prior_gamma)
+            prob = prob.reshape(h, w)
+            full = resize(prob, (H, W), order=1) if (h, w) != (H, W) else prob           # [H, W]
+            masks.append(keep_anchored(full > 0.5, anchor))
+            loose, tight = prob > 0.5 - d, prob > 0.5 + d
+            scores.append(tight.sum() / max(loose.sum(), 1))
+        return SegmentResult(np.stack(masks), np.asarray(scores, np.float32))
