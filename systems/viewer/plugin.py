@@ -1,0 +1,111 @@
+"""The viewer: its schedule (the data-flow diagram of a frame) and the resources it starts with.
+
+    input:    begin_input -> poll_window (windowed) -> play_script (scripted)
+    simulate: handle_viewer_input -> move_camera -> the segmentation systems
+    present:  present_frame (needs GL)
+    ui:       draw_ui (needs the ImGui layer)
+    end:      take_screenshots -> swap_window (windowed)
+"""
+
+from __future__ import annotations
+
+import esper
+
+from components.resources import SegmenterHandle
+from components.segmentation import PendingView, Propagation
+from engine.app import App
+from engine.platform.clock import FrameClock
+from engine.platform.input import InputState
+from engine.schedule import Schedule, Stage, system
+from systems.camera.system import ViewerCamera, move_camera, viewer_camera
+from systems.render.progressive import Phase
+from systems.segmentation.plugin import segmentation_plugin
+from systems.segmentation.setup import insert_segmentation
+from systems.viewer.prompts import handle_viewer_input
+from systems.viewer.resources import ViewerLog, ViewerSettings
+from systems.viewer.script import ScriptPlayer, play_script
+
+
+class WindowHandle:
+    """The platform window (engine.platform.window.Window) as a resource."""
+
+    def __init__(self, window) -> None:
+        self.window = window
+
+
+def begin_input(app) -> None:
+    """Writes FrameClock (tick) and InputState (a new frame)."""
+    app.resource(FrameClock).tick()
+    app.resource(InputState).begin_frame()
+
+
+def poll_window(app) -> None:
+    """Reads the window's events into InputState; requests exit when the window closes."""
+    handle, state = app.resource(WindowHandle), app.resource(InputState)
+    for event in handle.window.poll():
+        state.apply(event)
+    if handle.window.should_close:
+        app.exit_requested = True
+
+
+def swap_window(app) -> None:
+    """Shows the finished frame (window swap)."""
+    app.resource(WindowHandle).window.swap()
+
+
+def segmentation_idle(app) -> bool:
+    """No propagation is running or waiting, and no prompt is being processed."""
+    with app.active():
+        busy = [e for e, p in esper.get_component(Propagation) if not p.finished]
+        return not busy and not esper.get_component(PendingView)
+
+
+def frame_still(app) -> bool:
+    """The live view is drawn at full resolution."""
+    from systems.render.gl_present import GLPresenter
+
+    presenter = app.try_resource(GLPresenter)
+    return presenter is not None and presenter.state.phase is Phase.DONE
+
+
+def viewer_schedule(*, gl: bool, ui: bool) -> Schedule:
+    """The viewer's systems; `gl` adds the presenter, `ui` the ImGui overlay (both need GL)."""
+    schedule = Schedule.of(
+        input=[begin_input, system(poll_window, requires=(WindowHandle,)),
+               system(play_script, requires=(ScriptPlayer,))],
+        simulate=[handle_viewer_input, move_camera])
+    segmentation_plugin(schedule)
+    if gl:
+        from systems.render.gl_present import GLPresenter, present_frame, take_screenshots
+
+        schedule.add(Stage.PRESENT, system(present_frame, requires=(GLPresenter,)))
+        schedule.add(Stage.END, system(take_screenshots, requires=(GLPresenter,)))
+    if ui:
+        from engine.platform.imgui_layer import ImGuiLayer
+        from systems.ui.panel import draw_ui
+
+        schedule.add(Stage.UI, system(draw_ui, requires=(ImGuiLayer,)))
+    return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)))
+
+
+def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
+                 script: list[dict] | None = None, settings=None, fixed_dt: float | None = None) -> App:
+    """An App with the viewer schedule and its resources (camera, input, clock, settings, the
+    segmentation resources). GL resources (GLPresenter, window, ImGui) are added by the caller."""
+    app = App(viewer_schedule(gl=gl, ui=ui))
+    insert_segmentation(app, scene, field, segmenter, settings)
+    app.insert_resource(viewer_camera(scene, H, W))
+    app.insert_resource(InputState())
+    app.insert_resource(FrameClock(fixed_dt=fixed_dt))
+    app.insert_resource(ViewerSettings())
+    log = ViewerLog()
+    notice = getattr(app.resource(SegmenterHandle).segmenter, "notice", None)
+    if notice:
+        log.add(notice)
+    app.insert_resource(log)
+    if script is not None:
+        app.insert_resource(ScriptPlayer(script, waits={"segmented": segmentation_idle, "still": frame_still}))
+    return app
+
+
+__all__ = ["ViewerCamera", "build_viewer", "viewer_schedule"]
