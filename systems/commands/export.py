@@ -1,12 +1,69 @@
-"""`main.py export`: not built yet."""
+"""`main.py export GRID --field FIELD --format FORMAT --out PATH`: write a segmented object.
 
-import sys
+Formats: npz (object grid), ply (point cloud), obj / mesh-ply (mesh), masks, object-renders,
+removed-renders (PNG folders, one image per scene view or per camera of --path, optional --video).
+Details and file layouts: systems/export/export.py, formats.py, views.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("rest", nargs="*", help="not available yet")
+    parser.add_argument("grid", help="mask grid written by `segment` (OUT/mask_grid.npz)")
+    parser.add_argument("--field", required=True, help="the field checkpoint the object was segmented with")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    parser.add_argument("--out", required=True,
+                        help="output file (npz, ply, obj, mesh-ply) or folder of PNGs (masks, renders)")
+    parser.add_argument("--object", default=None,
+                        help="object name in the grid (default: the only one; npz: all of them)")
+    parser.add_argument("--smooth", type=int, default=10, metavar="N",
+                        help="Taubin smoothing iterations of the mesh, 0 = none (default 10)")
+    parser.add_argument("--alpha-iso", type=float, default=0.5,
+                        help="mesh surface: where alpha over one ray-marching step reaches this (default 0.5)")
+    parser.add_argument("--points", type=int, default=100_000, help="points of the ply point cloud")
+    parser.add_argument("--scene", default="builtin", help="scene whose views are rendered (default builtin)")
+    parser.add_argument("--downscale", type=int, default=None, help="downscale the scene's images")
+    parser.add_argument("--path", default=None,
+                        help="camera path JSON to render instead of the scene's views (systems/export/views.py)")
+    parser.add_argument("--video", default=None, help="also write the frames as PATH.mp4 or PATH.gif")
+    parser.add_argument("--fps", type=int, default=12, help="video frames per second")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def run(args) -> int:
-    print("error: the 'export' command is not built yet (see the open issues)", file=sys.stderr)
-    return 3
+    import torch
+
+    from engine.field.checkpoint import load_field
+    from systems.export import views
+    from systems.export.export import VIEW_FORMATS, ExportOptions, export_object
+    from systems.export.grid_file import ExportError, load_mask_grid
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    grid = load_mask_grid(args.grid)
+    field = load_field(args.field, scene_hash=grid.scene_hash, device=device)
+    cameras = None
+    if args.format in VIEW_FORMATS:
+        if args.path is not None:
+            cameras = views.load_camera_path(args.path)
+        else:
+            from engine.scenes import load_scene
+
+            scene = load_scene(args.scene, downscale=args.downscale)
+            if scene.content_hash() != grid.scene_hash:
+                raise ExportError(f"{args.grid} was segmented on another scene than '{args.scene}' "
+                                  f"(hash {grid.scene_hash}, this one {scene.content_hash()}): "
+                                  f"give the right one with --scene (and --downscale)")
+            cameras = views.scene_cameras(scene)
+    options = ExportOptions(format=args.format, object=args.object, smooth=args.smooth,
+                            alpha_iso=args.alpha_iso, points=args.points,
+                            video=Path(args.video) if args.video else None, fps=args.fps)
+    written = export_object(grid, field, args.out, options, cameras=cameras)
+    target = args.out if len(written) == 1 else f"{len(written)} files under {args.out}"
+    print(f"exported {args.format} to {target}")
+    return 0

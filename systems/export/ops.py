@@ -7,9 +7,13 @@ bbox_min + (i, j, k) * spacing with spacing = (bbox_max - bbox_min) / (resolutio
 Iso level. The mesh is the surface where the frozen field's alpha over one ray-marching step
 reaches `alpha_iso` (default 0.5: the point where half of the light is stopped within one step):
 sigma_iso = -ln(1 - alpha_iso) / step_size (`iso_density`). It is step-size aware, so the same
-alpha gives the same surface whatever the grid resolution.
+alpha gives the same surface whatever the grid resolution. Marching cubes runs on the raw density
+at the raw value whose activation is sigma_iso (see `object_mesh`).
 
-Closing. The masked density is padded with one layer of zeros before marching cubes, so objects
+Empty space. `EMPTY_RAW` is the raw density of "nothing here": its activation is ~0 for any
+density scale and shift the field can hold. Exports cut an object out (or away) by writing it.
+
+Closing. The masked volume is padded with one layer of empty voxels before marching cubes, so objects
 that touch the box are closed too (by a cap on the box face: vertices are clamped to the box): the
 mesh is watertight wherever the masked density is a solid.
 Faces are wound counter-clockwise seen from outside (positive signed volume).
@@ -23,6 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, sparse
 from skimage import measure
+
+
+EMPTY_RAW = -60.0  # softplus(-60 + shift) ~ 1e-26: no density
 
 
 @dataclass(frozen=True)
@@ -52,28 +59,22 @@ def grow_mask(mask: np.ndarray, voxels: int) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=np.ones((3, 3, 3), bool), iterations=voxels)
 
 
-def masked_density(density: np.ndarray, mask: np.ndarray, *, smooth_voxels: float = 0.0) -> np.ndarray:
-    """density [Z, Y, X] with every voxel outside mask [Z, Y, X] set to 0, then optionally blurred.
-
-    smooth_voxels > 0 applies a Gaussian of that standard deviation (in voxels) to the masked
-    density (pre-smoothing: rounder, less noisy surfaces; the volume shrinks slightly on thin parts).
-    """
-    out = np.where(mask, density, 0.0).astype(np.float32)               # [Z, Y, X]
-    if smooth_voxels > 0:
-        out = ndimage.gaussian_filter(out, sigma=smooth_voxels, mode="constant")
-    return out
+def masked_values(values: np.ndarray, mask: np.ndarray, empty: float) -> np.ndarray:
+    """values [Z, Y, X] with every voxel outside mask [Z, Y, X] set to `empty` -> float32 [Z, Y, X]."""
+    return np.where(mask, values, empty).astype(np.float32)
 
 
-def marching_cubes_world(volume: np.ndarray, level: float, bbox: np.ndarray
+def marching_cubes_world(volume: np.ndarray, level: float, bbox: np.ndarray, *, empty: float = 0.0
                          ) -> tuple[np.ndarray, np.ndarray]:
     """Closed iso surface {volume = level} of a [Z, Y, X] grid in world coordinates.
 
     Returns vertices [V, 3] float32 (x, y, z) and faces [F, 3] int32, both empty when the volume
-    never reaches `level`. The grid is zero-padded so the surface closes at the box faces.
+    never exceeds `level`. The grid is padded with `empty` (< level) so the surface closes at the
+    box faces.
     """
     if not np.any(volume > level):
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
-    padded = np.pad(volume.astype(np.float32), 1, mode="constant", constant_values=0.0)
+    padded = np.pad(volume.astype(np.float32), 1, mode="constant", constant_values=empty)
     verts_zyx, faces, _, _ = measure.marching_cubes(padded, level=level, allow_degenerate=False)
     spacing = grid_spacing(bbox, volume.shape)                          # [3] x, y, z
     index_xyz = verts_zyx[:, ::-1] - 1.0                                # [V, 3] voxel index x, y, z
@@ -118,8 +119,8 @@ def sample_grid(values: np.ndarray, points: np.ndarray, bbox: np.ndarray) -> np.
 def inward_colors(rgb: np.ndarray, density: np.ndarray, vertices: np.ndarray, bbox: np.ndarray,
                   depth_voxels: float = 0.5) -> np.ndarray:
     """Colours [V, 3] uint8 for surface vertices [V, 3]: the rgb grid [Z, Y, X, 3] in [0, 1]
-    sampled `depth_voxels` inside the surface (along the density gradient), where the field's
-    colour is trained, rather than on the iso surface itself."""
+    sampled `depth_voxels` inside the surface (up the gradient of the density-like grid
+    [Z, Y, X]), where the field's colour is trained, rather than on the iso surface itself."""
     if len(vertices) == 0:
         return np.zeros((0, 3), np.uint8)
     spacing = grid_spacing(bbox, density.shape)                         # [3] x, y, z
@@ -151,19 +152,21 @@ def sample_surface(mesh: Mesh, count: int, seed: int = 0) -> tuple[np.ndarray, n
     return points.astype(np.float32), np.clip(np.round(cols), 0, 255).astype(np.uint8)
 
 
-def object_mesh(density: np.ndarray, rgb: np.ndarray, mask: np.ndarray, bbox: np.ndarray, *,
-                level: float, grow_voxels: int = 1, smooth_voxels: float = 0.0,
+def object_mesh(raw: np.ndarray, rgb: np.ndarray, mask: np.ndarray, bbox: np.ndarray, *,
+                raw_level: float, empty_raw: float, grow_voxels: int = 1,
                 smooth_iterations: int = 0) -> Mesh:
     """The coloured, closed mesh of the object marked by mask [Z, Y, X] bool in a field.
 
-    Reads density [Z, Y, X] sigma per world unit, rgb [Z, Y, X, 3] in [0, 1], bbox [2, 3]. The mask
-    is first grown by `grow_voxels` so the field's own density fall-off (not the voxel staircase
-    of the mask) shapes the surface where the object borders empty space; density outside the
-    grown mask is set to 0 and the iso surface at `level` is extracted (see the module docstring),
-    then optionally Gaussian pre-smoothed (`smooth_voxels`) and Taubin-smoothed
-    (`smooth_iterations`). Returns an empty Mesh when nothing in the mask reaches `level`.
+    Reads the field's raw (pre-activation) density raw [Z, Y, X], rgb [Z, Y, X, 3] in [0, 1] and
+    bbox [2, 3]. The field renders act(trilinear(raw)) with a monotone activation, so the iso
+    surface {raw = raw_level} is exactly the renderer's {sigma = act(raw_level)} along grid edges.
+    The mask is first grown by `grow_voxels` so the field's own density fall-off (not the voxel
+    staircase of the mask) shapes the surface where the object borders empty space; raw density
+    outside the grown mask is set to `empty_raw` (no density: what the object-alone render sees),
+    the surface is extracted and Taubin-smoothed `smooth_iterations` times.
+    Returns an empty Mesh when nothing in the mask exceeds `raw_level`.
     """
-    volume = masked_density(density, grow_mask(mask, grow_voxels), smooth_voxels=smooth_voxels)
-    vertices, faces = marching_cubes_world(volume, level, bbox)
+    volume = masked_values(raw, grow_mask(mask, grow_voxels), empty_raw)  # [Z, Y, X]
+    vertices, faces = marching_cubes_world(volume, raw_level, bbox, empty=empty_raw)
     vertices = taubin_smooth(vertices, faces, smooth_iterations)
     return Mesh(vertices=vertices, faces=faces, colors=inward_colors(rgb, volume, vertices, bbox))

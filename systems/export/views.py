@@ -1,0 +1,98 @@
+"""Per-view exports: an object's 2D masks and the object-alone / object-removed renders.
+
+Masks are the SA3D rendered masks M = sum_i w_i V(x_i) of the frozen field's compositing weights
+(systems/inverse/ops: build_view_weights + render_mask, the segment command's path), binarised
+M > 0. Renders edit a copy of the field: the raw density of the excluded voxels is set to
+`ops.EMPTY_RAW`, whose activation is ~0, so those voxels neither show nor occlude.
+
+Camera path file (`--path cameras.json`): a JSON list, one object per camera,
+    {"K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], "T_world_camera": 4 x 4 rows, "H": int, "W": int,
+     "name": "optional_file_stem"}
+with the project's conventions (OpenCV camera to world, pixel intrinsics). Frames without a
+name are called path_0000, path_0001, ...
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from components.camera import Camera
+from engine.errors import UserFacingError
+from engine.field.grid import VoxelField
+from engine.field.render import render_view
+from systems.export.ops import EMPTY_RAW
+from systems.inverse.ops import build_view_weights, render_mask
+
+MASK_WEIGHT_CUTOFF = 1e-3  # samples with smaller compositing weight are dropped (SA3D, bounded scenes)
+
+
+class CameraPathError(UserFacingError):
+    """A camera path file that cannot be read; the message names the file and the expected format."""
+
+
+@dataclass(frozen=True)
+class NamedCamera:
+    name: str        # file stem of this frame's outputs
+    camera: Camera
+
+
+def scene_cameras(scene) -> list[NamedCamera]:
+    """Every view of a Scene as a named camera (names are the scene's view names)."""
+    return [NamedCamera(name, Camera.of_view(scene, i)) for i, name in enumerate(scene.view_names)]
+
+
+def load_camera_path(path: str | Path) -> list[NamedCamera]:
+    """Read a camera path JSON file (format in the module docstring); raises CameraPathError."""
+    path = Path(path)
+    expected = 'a JSON list of {"K": 3x3, "T_world_camera": 4x4, "H": int, "W": int, "name": optional}'
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CameraPathError(f"cannot read camera path {path} ({type(error).__name__}): "
+                              f"write {expected}") from None
+    if not isinstance(entries, list) or not entries:
+        raise CameraPathError(f"camera path {path} is not a non-empty list: write {expected}")
+    cameras = []
+    for i, entry in enumerate(entries):
+        try:
+            K = np.asarray(entry["K"], np.float32).reshape(3, 3)
+            T = np.asarray(entry["T_world_camera"], np.float32).reshape(4, 4)
+            H, W = int(entry["H"]), int(entry["W"])
+            name = str(entry.get("name") or f"path_{i:04d}")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise CameraPathError(f"camera {i} of {path} is malformed: each entry must be "
+                                  f"{expected[10:]}") from None
+        if H <= 0 or W <= 0:
+            raise CameraPathError(f"camera {i} of {path} has size {H} x {W}: give positive H and W")
+        cameras.append(NamedCamera(name, Camera(K, T, H, W)))
+    return cameras
+
+
+def object_masks(field: VoxelField, votes: torch.Tensor, camera: Camera) -> np.ndarray:
+    """bool [K, H, W]: the rendered mask M > 0 of every channel of votes [K, Z, Y, X] in a camera."""
+    view = render_view(field, camera.K, camera.T_world_camera, camera.H, camera.W,
+                       keep_weights=True, weight_cutoff=MASK_WEIGHT_CUTOFF)
+    s = view.samples
+    weights = build_view_weights(s.ray_ids, s.coords, s.weights, camera.H, camera.W, field.resolution)
+    return (render_mask(weights, votes.to(torch.float32).cpu()) > 0).numpy()
+
+
+def edited_field(field: VoxelField, removed: np.ndarray) -> VoxelField:
+    """A copy of `field` whose voxels marked by removed [Z, Y, X] bool hold no density."""
+    edited = copy.deepcopy(field)
+    with torch.no_grad():
+        cut = torch.from_numpy(np.ascontiguousarray(removed)).to(edited.density.device)
+        edited.density[0, 0][cut] = EMPTY_RAW
+    return edited
+
+
+def render_rgb(field: VoxelField, camera: Camera) -> np.ndarray:
+    """uint8 [H, W, 3] colour render of `field` in `camera`."""
+    view = render_view(field, camera.K, camera.T_world_camera, camera.H, camera.W)
+    return (view.rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()

@@ -1,0 +1,173 @@
+"""export_object and the export command on a hand-made field: two spheres, one red, one blue."""
+
+import io
+import json
+import math
+
+import numpy as np
+import plyfile
+import pytest
+import torch
+import trimesh
+from PIL import Image
+
+import main
+from components.camera import Camera
+from engine.field.checkpoint import save_field
+from engine.field.grid import VoxelField
+from systems.export import views
+from systems.export.export import ExportOptions, export_object
+from systems.export.grid_file import ExportError, MaskGridFile, load_mask_grid
+
+BBOX = [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]
+RES = (33, 33, 33)                              # voxel spacing 1/16
+CENTRES = {"red": (-0.45, 0.0, 0.0), "blue": (0.45, 0.0, 0.0)}
+RADIUS = 0.35
+
+
+def _points() -> np.ndarray:
+    axis = np.linspace(-1.0, 1.0, RES[0])
+    z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")
+    return np.stack([x, y, z], axis=-1)         # [Z, Y, X, 3]
+
+
+def _inside(name: str) -> np.ndarray:
+    return np.linalg.norm(_points() - CENTRES[name], axis=-1) <= RADIUS
+
+
+@pytest.fixture(scope="module")
+def field() -> VoxelField:
+    """Raw density +10 (alpha ~1 per step) inside the spheres, -10 outside; alpha 0.5 on the sphere."""
+    f = VoxelField(BBOX, RES, background=(1.0, 1.0, 1.0), near=0.1, far=10.0)
+    # raw whose alpha over one step is 0.5: softplus(raw + shift) * scale * step = ln 2
+    level = math.log(math.expm1(math.log(2.0) / (float(f.density_scale) * f.step_size))) - float(f.density_shift)
+    d = np.linalg.norm(_points()[None] - np.array(list(CENTRES.values()))[:, None, None, None], axis=-1)
+    signed = RADIUS - d.min(0)                                      # [Z, Y, X] > 0 inside
+    with torch.no_grad():
+        f.density[0, 0] = torch.from_numpy(np.clip(level + signed * 16 * 20, -10, 10)).float()
+        red = _points()[..., 0] < 0
+        f.color[0, 0] = torch.from_numpy(np.where(red, 4.0, -4.0)).float()
+        f.color[0, 1] = -4.0
+        f.color[0, 2] = torch.from_numpy(np.where(red, -4.0, 4.0)).float()
+    return f
+
+
+def _grid(votes=None, names=("red", "blue"), **changes) -> MaskGridFile:
+    if votes is None:
+        votes = np.stack([np.where(_inside(n), 1.0, -1.0) for n in names]).astype(np.float32)
+    values = dict(votes=votes, names=tuple(names), colors=np.array([[255, 0, 0], [0, 0, 255]], np.uint8),
+                  bbox=np.array(BBOX, np.float32), space="world", scene_hash="scene", field_hash="field",
+                  path="mask_grid.npz")
+    values.update(changes)
+    return MaskGridFile(**values)
+
+
+def _camera(H=48, W=64, shift=0.0) -> Camera:
+    """Looks along +Y at the origin from y = -3 (OpenCV: x right, y down = world -z)."""
+    T = np.eye(4, dtype=np.float32)
+    T[:3, :3] = np.stack([[1, 0, 0], [0, 0, -1], [0, 1, 0]], axis=1)
+    T[:3, 3] = (shift, -3.0, 0.0)
+    K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]], np.float32)
+    return Camera(K, T, H, W)
+
+
+def test_obj_and_mesh_ply_are_the_red_sphere(field, tmp_path):
+    for fmt, name in (("obj", "red.obj"), ("mesh-ply", "red.ply")):
+        export_object(_grid(), field, tmp_path / name, ExportOptions(format=fmt, object="red"))
+        mesh = trimesh.load(tmp_path / name, process=False)
+        assert mesh.is_watertight
+        assert mesh.volume == pytest.approx(4 / 3 * math.pi * RADIUS ** 3, rel=0.1)
+        assert np.allclose(mesh.bounds.mean(0), CENTRES["red"], atol=0.03)
+        assert (mesh.visual.vertex_colors[:, 0] > 200).mean() > 0.95
+
+
+def test_point_cloud_lies_on_the_red_sphere(field, tmp_path):
+    export_object(_grid(), field, tmp_path / "red.ply", ExportOptions(format="ply", object="red", points=5000))
+    vertex = plyfile.PlyData.read(tmp_path / "red.ply")["vertex"]
+    points = np.stack([vertex["x"], vertex["y"], vertex["z"]], 1)
+    assert len(points) == 5000
+    assert np.abs(np.linalg.norm(points - CENTRES["red"], axis=1) - RADIUS).max() < 1.5 / 16
+    assert (vertex["red"] > 200).mean() > 0.95 and (vertex["blue"] < 50).mean() > 0.95
+
+
+def test_npz_holds_every_object_or_the_chosen_one(field, tmp_path):
+    export_object(_grid(), field, tmp_path / "all.npz", ExportOptions(format="npz"))
+    export_object(_grid(), field, tmp_path / "blue.npz", ExportOptions(format="npz", object="blue"))
+    everything, blue = np.load(tmp_path / "all.npz"), np.load(tmp_path / "blue.npz")
+    assert list(everything["names"]) == ["red", "blue"] and list(blue["names"]) == ["blue"]
+    assert (blue["mask"][0] == _inside("blue")).all() and list(blue["resolution"]) == list(RES)
+
+
+def test_masks_renders_and_video_along_a_camera_path(field, tmp_path):
+    cameras = [views.NamedCamera(f"f{i}", _camera(shift=0.1 * i)) for i in range(2)]
+    grid = _grid()
+    masks = export_object(grid, field, tmp_path / "masks", ExportOptions(format="masks", object="red"),
+                          cameras=cameras)
+    mask = np.asarray(Image.open(masks[0]))                          # [H, W] 0 / 255
+    assert set(np.unique(mask)) == {0, 255}
+    assert mask[:, :32].mean() > 20 and mask[:, 32:].max() == 0      # red sphere is on the left
+
+    options = ExportOptions(format="removed-renders", object="red", video=tmp_path / "removed.gif")
+    written = export_object(grid, field, tmp_path / "removed", options, cameras=cameras)
+    removed = np.asarray(Image.open(written[0])).astype(int)       # [H, W, 3]
+    reddish = (removed[..., 0] > 150) & (removed[..., 1] < 100) & (removed[..., 2] < 100)
+    blueish = (removed[..., 2] > 150) & (removed[..., 0] < 100)
+    assert not reddish[mask > 0].any() and blueish.sum() > 100
+    assert Image.open(tmp_path / "removed.gif").n_frames == 2
+
+    options = ExportOptions(format="object-renders", object="red", video=tmp_path / "alone.mp4")
+    alone = np.asarray(Image.open(export_object(grid, field, tmp_path / "alone", options, cameras=cameras)[0]))
+    assert not ((alone[..., 2] > 150) & (alone[..., 0] < 100)).any()  # no blue left
+    assert ((alone[..., 0] > 150) & (alone[..., 2] < 100)).sum() > 100
+    assert (tmp_path / "alone.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(names=("red", "blue")), "choose one of red, blue"),
+    (dict(votes=-np.ones((2,) + RES, np.float32)), "empty 3D mask"),
+    (dict(votes=np.ones((2, 9, 9, 9), np.float32)), "resolution"),
+    (dict(bbox=np.zeros((2, 3), np.float32)), "box"),
+])
+def test_bad_requests_are_refused_with_one_line(field, tmp_path, change, message):
+    grid = _grid(**{k: v for k, v in change.items() if k != "names"})
+    with pytest.raises(ExportError, match=message) as error:
+        export_object(grid, field, tmp_path / "x.obj", ExportOptions(format="obj", object="green"
+                                                                      if "names" in change else "red"))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "x.obj").exists()
+
+
+def test_other_field_hash_and_broken_camera_paths_are_refused(field, tmp_path):
+    with pytest.raises(ExportError, match="another field"):
+        export_object(_grid(), field, tmp_path / "x.npz", ExportOptions(format="npz"), field_hash="other")
+    (tmp_path / "path.json").write_text(json.dumps([{"K": [[1, 0, 0]], "H": 2, "W": 2}]))
+    with pytest.raises(views.CameraPathError, match="camera 0"):
+        views.load_camera_path(tmp_path / "path.json")
+
+
+def test_camera_path_round_trip(tmp_path):
+    cam = _camera()
+    (tmp_path / "path.json").write_text(json.dumps([
+        {"K": cam.K.tolist(), "T_world_camera": cam.T_world_camera.tolist(), "H": 48, "W": 64, "name": "a"},
+        {"K": cam.K.tolist(), "T_world_camera": cam.T_world_camera.tolist(), "H": 48, "W": 64}]))
+    loaded = views.load_camera_path(tmp_path / "path.json")
+    assert [c.name for c in loaded] == ["a", "path_0001"]
+    assert np.allclose(loaded[1].camera.T_world_camera, cam.T_world_camera) and loaded[1].camera.W == 64
+
+
+def test_command_exports_and_refuses_in_one_line(field, tmp_path, capsys):
+    save_field(tmp_path / "field.pt", field, scene_hash="scene")
+    grid = _grid()
+    np.savez(tmp_path / "mask_grid.npz", votes=grid.votes, counts=np.ones_like(grid.votes),
+             names=np.array(grid.names), colors=grid.colors, bbox=grid.bbox, space="world",
+             scene_hash="scene", field_hash="field", version=1)
+    assert load_mask_grid(tmp_path / "mask_grid.npz").names == ("red", "blue")
+    base = ["export", str(tmp_path / "mask_grid.npz"), "--field", str(tmp_path / "field.pt")]
+    assert main.main(base + ["--format", "obj", "--object", "blue", "--out", str(tmp_path / "b.obj")]) == 0
+    assert trimesh.load(tmp_path / "b.obj").is_watertight
+    assert main.main(base + ["--format", "obj", "--object", "green", "--out", str(tmp_path / "g.obj")]) == 2
+    assert main.main(base + ["--format", "obj", "--out", str(tmp_path / "g.obj")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: no object 'green' in {tmp_path / 'mask_grid.npz'}: choose one of red, blue",
+                   f"error: {tmp_path / 'mask_grid.npz'} holds 2 objects (red, blue): choose one with "
+                   f"--object NAME"]
