@@ -47,7 +47,6 @@ class SegmentationSettings:
     weight_cutoff: float = 1e-2      # samples with compositing weight below are dropped (per view)
     min_entry: float = 1e-3          # pixel->voxel matrix entries at or below are dropped
     multimask: bool = True           # 3 candidates on the prompted view (the user picks one)
-    views_per_frame: int = 1         # propagation steps per frame (bounded work per frame)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,82 @@
+"""Object lifecycle: create, select, rename, delete; each object owns one mask grid channel."""
+
+from __future__ import annotations
+
+import esper
+import torch
+
+from components.messages import (DeleteObjectRequested, MaskUpdated, NewObjectRequested, ObjectCreated,
+                                 ObjectDeleted, ObjectRenamed, ObjectSelected, RenameObjectRequested)
+from components.resources import ActiveObject, MaskGrid
+from components.segmentation import Prompts, SegObject
+
+PALETTE = ((230, 80, 60), (60, 160, 230), (90, 200, 90), (240, 200, 50), (180, 90, 220),
+           (240, 140, 40), (60, 210, 200), (230, 90, 170))
+
+
+def find_object(object_id: int | None) -> tuple[int, SegObject] | None:
+    """(entity, SegObject) of `object_id` in the current world, or None."""
+    for entity, obj in esper.get_component(SegObject):
+        if obj.id == object_id:
+            return entity, obj
+    return None
+
+
+def resolve_object(app, object_id: int | None) -> tuple[int, SegObject] | None:
+    """The object a request names: `object_id`, or the active object when it is None."""
+    return find_object(app.resource(ActiveObject).object_id if object_id is None else object_id)
+
+
+def create_object(app, name: str | None = None, color: tuple[int, int, int] | None = None
+                  ) -> tuple[int, SegObject]:
+    """Create an object entity with a new zero channel; make it active; send ObjectCreated."""
+    grid, active = app.resource(MaskGrid), app.resource(ActiveObject)
+    object_id, channel = active.next_id, int(grid.votes.shape[0])
+    active.next_id += 1
+    obj = SegObject(id=object_id, name=name or f"object {object_id}",
+                    color=tuple(color or PALETTE[(object_id - 1) % len(PALETTE)]), channel=channel)
+    zero = torch.zeros(1, *grid.shape)
+    grid.votes = torch.cat([grid.votes, zero])
+    grid.counts = torch.cat([grid.counts, zero])
+    entity = esper.create_entity(obj, Prompts())
+    active.object_id = object_id
+    app.send(ObjectCreated(object_id, obj.name, obj.color, channel))
+    return entity, obj
+
+
+def delete_object(app, entity: int, obj: SegObject) -> None:
+    """Remove the object and its channel (later channels move down); send ObjectDeleted."""
+    grid, active = app.resource(MaskGrid), app.resource(ActiveObject)
+    keep = [k for k in range(grid.votes.shape[0]) if k != obj.channel]
+    grid.votes, grid.counts = grid.votes[keep].contiguous(), grid.counts[keep].contiguous()
+    for _, other in esper.get_component(SegObject):
+        if other.channel > obj.channel:
+            other.channel -= 1
+    esper.delete_entity(entity, immediate=True)
+    if active.object_id == obj.id:
+        remaining = sorted(o.id for _, o in esper.get_component(SegObject))
+        active.object_id = remaining[-1] if remaining else None
+    app.send(ObjectDeleted(obj.id, obj.channel))
+
+
+def manage_objects(app) -> None:
+    """Reads NewObjectRequested, ObjectSelected, RenameObjectRequested, DeleteObjectRequested;
+    writes object entities, MaskGrid channels, ActiveObject; sends ObjectCreated / ObjectRenamed /
+    ObjectDeleted / MaskUpdated (for channels that moved)."""
+    for request in app.read(NewObjectRequested):
+        create_object(app, request.name, request.color)
+    for request in app.read(ObjectSelected):
+        if find_object(request.object_id) is not None:
+            app.resource(ActiveObject).object_id = request.object_id
+    for request in app.read(RenameObjectRequested):
+        found = find_object(request.object_id)
+        if found is not None and request.name.strip():
+            found[1].name = request.name.strip()
+            app.send(ObjectRenamed(request.object_id, found[1].name))
+    for request in app.read(DeleteObjectRequested):
+        found = resolve_object(app, request.object_id)
+        if found is not None:
+            delete_object(app, *found)
+            for _, other in esper.get_component(SegObject):
+                if other.channel >= found[1].channel:
+                    app.send(MaskUpdated(other.id, other.channel))

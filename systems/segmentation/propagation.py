@@ -1,0 +1,58 @@
+"""Propagation over the views: start / cancel a pass, and the SAM step of each view."""
+
+from __future__ import annotations
+
+import esper
+import numpy as np
+
+from components.messages import PromptRejected, PropagationCancelled, PropagationRequested, PropagationStarted
+from components.resources import SceneData, SegmentationSettings, SegmenterHandle, ViewCache
+from components.segmentation import Candidates, PendingView, Prompts, Propagation, SegObject
+from engine.errors import UserFacingError
+from systems.segmentation.objects import resolve_object
+from systems.segmentation.prompts import set_segmenter_view
+
+
+def propagation_views(app, prompted_view: int | None) -> list[int]:
+    """The views of one pass: settings.views or the training views, minus the prompted view."""
+    settings, scene = app.resource(SegmentationSettings), app.resource(SceneData).scene
+    views = settings.views if settings.views is not None else scene.train_ids
+    return [int(v) for v in views if v != prompted_view]
+
+
+def start_propagation(app) -> None:
+    """Reads PropagationRequested / PropagationCancelled; writes Propagation (a fresh queue);
+    sends PropagationStarted, or PromptRejected for an object with no lifted mask yet."""
+    for request in app.read(PropagationCancelled):
+        found = resolve_object(app, request.object_id)
+        if found is not None:
+            for component in (Propagation, PendingView):
+                if esper.has_component(found[0], component):
+                    esper.remove_component(found[0], component)
+    for request in app.read(PropagationRequested):
+        found = resolve_object(app, request.object_id)
+        if found is None or not esper.has_component(found[0], Candidates):
+            app.send(PromptRejected(request.object_id, "nothing to propagate: prompt the object on a view first"))
+            continue
+        entity, obj = found
+        queue = propagation_views(app, esper.component_for_entity(entity, Prompts).view)
+        if esper.has_component(entity, PendingView):
+            esper.remove_component(entity, PendingView)
+        esper.add_component(entity, Propagation(queue=queue, total=len(queue), finished=not queue))
+        app.send(PropagationStarted(obj.id, len(queue)))
+
+
+def segment_pending_views(app) -> None:
+    """Reads PendingView self-prompts, ViewCache and the SegmenterHandle; writes PendingView.sam_mask
+    (single-mask output from the positive points). A segmenter error leaves it None (rejected)."""
+    handle, cache = app.resource(SegmenterHandle), app.resource(ViewCache)
+    for _, pending in esper.get_component(PendingView):
+        if len(pending.points) == 0:
+            continue
+        try:
+            set_segmenter_view(handle, pending.view, cache.entries[pending.view])
+            result = handle.segmenter.predict(points=pending.points,
+                                              labels=np.ones(len(pending.points), np.int64), multimask=False)
+        except UserFacingError:
+            continue
+        pending.sam_mask = np.asarray(result.masks[int(np.argmax(result.scores))], bool)

@@ -1,0 +1,78 @@
+"""View entries: a view's sparse pixel->voxel weights, depth and image, built once per scene.
+
+Rendering a view's weights is one full density render (the expensive part of a new view);
+`prepare_views` builds at most one entry per frame, for the next view a propagation needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import esper
+import numpy as np
+
+from components.camera import Camera
+from components.resources import SceneData, SegmentationSettings, ViewCache, ViewEntry
+from components.segmentation import Propagation
+
+
+def view_key(camera: Camera, view: int | None) -> int | str:
+    """Cache key: the scene view index, or a hash of a free camera's K, pose and size."""
+    if view is not None:
+        return int(view)
+    h = hashlib.sha256(np.ascontiguousarray(camera.K, np.float32).tobytes())
+    h.update(np.ascontiguousarray(camera.T_world_camera, np.float32).tobytes())
+    h.update(f"{camera.H}x{camera.W}".encode())
+    return "camera:" + h.hexdigest()[:16]
+
+
+def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera,
+                view: int | None) -> ViewEntry:
+    """Render `camera` once with the frozen field (keep_weights) and coalesce its weights.
+
+    The segmenter sees the scene's photo for a scene view at the scene's size, else the render.
+    """
+    from engine.field.render import render_view
+    from systems.inverse.ops import build_view_weights
+
+    rendered = render_view(data.field, camera.K, camera.T_world_camera, camera.H, camera.W,
+                           keep_weights=True, weight_cutoff=settings.weight_cutoff)
+    s = rendered.samples
+    weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
+                                 data.field.resolution, min_entry=settings.min_entry)
+    scene = data.scene
+    if view is not None and (camera.H, camera.W) == (scene.H, scene.W):
+        image, name = np.asarray(scene.images[view]), scene.view_names[view]
+    else:
+        image = (rendered.rgb.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        name = scene.view_names[view] if view is not None else None
+    return ViewEntry(weights=weights, depth=rendered.depth.float().cpu(), image=image, name=name)
+
+
+def view_entry(app, camera: Camera, view: int | None) -> ViewEntry:
+    """The cached entry of a view, built now if missing (ViewCache is the only writer's store)."""
+    cache = app.resource(ViewCache)
+    key = view_key(camera, view)
+    if key not in cache.entries:
+        start = time.perf_counter()
+        cache.entries[key] = build_entry(app.resource(SceneData), app.resource(SegmentationSettings),
+                                         camera, view)
+        cache.seconds += time.perf_counter() - start
+    return cache.entries[key]
+
+
+def scene_view_entry(app, view: int) -> ViewEntry:
+    """The entry of scene view `view` at the scene's resolution."""
+    return view_entry(app, Camera.of_view(app.resource(SceneData).scene, view), view)
+
+
+def prepare_views(app) -> None:
+    """Reads running Propagations; writes ViewCache: builds the entry of the first queued view
+    that is missing (at most one per frame, so a viewer frame stays bounded)."""
+    cache = app.resource(ViewCache)
+    for _, propagation in sorted(esper.get_component(Propagation), key=lambda e: e[0]):
+        missing = [v for v in propagation.queue if v not in cache.entries]
+        if not propagation.finished and missing:
+            scene_view_entry(app, missing[0])
+            return
