@@ -3,15 +3,18 @@
 Line 1, the header (one JSON object):
     {"format": "sa3d-recording", "version": 1, "app_version": "0.1.0", "created": ISO-8601 UTC,
      "scene": {"name", "hash"}, "field": {"path", "hash"}, "segmenter": {"name", "checkpoint"},
-     "settings": {...}}
+     "settings": {...}, "objects": [...]}
+    objects: the objects that already existed (as in a "grids" event; empty for a whole session).
     field / checkpoint hashes are sha256 of the file bytes, or "none".
 Every further line, one event:
     {"n": 1, "frame": 12, "t": 0.532, "kind": KIND, "data": {...}}
     n counts events from 1 without gaps; frame is the App frame (counted from the session start);
     t the seconds since the session start; KIND one of EVENT_KINDS:
       "message"  data = {"type": "module.QualName", "message": encoded dataclass} (systems/record/codec.py)
-      "camera"   data = {"K" [3,3], "T_world_camera" [4,4], "H", "W"} (thinned camera path)
-      "grids"    data = {"objects": [{"id", "name", "sha256", "shape"}]} sha256 of each object's votes
+      "settings" data = the encoded SegmentationSettings now in force (changed in the session)
+      "camera"   data = {"K" [3,3], "T_world_camera" [4,4], "H", "W", "view"} (thinned camera path)
+      "grids"    data = {"objects": [{"id", "name", "color", "channel", "sha256", "inside", "shape"}]}
+                 sha256 of each object's votes [Z,Y,X] float32 bytes, inside = voxels with votes > 0
       "resumed"  data = {"created": ISO-8601 UTC} (a session continued from this file)
 Each line ends with "\n"; a line without its newline, that is not JSON, or that breaks the
 numbering is where reading stops.
@@ -34,7 +37,7 @@ from systems.record.codec import CodecError, decode, encode, type_name
 FORMAT = "sa3d-recording"
 VERSION = 1
 APP_VERSION = "0.1.0"
-EVENT_KINDS = ("message", "camera", "grids", "resumed")
+EVENT_KINDS = ("message", "settings", "camera", "grids", "resumed")
 _HEADER_KEYS = ("app_version", "created", "scene", "field", "segmenter", "settings")
 
 
@@ -90,7 +93,7 @@ def file_hash(path: str | os.PathLike | None) -> str:
 
 
 def make_header(*, scene_name: str, scene_hash: str, field_path: str | None, segmenter: str,
-                checkpoint: str | None, settings: dict) -> dict:
+                checkpoint: str | None, settings: object) -> dict:
     """The header line: format and app version, scene, field, segmenter identity and settings."""
     return {"format": FORMAT, "version": VERSION, "app_version": APP_VERSION, "created": now_iso(),
             "scene": {"name": scene_name, "hash": scene_hash},
@@ -217,6 +220,12 @@ def _parse_header(path: Path, line: bytes) -> dict:
     if missing and header.get("version") == VERSION:
         raise RecordingError(f"{path}: the recording header lacks {', '.join(missing)}: the file is "
                              f"damaged; record the session again")
+    try:
+        header["settings"] = decode(header.get("settings"))
+        header["objects"] = decode(header.get("objects", []))
+    except CodecError as error:
+        raise RecordingError(f"{path}: the recording header's settings cannot be read ({error}): "
+                             f"replay it with the sa3d version that recorded it") from None
     return header
 
 

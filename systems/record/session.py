@@ -1,0 +1,64 @@
+"""Opening a recorded session: continue it in the viewer, or replay it headless.
+
+Viewer (see /tmp/contracts.md "Recording"): the schedule gets `recording_plugin`; `--record FILE`
+calls `start_recording`; opening a recording calls `continue_recording`, which replays the file
+into the App over the next frames and then keeps appending to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.resources import SceneData
+from engine.app import App
+from engine.schedule import Schedule
+from systems.record.fileformat import (Recording, RecordingWriter, check_header, drop_damaged_tail,
+                                       read_recording)
+from systems.record.recorder import Recorder, RecordingSettings, recording_plugin
+from systems.record.replayer import Replay, replay_recording
+
+
+def load_session(path: str | Path, *, scene_hash: str | None = None, force: bool = False
+                 ) -> tuple[Recording, list[str]]:
+    """Read a recording up to its last whole event and check its header against `scene_hash`.
+
+    Returns it with notices (one line each: where reading stopped). Raises RecordingError for a
+    missing or non-recording file, a newer format version or another scene (unless `force`).
+    """
+    recording = read_recording(path)
+    check_header(recording, scene_hash=scene_hash, force=force)
+    notices = [recording.stop.describe(recording.path, len(recording.events))] if recording.stop else []
+    return recording, notices
+
+
+def continue_recording(app: App, settings: RecordingSettings) -> tuple[Replay, list[str]]:
+    """Replay the recording at settings.path into `app` (its schedule has recording_plugin), then
+    keep recording into the same file. A damaged tail is moved aside first (FILE.damaged-OFFSET)
+    so new lines follow the last whole event. Returns the Replay (done when caught up) and notices.
+    Raises RecordingError as load_session does (settings.force overrides the checks).
+    """
+    scene = app.resource(SceneData).scene
+    recording, notices = load_session(settings.path, scene_hash=scene.content_hash(), force=settings.force)
+    kept = drop_damaged_tail(recording)
+    if kept is not None:
+        notices.append(f"the damaged tail of {recording.path} was moved to {kept}; recording continues "
+                       f"after line {len(recording.events) + 1}")
+    writer = RecordingWriter(recording.path, next_n=len(recording.events) + 1)
+    app.insert_resource(Recorder(settings, writer, frame0=app.frame, t0=0.0, paused=True))
+    return replay_recording(app, recording), notices
+
+
+def headless_replay_app(recording: Recording, scene, field, segmenter, *, device: str = "cpu",
+                        field_hash: str = "none", capture=None) -> tuple[App, Replay]:
+    """A headless App with the segmentation systems and the recorded settings, replaying
+    `recording` (run it with replayer.run_replay)."""
+    from components.resources import SegmentationSettings
+    from systems.segmentation.plugin import segmentation_plugin
+    from systems.segmentation.setup import insert_segmentation
+
+    settings = recording.header.get("settings")
+    app = App(recording_plugin(segmentation_plugin(Schedule())))
+    insert_segmentation(app, scene, field, segmenter,
+                        settings if isinstance(settings, SegmentationSettings) else None,
+                        device=device, field_hash=field_hash)
+    return app, replay_recording(app, recording, capture=capture)
