@@ -128,10 +128,12 @@ class VoxelField(nn.Module):
 
     def occupied(self, coords: torch.Tensor) -> torch.Tensor:
         """bool [N]: the occupancy of the voxel nearest to each normalised coord [N, 3]."""
-        res = torch.tensor(self.resolution[::-1], device=coords.device)  # [3] X, Y, Z
-        idx = ((coords + 1.0) * 0.5 * (res - 1)).round().long()
-        idx = torch.minimum(idx.clamp(min=0), res - 1)               # [N, 3] x, y, z
-        return self.occupancy[idx[:, 2], idx[:, 1], idx[:, 0]]
+        Z, Y, X = self.resolution
+        half = torch.tensor([(X - 1) / 2, (Y - 1) / 2, (Z - 1) / 2], device=coords.device)
+        idx = torch.addcmul(half, coords, half).round_().long()           # [N, 3] x, y, z
+        idx = torch.minimum(idx.clamp_(min=0), torch.tensor([X - 1, Y - 1, Z - 1], device=coords.device))
+        flat = (idx[:, 2] * Y + idx[:, 1]) * X + idx[:, 0]                # [N]
+        return self.occupancy.reshape(-1)[flat]
 
     @torch.no_grad()
     def density_values(self) -> torch.Tensor:

@@ -28,6 +28,7 @@ class RayResult:
     rgb: torch.Tensor       # [N, 3] composited colour (background included)
     depth: torch.Tensor     # [N] expected t (= camera depth), the background sits at the exit t1
     opacity: torch.Tensor   # [N] sum of the weights of the grid samples (background excluded)
+    alpha: torch.Tensor     # [S] alpha of every sample that was looked up (training regularisers)
     samples: SampleWeights | None = None
 
 
@@ -65,7 +66,9 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     k = torch.arange(ray_ids.shape[0], device=device) - starts[ray_ids]  # [S]
     offset = torch.rand(n_rays, device=device) if jitter else torch.full((n_rays,), 0.5, device=device)
     t = t0[ray_ids] + (k + offset[ray_ids]) * step_t[ray_ids]          # [S]
-    coords = field.to_grid_coords(origins[ray_ids] + t[:, None] * dirs[ray_ids])  # [S, 3]
+    scale = 2.0 / (field.bbox[1] - field.bbox[0])                      # [3] world -> normalised
+    coords = torch.addcmul(field.to_grid_coords(origins)[ray_ids], t[:, None],
+                           (dirs * scale)[ray_ids])                    # [S, 3]
 
     keep = field.occupied(coords)                                      # [S]
     ray_ids, t, coords = ray_ids[keep], t[keep], coords[keep]
@@ -89,7 +92,7 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     samples = None
     if keep_weights:
         samples = _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, weight_cutoff)
-    return RayResult(rgb=rgb, depth=depth, opacity=opacity, samples=samples)
+    return RayResult(rgb=rgb, depth=depth, opacity=opacity, alpha=alpha, samples=samples)
 
 
 def composite_weights(alpha: torch.Tensor, ray_ids: torch.Tensor, n_rays: int

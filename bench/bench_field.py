@@ -1,0 +1,113 @@
+"""Field benchmark: train the built-in scene (3 min) and LLFF fern at 504x378 (10 min) on this machine.
+
+Writes bench/results/field.json and prints a table (held-out PSNR, seconds, iterations, peak RSS,
+resolution). `--memory` instead measures the peak memory of training steps on a 160^3 grid.
+Usage: python bench/bench_field.py [--only builtin|fern] [--builtin-minutes 3] [--fern-minutes 10]
+       python bench/bench_field.py --memory [--resolution 160]
+Each case runs in a fresh subprocess so that its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: a spinning pool starves shared cores
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FERN = ROOT.parent / "shared" / "data" / "llff" / "fern"
+RESULTS = ROOT / "bench" / "results" / "field.json"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_case(scene_name: str, downscale: int | None, minutes: float, resolution: int) -> dict:
+    """Train one scene in this process and return its figures."""
+    sys.path.insert(0, str(ROOT))
+    from engine.field.train import TrainConfig, train_field
+    from engine.scenes import load_scene
+
+    scene = load_scene(scene_name, downscale)
+    started = time.perf_counter()
+    result = train_field(scene, max_seconds=minutes * 60.0, config=TrainConfig(resolution=resolution))
+    return {"scene": scene.name, "image_size": [scene.H, scene.W], "budget_minutes": minutes,
+            "test_psnr": result.test_psnr, "train_seconds": round(result.seconds, 1),
+            "total_seconds": round(time.perf_counter() - started, 1), "iterations": result.iterations,
+            "resolution": list(result.field.resolution), "peak_rss_mb": round(_peak_rss_mb()),
+            "occupied": round(float(result.field.occupancy.float().mean()), 3)}
+
+
+def run_memory(resolution: int) -> dict:
+    """Peak RSS of building a ~resolution^3 field of fern's box and running 5 training steps."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+    import torch.nn.functional as F
+
+    from engine.field.grid import VoxelField, resolution_for
+    from engine.field.render import render_rays
+    from engine.field.train import _adam, _training_rays
+    from engine.scenes import load_scene
+
+    scene = load_scene(str(FERN), 8)
+    rays_o, rays_d, target = _training_rays(scene, "cpu")
+    field = VoxelField(scene.bbox, resolution_for(scene.bbox, resolution), near=scene.near, far=scene.far)
+    optimizer = _adam(field, 0.1)
+    for _ in range(5):
+        idx = torch.randint(0, rays_o.shape[0], (4096,))
+        out = render_rays(field, rays_o[idx], rays_d[idx], jitter=True)
+        loss = F.mse_loss(out.rgb, target[idx]) + field.total_variation(1e-3, 1e-4)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {"case": "memory", "resolution": list(field.resolution), "voxels": field.density.numel(),
+            "peak_rss_mb": round(_peak_rss_mb())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("builtin", "fern"))
+    parser.add_argument("--builtin-minutes", type=float, default=3.0)
+    parser.add_argument("--fern-minutes", type=float, default=10.0)
+    parser.add_argument("--resolution", type=int, default=160)
+    parser.add_argument("--memory", action="store_true", help="peak memory of a 160^3 grid")
+    parser.add_argument("--case", help=argparse.SUPPRESS)   # internal: run one case, print JSON
+    args = parser.parse_args()
+    if args.case == "memory":
+        print(json.dumps(run_memory(args.resolution)))
+        return 0
+    if args.case:
+        name, downscale, minutes = args.case.split(":")
+        print(json.dumps(run_case(name, int(downscale) or None, float(minutes), args.resolution)))
+        return 0
+    cases = ["memory"] if args.memory else [
+        c for c in (f"builtin:0:{args.builtin_minutes}", f"{FERN}:8:{args.fern_minutes}")
+        if args.only is None or args.only in c]
+    rows = []
+    for case in cases:
+        flag = ["--case", case, "--resolution", str(args.resolution)]
+        done = subprocess.run([sys.executable, __file__, *flag], capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    for row in rows:
+        previous[row.get("scene", row.get("case"))] = row
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
+    keys = ("test_psnr", "train_seconds", "iterations", "peak_rss_mb", "resolution", "occupied")
+    print(f"{'case':<10}" + "".join(f"{k:>16}" for k in keys))
+    for row in rows:
+        cells = [f"{row[k]:.2f}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys]
+        print(f"{row.get('scene', row.get('case')):<10}" + "".join(f"{c:>16}" for c in cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Training a VoxelField from a Scene's posed training views, within a time budget.
+
+Coarse to fine: the grids start at `stage_scales[0]` of the target resolution and are upsampled at
+the elapsed-time fractions `stage_starts`. Random batches of rays from all training views (their
+rays are computed once), Adam (fused where the device supports it), a learning rate decaying
+exponentially with elapsed time, total-variation and sparsity (mean sample alpha) regularisers,
+and empty-space skipping: voxels that no training camera sees are never occupied, and the occupancy
+is refreshed from the density every `occupancy_every` iterations. At the end the held-out views are rendered and scored (PSNR).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from engine.field.grid import VoxelField, resolution_for
+from engine.field.render import render_rays, render_view
+from engine.math.rays import camera_rays
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    resolution: int = 160                 # final grid has about resolution**3 voxels
+    stage_scales: tuple[float, ...] = (0.4, 0.8, 1.0)   # grid size of each stage / final
+    stage_starts: tuple[float, ...] = (0.0, 0.12, 0.35)  # elapsed-time fraction where a stage begins
+    stage_min_iterations: int = 300       # ... but not before the previous stage ran this many
+    batch_rays: int = 4096                # rays per iteration
+    lr_start: float = 0.1                 # Adam learning rate at the start ...
+    lr_end: float = 0.01                  # ... decaying exponentially to this at the end
+    tv_density: float = 1e-3              # total-variation weight on the raw density
+    tv_color: float = 1e-4                # total-variation weight on the raw colour
+    tv_every: int = 4                     # apply TV every n iterations (weights scaled by n)
+    init_alpha: float = 1e-2              # alpha of one step at raw density 0
+    sparsity: float = 1e-3                # weight of the mean sample alpha (empties unconstrained space)
+    occupancy_every: int = 16             # refresh the empty-space mask every n iterations
+    occupancy_alpha: float = 1e-4         # voxels whose neighbourhood has a lower alpha are skipped
+    max_iterations: int | None = None     # stop earlier than max_seconds (tests)
+    eval_views: int = 8                   # held-out views scored at the end (the first n)
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    field: VoxelField
+    test_psnr: float | None       # mean over the scored held-out views; None without test views
+    iterations: int
+    seconds: float                # training loop only
+    eval_seconds: float
+
+
+Progress = Callable[[dict], None]
+
+
+def train_field(scene, *, device: str = "cpu", max_seconds: float = 60.0, config: TrainConfig = TrainConfig(),
+                progress: Progress | None = None) -> TrainResult:
+    """Train a field of `scene` (engine.scenes.Scene) on `device` for at most max_seconds.
+
+    `progress`, if given, is called every 10 iterations with a dict: iteration, loss, psnr (of the
+    batch), elapsed, max_seconds, resolution, occupied (fraction). Reads the scene only; returns a TrainResult.
+    """
+    torch.manual_seed(config.seed)
+    rays_o, rays_d, target = _training_rays(scene, device)          # [R, 3] each
+    final = resolution_for(scene.bbox, config.resolution)
+    field = VoxelField(scene.bbox, _stage_resolution(final, config.stage_scales[0]),
+                       init_alpha=config.init_alpha, background=scene.background,
+                       near=scene.near, far=scene.far).to(device)
+    seen = _seen_mask(scene, field)
+    occupied = field.update_occupancy(0.0, seen)
+    optimizer = _adam(field, config.lr_start)
+    stage, iteration, stage_begin, start = 0, 0, 0, time.perf_counter()
+    elapsed = 0.0
+    while elapsed < max_seconds and (config.max_iterations is None or iteration < config.max_iterations):
+        fraction = elapsed / max_seconds
+        if (stage + 1 < len(config.stage_scales) and fraction >= config.stage_starts[stage + 1]
+                and iteration - stage_begin >= min(config.stage_min_iterations, _budget(config))):
+            stage, stage_begin = stage + 1, iteration
+            field.upsample(_stage_resolution(final, config.stage_scales[stage]))
+            seen = _seen_mask(scene, field)
+            occupied = field.update_occupancy(0.0, seen)
+            optimizer = _adam(field, config.lr_start)
+        lr = config.lr_start * (config.lr_end / config.lr_start) ** fraction
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        idx = torch.randint(0, rays_o.shape[0], (config.batch_rays,), device=device)
+        out = render_rays(field, rays_o[idx], rays_d[idx], jitter=True)
+        mse = F.mse_loss(out.rgb, target[idx])
+        loss = mse + config.sparsity * out.alpha.mean() if out.alpha.numel() else mse
+        if config.tv_every and iteration % config.tv_every == 0:
+            loss = loss + field.total_variation(config.tv_density * config.tv_every,
+                                                config.tv_color * config.tv_every)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        iteration += 1
+        if iteration % config.occupancy_every == 0:
+            occupied = field.update_occupancy(config.occupancy_alpha, seen)
+        elapsed = time.perf_counter() - start
+        if progress is not None and iteration % 10 == 0:
+            progress({"iteration": iteration, "loss": float(loss.detach()), "psnr": _psnr(float(mse.detach())),
+                      "elapsed": elapsed, "max_seconds": max_seconds, "resolution": field.resolution,
+                      "occupied": occupied})
+    field.update_occupancy(config.occupancy_alpha, seen)
+    eval_start = time.perf_counter()
+    test_psnr = evaluate_psnr(field, scene, scene.test_ids[:config.eval_views])
+    return TrainResult(field=field, test_psnr=test_psnr, iterations=iteration, seconds=elapsed,
+                       eval_seconds=time.perf_counter() - eval_start)
+
+
+def evaluate_psnr(field: VoxelField, scene, view_ids) -> float | None:
+    """Mean PSNR (dB) of the field's renders of scene views `view_ids`; None if there are none."""
+    scores = []
+    for i in view_ids:
+        view = render_view(field, scene.K[i], scene.T_world_camera[i], scene.H, scene.W)
+        truth = torch.from_numpy(scene.images[i]).to(view.rgb.device).float() / 255.0  # [H, W, 3]
+        scores.append(_psnr(float(F.mse_loss(view.rgb, truth))))
+    return sum(scores) / len(scores) if scores else None
+
+
+def _budget(config: TrainConfig) -> int:
+    """Minimum iterations of a stage: stage_min_iterations, shrunk to fit max_iterations."""
+    if config.max_iterations is None:
+        return config.stage_min_iterations
+    return config.max_iterations // (2 * len(config.stage_scales))
+
+
+def _psnr(mse: float) -> float:
+    return -10.0 * math.log10(max(mse, 1e-10))
+
+
+def _stage_resolution(final: tuple[int, int, int], scale: float) -> tuple[int, int, int]:
+    return tuple(max(2, int(round(r * scale))) for r in final)
+
+
+def _adam(field: VoxelField, lr: float) -> torch.optim.Adam:
+    fused = field.density.device.type in ("cpu", "cuda")
+    return torch.optim.Adam([field.density, field.color], lr=lr, betas=(0.9, 0.99), fused=fused)
+
+
+def _training_rays(scene, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All rays of the training views: origins [R, 3], dirs [R, 3], colours [R, 3] in [0, 1]."""
+    origins, dirs, colors = [], [], []
+    for i in scene.train_ids:
+        o, d = camera_rays(scene.K[i], scene.T_world_camera[i], scene.H, scene.W, device=device)
+        origins.append(o)
+        dirs.append(d)
+        colors.append(torch.from_numpy(scene.images[i]).to(device).reshape(-1, 3).float() / 255.0)
+    return torch.cat(origins), torch.cat(dirs), torch.cat(colors)
+
+
+@torch.no_grad()
+def _seen_mask(scene, field: VoxelField) -> torch.Tensor:
+    """bool [Z, Y, X]: voxels near (one coarse cell) the view frustum of some training camera."""
+    full = field.resolution
+    Z, Y, X = (min(r, 48) for r in full)      # computed on a coarse grid, then upsampled
+    device = field.density.device
+    axes = [torch.linspace(float(field.bbox[0, a]), float(field.bbox[1, a]), n, device=device)
+            for a, n in ((2, Z), (1, Y), (0, X))]
+    zz, yy, xx = torch.meshgrid(*axes, indexing="ij")
+    points = torch.stack([xx, yy, zz], dim=-1).reshape(-1, 3)        # [Z*Y*X, 3] world
+    seen = torch.zeros(points.shape[0], dtype=torch.bool, device=device)
+    for i in scene.train_ids:
+        T = torch.as_tensor(scene.T_world_camera[i], dtype=torch.float32, device=device)
+        K = torch.as_tensor(scene.K[i], dtype=torch.float32, device=device)
+        cam = (points - T[:3, 3]) @ T[:3, :3]                         # [P, 3] camera coords
+        z = cam[:, 2]
+        pix = cam @ K.T                                               # [P, 3]
+        x, y = pix[:, 0] / z.clamp(min=1e-6), pix[:, 1] / z.clamp(min=1e-6)
+        seen |= (z > scene.near) & (z < scene.far) & (x >= 0) & (x <= scene.W) & (y >= 0) & (y <= scene.H)
+    seen = F.max_pool3d(seen.reshape(1, 1, Z, Y, X).float(), kernel_size=3, stride=1, padding=1)
+    return F.interpolate(seen, size=full, mode="nearest")[0, 0] > 0
