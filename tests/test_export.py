@@ -11,9 +11,7 @@ import torch
 import trimesh
 from PIL import Image
 
-import main
 from components.camera import Camera
-from engine.field.checkpoint import save_field
 from engine.field.grid import VoxelField
 from systems.export import views
 from systems.export.export import ExportOptions, export_object
@@ -145,6 +143,17 @@ def test_other_field_hash_and_broken_camera_paths_are_refused(field, tmp_path):
         views.load_camera_path(tmp_path / "path.json")
 
 
+def test_mask_grid_file_round_trip(tmp_path):
+    grid = _grid()
+    np.savez(tmp_path / "mask_grid.npz", votes=grid.votes, counts=np.ones_like(grid.votes),
+             names=np.array(grid.names), colors=grid.colors, bbox=grid.bbox, space="world",
+             scene_hash="scene", field_hash="field", version=1)
+    loaded = load_mask_grid(tmp_path / "mask_grid.npz")
+    assert loaded.names == ("red", "blue") and loaded.resolution == RES and loaded.field_hash == "field"
+    with pytest.raises(ExportError, match="no mask grid"):
+        load_mask_grid(tmp_path / "none.npz")
+
+
 def test_camera_path_round_trip(tmp_path):
     cam = _camera()
     (tmp_path / "path.json").write_text(json.dumps([
@@ -153,21 +162,3 @@ def test_camera_path_round_trip(tmp_path):
     loaded = views.load_camera_path(tmp_path / "path.json")
     assert [c.name for c in loaded] == ["a", "path_0001"]
     assert np.allclose(loaded[1].camera.T_world_camera, cam.T_world_camera) and loaded[1].camera.W == 64
-
-
-def test_command_exports_and_refuses_in_one_line(field, tmp_path, capsys):
-    save_field(tmp_path / "field.pt", field, scene_hash="scene")
-    grid = _grid()
-    np.savez(tmp_path / "mask_grid.npz", votes=grid.votes, counts=np.ones_like(grid.votes),
-             names=np.array(grid.names), colors=grid.colors, bbox=grid.bbox, space="world",
-             scene_hash="scene", field_hash="field", version=1)
-    assert load_mask_grid(tmp_path / "mask_grid.npz").names == ("red", "blue")
-    base = ["export", str(tmp_path / "mask_grid.npz"), "--field", str(tmp_path / "field.pt")]
-    assert main.main(base + ["--format", "obj", "--object", "blue", "--out", str(tmp_path / "b.obj")]) == 0
-    assert trimesh.load(tmp_path / "b.obj").is_watertight
-    assert main.main(base + ["--format", "obj", "--object", "green", "--out", str(tmp_path / "g.obj")]) == 2
-    assert main.main(base + ["--format", "obj", "--out", str(tmp_path / "g.obj")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: no object 'green' in {tmp_path / 'mask_grid.npz'}: choose one of red, blue",
-                   f"error: {tmp_path / 'mask_grid.npz'} holds 2 objects (red, blue): choose one with "
-                   f"--object NAME"]

@@ -14,7 +14,9 @@ FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-
 
 def add_arguments(parser) -> None:
     parser.add_argument("grid", help="mask grid written by `segment` (OUT/mask_grid.npz)")
-    parser.add_argument("--field", required=True, help="the field checkpoint the object was segmented with")
+    parser.add_argument("--field", default=None,
+                        help="the field.pt (or its folder) the object was segmented with (default for the "
+                             "built-in scene: its cached field, as in `segment`)")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--out", required=True,
                         help="output file (npz, ply, obj, mesh-ply) or folder of PNGs (masks, renders)")
@@ -22,10 +24,11 @@ def add_arguments(parser) -> None:
                         help="object name in the grid (default: the only one; npz: all of them)")
     parser.add_argument("--smooth", type=int, default=10, metavar="N",
                         help="Taubin smoothing iterations of the mesh, 0 = none (default 10)")
-    parser.add_argument("--alpha-iso", type=float, default=0.5,
-                        help="mesh surface: where alpha over one ray-marching step reaches this (default 0.5)")
+    parser.add_argument("--alpha-iso", type=float, default=0.05,
+                        help="mesh surface: where alpha over one ray-marching step reaches this (default 0.05)")
     parser.add_argument("--points", type=int, default=100_000, help="points of the ply point cloud")
-    parser.add_argument("--scene", default="builtin", help="scene whose views are rendered (default builtin)")
+    parser.add_argument("--scene", default="builtin",
+                        help="the scene the object was segmented in; its views are rendered (default builtin)")
     parser.add_argument("--downscale", type=int, default=None, help="downscale the scene's images")
     parser.add_argument("--path", default=None,
                         help="camera path JSON to render instead of the scene's views (systems/export/views.py)")
@@ -35,35 +38,28 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
-    from engine.field.checkpoint import load_field
+    """Load the grid, scene and field, check they belong together, export; user errors raise."""
+    from engine.scenes import load_scene
+    from systems.commands.train import resolve_device
     from systems.export import views
     from systems.export.export import VIEW_FORMATS, ExportOptions, export_object
     from systems.export.grid_file import ExportError, load_mask_grid
+    from systems.segmentation.cli import load_or_default_field
 
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     grid = load_mask_grid(args.grid)
-    field = load_field(args.field, scene_hash=grid.scene_hash, device=device)
+    scene = load_scene(args.scene, downscale=args.downscale)
+    if scene.content_hash() != grid.scene_hash:
+        raise ExportError(f"{args.grid} was segmented in another scene than '{scene.name}' (hash "
+                          f"{grid.scene_hash}, this one {scene.content_hash()}): give it with --scene "
+                          f"(and --downscale)")
+    field, field_hash = load_or_default_field(scene, args.field, resolve_device(args.device))
     cameras = None
     if args.format in VIEW_FORMATS:
-        if args.path is not None:
-            cameras = views.load_camera_path(args.path)
-        else:
-            from engine.scenes import load_scene
-
-            scene = load_scene(args.scene, downscale=args.downscale)
-            if scene.content_hash() != grid.scene_hash:
-                raise ExportError(f"{args.grid} was segmented on another scene than '{args.scene}' "
-                                  f"(hash {grid.scene_hash}, this one {scene.content_hash()}): "
-                                  f"give the right one with --scene (and --downscale)")
-            cameras = views.scene_cameras(scene)
+        cameras = views.load_camera_path(args.path) if args.path else views.scene_cameras(scene)
     options = ExportOptions(format=args.format, object=args.object, smooth=args.smooth,
                             alpha_iso=args.alpha_iso, points=args.points,
                             video=Path(args.video) if args.video else None, fps=args.fps)
-    written = export_object(grid, field, args.out, options, cameras=cameras)
+    written = export_object(grid, field, args.out, options, cameras=cameras, field_hash=field_hash)
     target = args.out if len(written) == 1 else f"{len(written)} files under {args.out}"
     print(f"exported {args.format} to {target}")
     return 0

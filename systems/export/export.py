@@ -3,8 +3,8 @@
 Formats (`FORMATS`), all written atomically (engine/io.py):
   npz              the object grid (layout: systems/export/formats.py); every object unless one is named
   ply              binary PLY point cloud: `points` coloured points spread by area over the mesh below
-  obj, mesh-ply    the object's mesh (systems/export/ops.py: the field's density inside the grown
-                   3D mask, iso surface where alpha over one ray-marching step = `alpha_iso`,
+  obj, mesh-ply    the object's mesh (systems/export/ops.py: the field's density cut at the 3D
+                   mask and filled, iso surface where alpha over one ray-marching step = `alpha_iso`,
                    Taubin-smoothed `smooth` times, colours from the colour grid), world coordinates
   masks            0/255 PNG masks <camera name>.png: the rendered mask M > 0 in each camera
   object-renders   RGB PNGs of the object alone (density outside the grown 3D mask removed)
@@ -38,8 +38,8 @@ class ExportOptions:
     format: str                      # one of FORMATS
     object: str | None = None        # object name; None = the only one (npz: all of them)
     smooth: int = 10                 # Taubin smoothing iterations of the mesh (0 = none)
-    alpha_iso: float = 0.5           # mesh surface: alpha over one ray-marching step
-    grow_voxels: int = 1             # the 3D mask is grown by this many voxels for meshes and renders
+    alpha_iso: float = 0.05          # mesh surface: alpha over one ray-marching step (ops.py docstring)
+    grow_voxels: int = 1             # renders: the 3D mask is grown by this many voxels before cutting
     points: int = 100_000            # points of the `ply` point cloud
     video: Path | None = None        # per-camera formats: also write this .mp4 / .gif
     fps: int = 12                    # frames per second of the video
@@ -77,8 +77,7 @@ def object_mesh(field: VoxelField, mask: np.ndarray, options: ExportOptions) -> 
     raw_level = math.log(math.expm1(sigma / float(field.density_scale))) - float(field.density_shift)
     raw = field.density[0, 0].detach().float().cpu().numpy()               # [Z, Y, X]
     return ops.object_mesh(raw, field.rgb_values().cpu().numpy(), mask, field.bbox.cpu().numpy(),
-                           raw_level=raw_level, empty_raw=ops.EMPTY_RAW,
-                           grow_voxels=options.grow_voxels, smooth_iterations=options.smooth)
+                           raw_level=raw_level, empty_raw=ops.EMPTY_RAW, smooth_iterations=options.smooth)
 
 
 def _write_npz(grid: MaskGridFile, out: Path, name: str | None) -> Path:

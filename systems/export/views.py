@@ -1,8 +1,8 @@
 """Per-view exports: an object's 2D masks and the object-alone / object-removed renders.
 
 Masks are the SA3D rendered masks M = sum_i w_i V(x_i) of the frozen field's compositing weights
-(systems/inverse/ops: build_view_weights + render_mask, the segment command's path), binarised
-M > 0. Renders edit a copy of the field: the raw density of the excluded voxels is set to
+(systems/inverse/ops: build_view_weights + render_mask with the default SegmentationSettings'
+cutoffs: the segment command's path, so scene views give segment's masks), binarised M > 0. Renders edit a copy of the field: the raw density of the excluded voxels is set to
 `ops.EMPTY_RAW`, whose activation is ~0, so those voxels neither show nor occlude.
 
 Camera path file (`--path cameras.json`): a JSON list, one object per camera,
@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 from components.camera import Camera
+from components.resources import SegmentationSettings
 from engine.errors import UserFacingError
 from engine.field.grid import VoxelField
 from engine.field.render import render_view
 from systems.export.ops import EMPTY_RAW
 from systems.inverse.ops import build_view_weights, render_mask
 
-MASK_WEIGHT_CUTOFF = 1e-3  # samples with smaller compositing weight are dropped (SA3D, bounded scenes)
 
 
 class CameraPathError(UserFacingError):
@@ -76,10 +76,12 @@ def load_camera_path(path: str | Path) -> list[NamedCamera]:
 
 def object_masks(field: VoxelField, votes: torch.Tensor, camera: Camera) -> np.ndarray:
     """bool [K, H, W]: the rendered mask M > 0 of every channel of votes [K, Z, Y, X] in a camera."""
+    settings = SegmentationSettings()
     view = render_view(field, camera.K, camera.T_world_camera, camera.H, camera.W,
-                       keep_weights=True, weight_cutoff=MASK_WEIGHT_CUTOFF)
+                       keep_weights=True, weight_cutoff=settings.weight_cutoff)
     s = view.samples
-    weights = build_view_weights(s.ray_ids, s.coords, s.weights, camera.H, camera.W, field.resolution)
+    weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
+                                 field.resolution, min_entry=settings.min_entry)
     return (render_mask(weights, votes.to(torch.float32).cpu()) > 0).numpy()
 
 
