@@ -2,7 +2,7 @@
 
 import torch
 
-from systems.self_prompt.ops import pixel_features, prompt_radius, select_self_prompts
+from systems.self_prompt.ops import normalised_depth, normalised_distance, prompt_radius, select_self_prompts
 
 
 def _two_blobs(far_value):
@@ -42,5 +42,15 @@ def test_depth_makes_a_pixel_at_the_chosen_depth_more_attractive():
     depth = torch.ones(1, 20)
     depth[0, 10] = 5.0                              # decay of (10, 0): 1.0 (farthest, by depth); of (19, 0): 0.95 / 1.118 = 0.85
     assert select_self_prompts(M, depth, 2).tolist() == [[0, 0], [19, 0]]
-    G = pixel_features(depth)
-    assert G.shape == (1, 20, 3) and float(G[..., 2].max()) == 1.0
+
+
+def test_separable_distance_equals_the_min_max_normalised_feature_distance():
+    torch.manual_seed(0)
+    depth = torch.rand(7, 9) * 3
+    H, W = depth.shape
+    rows = (torch.arange(H) / H)[:, None].expand(H, W)
+    cols = (torch.arange(W) / W)[None, :].expand(H, W)
+    G = torch.stack([rows, cols, normalised_depth(depth)], -1)       # G(p) of the module docstring
+    d = (G - G[2, 5]).norm(dim=-1)
+    expected = (d - d.min()) / (d.max() - d.min())
+    assert torch.allclose(normalised_distance(normalised_depth(depth), 5, 2), expected, atol=1e-6)

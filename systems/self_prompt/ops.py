@@ -26,15 +26,24 @@ def prompt_radius(rendered: torch.Tensor) -> int:
     return max(int(math.sqrt(area / math.pi)) // 2, 2)
 
 
-def pixel_features(depth: torch.Tensor) -> torch.Tensor:
-    """G(p) = (row / H, col / W, min-max normalised depth) for depth [H, W] -> [H, W, 3]."""
-    H, W = depth.shape
-    rows = (torch.arange(H, dtype=torch.float32) / H)[:, None].expand(H, W)
-    cols = (torch.arange(W, dtype=torch.float32) / W)[None, :].expand(H, W)
+def normalised_depth(depth: torch.Tensor) -> torch.Tensor:
+    """Depth [H, W] min-max normalised to [0, 1] over the image (zeros when it is constant)."""
     d = depth.float()
     span = float(d.max() - d.min()) if d.numel() else 0.0
-    d = (d - d.min()) / span if span > 0 else torch.zeros_like(d)
-    return torch.stack([rows, cols, d], dim=-1)
+    return (d - d.min()) / span if span > 0 else torch.zeros_like(d)
+
+
+def normalised_distance(depth01: torch.Tensor, x: int, y: int) -> torch.Tensor:
+    """d(G(p), G(q)) / max_p d for q = (x, y): [H, W] in [0, 1] (the minimum, at q, is 0).
+
+    Separable: (row - row_q)^2 / H^2 and (col - col_q)^2 / W^2 are 1-D, broadcast over the image.
+    """
+    H, W = depth01.shape
+    dr = ((torch.arange(H, dtype=torch.float32) - y) / H).square()[:, None]           # [H, 1]
+    dc = ((torch.arange(W, dtype=torch.float32) - x) / W).square()[None, :]           # [1, W]
+    d2 = (depth01 - depth01[y, x]).square_().add_(dr).add_(dc)                        # [H, W]
+    top = float(d2.max())
+    return d2.div_(top).sqrt_() if top > 0 else d2
 
 
 def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
@@ -45,28 +54,24 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
     """
     H, W = rendered.shape
     M = rendered.float()
-    flat = M.reshape(-1)
-    first = int(torch.argmax(flat))
-    if float(flat[first]) <= 0 or num_prompts < 1:
+    first = int(torch.argmax(M))
+    if float(M.reshape(-1)[first]) <= 0 or num_prompts < 1:
         return torch.zeros(0, 2, dtype=torch.long)
     r = prompt_radius(M)
-    G = pixel_features(depth).reshape(-1, 3)                                        # [H*W, 3]
-    excluded = torch.zeros(H, W, dtype=torch.bool)
-    best = torch.full((H * W,), -math.inf)                                          # [H*W]
-    chosen = [first]
+    depth01 = normalised_depth(depth)                                                 # [H, W]
+    best = torch.full((H, W), -math.inf)                                              # [H, W]
+    excluded = torch.zeros(H, W, dtype=torch.bool)                                    # [H, W]
+    chosen = [divmod(first, W)]                                                       # (y, x)
     while True:
-        y, x = divmod(chosen[-1], W)
+        y, x = chosen[-1]
         excluded[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1] = True
         if len(chosen) >= num_prompts:
             break
-        dist = (G - G[chosen[-1]]).norm(dim=1)                                      # [H*W]
-        span = float(dist.max() - dist.min())
-        dist = (dist - dist.min()) / span if span > 0 else torch.zeros_like(dist)
-        best = torch.maximum(best, flat - dist * float(flat[chosen[-1]]))           # min decay
-        score = best.masked_fill(excluded.reshape(-1), -math.inf)
+        decay = normalised_distance(depth01, x, y).mul_(float(M[y, x]))               # [H, W]
+        best = torch.maximum(best, M - decay)                                         # min decay
+        score = best.masked_fill(excluded, -math.inf)
         pick = int(torch.argmax(score))
-        if float(score[pick]) <= 0:
+        if float(score.reshape(-1)[pick]) <= 0:
             break
-        chosen.append(pick)
-    ids = torch.tensor(chosen, dtype=torch.long)
-    return torch.stack([ids % W, ids // W], dim=1)
+        chosen.append(divmod(pick, W))
+    return torch.tensor([[x, y] for y, x in chosen], dtype=torch.long).reshape(-1, 2)

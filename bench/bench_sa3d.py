@@ -1,0 +1,166 @@
+"""SA3D benchmark: the 3D part per view (fast sparse path vs autograd reference), seconds per object,
+and segmentation quality on the built-in scene for every object (gt, fallback, single-view lifting).
+
+    .venv/bin/python bench/bench_sa3d.py [--quick]
+
+Writes bench/results/sa3d.json and prints tables. The per-view cost is measured at 504x378 on a
+trained field (the built-in scene's cached field, its cameras resized to 504x378), fast and naive
+side by side in one run; SAM is excluded (the binarised rendered mask stands in for its mask).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from components.camera import Camera  # noqa: E402
+from components.messages import PromptAdded, PropagationFinished, PropagationRequested  # noqa: E402
+from components.resources import MaskGrid, SegmentationSettings, ViewCache  # noqa: E402
+from engine.app import App  # noqa: E402
+from engine.field.fixtures import trained_builtin_field  # noqa: E402
+from engine.field.render import render_view  # noqa: E402
+from engine.scenes.builtin import builtin_truth  # noqa: E402
+from engine.schedule import Schedule  # noqa: E402
+from systems.inverse import ops as inv  # noqa: E402
+from systems.sam import make_segmenter  # noqa: E402
+from systems.segmentation.outputs import view_mask  # noqa: E402
+from systems.segmentation.plugin import segmentation_plugin  # noqa: E402
+from systems.segmentation.setup import insert_segmentation  # noqa: E402
+from systems.self_prompt.ops import select_self_prompts  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "sa3d.json"
+
+
+def per_view_cost(scene, field, views, H=378, W=504, cutoff=1e-2, min_entry=1e-3) -> dict:
+    """Median ms per view of render mask + self-prompt + gate + vote + update, fast vs naive.
+
+    The naive path re-renders through grid_sample and backpropagates over every kept sample; the
+    fast path drops matrix entries <= min_entry, so the two agree up to that pruning (reported as
+    the fraction of voxels whose sign of V agrees).
+    """
+    built, fast_ms, naive_ms, nnz, mb, build_s, agree = [], [], [], [], [], [], []
+    Z, Y, X = field.resolution
+    for v in views:
+        cam = Camera.of_view(scene, v).resized(H, W)
+        start = time.perf_counter()
+        rendered = render_view(field, cam.K, cam.T_world_camera, H, W, keep_weights=True, weight_cutoff=cutoff)
+        s = rendered.samples
+        vw = inv.build_view_weights(s.ray_ids, s.coords, s.weights, H, W, field.resolution, min_entry=min_entry)
+        build_s.append(time.perf_counter() - start)
+        built.append((vw, rendered.depth, s))
+        nnz.append(vw.nnz)
+        mb.append(vw.nbytes() / 2**20)
+    # a realistic mask state: the lift of the first view's "object" (pixels in front of the median depth)
+    votes, counts = torch.zeros(1, Z, Y, X), torch.zeros(1, Z, Y, X)
+    vw0, depth0, _ = built[0]
+    inv.accumulate_votes(votes, counts, vw0, inv.view_votes(vw0, depth0 < depth0.median(), 0, 1, 5.0))
+    for vw, depth, s in built[1:]:
+        for _ in range(3):
+            v_fast, c_fast = votes.clone(), counts.clone()
+            t = time.perf_counter()
+            M = inv.render_mask(vw, v_fast)[0]
+            select_self_prompts(M, depth, 3)
+            sam = inv.binarise_rendered(M)
+            inv.gate_iou(M, sam)
+            inv.accumulate_votes(v_fast, c_fast, vw, inv.view_votes(vw, sam, 0, 1, 1.0))
+            fast_ms.append(1000 * (time.perf_counter() - t))
+        v_slow, c_slow = votes.clone()[0], counts.clone()[0]
+        t = time.perf_counter()
+        with torch.no_grad():
+            M = inv.naive_render(v_slow, s.ray_ids, s.coords, s.weights, H, W)
+        select_self_prompts(M, depth, 3)
+        sam = inv.binarise_rendered(M)
+        inv.gate_iou(M, sam)
+        vote = inv.naive_vote(v_slow, s.ray_ids, s.coords, s.weights, sam, 1.0)
+        changed = vote != 0
+        v_slow = torch.where(changed, (v_slow * c_slow + vote) / (c_slow + changed.float()), v_slow)
+        naive_ms.append(1000 * (time.perf_counter() - t))
+        agree.append(float((v_slow > 0).eq(v_fast[0] > 0).float().mean()))
+    fast, naive = statistics.median(fast_ms), statistics.median(naive_ms)
+    return {"H": H, "W": W, "grid": [Z, Y, X], "weight_cutoff": cutoff, "min_entry": min_entry,
+            "views": len(views), "fast_ms": round(fast, 2), "naive_ms": round(naive, 2),
+            "speedup": round(naive / fast, 1), "voxel_sign_agreement": round(min(agree), 5), "nnz_per_view": int(np.median(nnz)),
+            "samples_per_view": int(np.median([b[2].weights.numel() for b in built])),
+            "matrix_mb_per_view": round(float(np.median(mb)), 1),
+            "weights_build_s_per_view": round(float(np.median(build_s)), 2)}
+
+
+def click_for(truth, scene, k) -> tuple[int, float, float]:
+    """(view, x, y): the object's most central pixel in the first training view where it is largest."""
+    view = max(scene.train_ids[:8], key=lambda v: int((truth.instance_masks[v] == k).sum()))
+    ys, xs = np.nonzero(truth.instance_masks[view] == k)
+    i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+    return view, xs[i] + 0.5, ys[i] + 0.5
+
+
+def segment_object(scene, field, truth, k, segmenter, cache, propagate=True) -> dict:
+    """Run the App for one object with one click; held-out mIoU (M > 0) and seconds."""
+    settings = SegmentationSettings(views=None if propagate else ())
+    app = App(segmentation_plugin(Schedule()))
+    insert_segmentation(app, scene, field, segmenter, settings)
+    app.insert_resource(cache)                         # weights shared by every object and mode
+    view, x, y = click_for(truth, scene, k)
+    app.send(PromptAdded(Camera.of_view(scene, view), x, y, 1, view))
+    app.send(PropagationRequested())
+    start, finished = time.perf_counter(), []
+    while not finished and app.frame < 500:
+        app.step()
+        finished += app.messages.read(PropagationFinished, "bench")
+    seconds = time.perf_counter() - start
+    ious = [inv.mask_iou(torch.from_numpy(view_mask(app, v, 0)), torch.from_numpy(truth.instance_masks[v] == k))
+            for v in scene.test_ids]
+    assert app.resource(MaskGrid).votes.shape[0] == 1
+    return {"object": truth.object_names[k - 1], "miou": round(100 * float(np.mean(ious)), 2),
+            "accepted": finished[0].accepted if finished else 0, "seconds": round(seconds, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 px scene, fewer views (smoke run)")
+    args = parser.parse_args()
+    size, train_s, res = (64, 20.0, 64) if args.quick else (128, 60.0, 96)
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    scene, field = trained_builtin_field(size, train_s, res)
+    truth = builtin_truth(size)
+    print(f"field {field.resolution} ready in {time.perf_counter() - t:.1f} s")
+    cost = per_view_cost(scene, field, list(scene.train_ids[: 4 if args.quick else 8]))
+    print(f"3D part per view at {cost['W']}x{cost['H']}: fast {cost['fast_ms']} ms, naive {cost['naive_ms']} ms, "
+          f"x{cost['speedup']} (nnz {cost['nnz_per_view']}, {cost['matrix_mb_per_view']} MB, "
+          f"weights {cost['weights_build_s_per_view']} s once per view)")
+    cache = ViewCache()
+    quality = {}
+    for mode in ("gt", "fallback", "single_view_gt"):
+        rows = []
+        for k in range(1, len(truth.object_names) + 1):
+            kind = "fallback" if mode == "fallback" else "gt"
+            seg = make_segmenter(kind, gt_masks=str(truth.mask_dir(truth.object_names[k - 1])))
+            rows.append(segment_object(scene, field, truth, k, seg, cache, propagate=mode != "single_view_gt"))
+            print(f"{mode:>15} {rows[-1]['object']:>9}: held-out mIoU {rows[-1]['miou']:6.2f}  "
+                  f"accepted {rows[-1]['accepted']:3d}  {rows[-1]['seconds']:6.2f} s")
+        quality[mode] = {"objects": rows, "mean_miou": round(float(np.mean([r["miou"] for r in rows])), 2)}
+    per_object = [r["seconds"] for r in quality["gt"]["objects"][1:]]     # weights already cached
+    result = {"scene": scene.name, "field_resolution": list(field.resolution), "per_view_3d": cost,
+              "seconds_per_object_cached": round(float(np.mean(per_object)), 2),
+              "views_weights_seconds_total": round(cache.seconds, 1), "quality": quality,
+              "threads": torch.get_num_threads()}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=1))
+    print("\nmode              mean held-out mIoU")
+    for mode, q in quality.items():
+        print(f"{mode:<17} {q['mean_miou']:6.2f}")
+    print(f"seconds per object (weights cached): {result['seconds_per_object_cached']}")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
