@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from systems.record.codec import CodecError, decode, encode
-from systems.record.fileformat import (VERSION, RecordingError, RecordingWriter, check_header,
-                                       drop_damaged_tail, make_header, read_recording, write_new)
+from systems.record.fileformat import (
+    VERSION,
+    RecordingError,
+    RecordingWriter,
+    check_header,
+    drop_damaged_tail,
+    make_header,
+    read_recording,
+    write_new,
+)
 
 
 class Label(enum.Enum):
@@ -26,8 +34,8 @@ class Click:
 
 
 def _header(**overrides):
-    fields = dict(scene_name="builtin", scene_hash="abc123", field_path=None, segmenter="gt",
-                  checkpoint=None, settings={"lambda": 5.0, "views": (0, 2)})
+    fields = {"scene_name": "builtin", "scene_hash": "abc123", "field_path": None, "segmenter": "gt",
+              "checkpoint": None, "settings": {"lambda": 5.0, "views": (0, 2)}}
     fields.update(overrides)
     return make_header(**fields)
 

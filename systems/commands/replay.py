@@ -1,12 +1,98 @@
-"""`main.py replay`: not built yet."""
+"""`main.py replay FILE`: replay a recorded segmentation session headless, through the same systems.
+
+Writes OUT/mask_grid.npz and OUT/masks/<view>.png (systems/record/outputs.py) and, with --video,
+the recorded camera path with the mask overlay. Compares every recorded grid hash with the replay:
+exit 0 when identical, 1 with one line per difference. File format: systems/record/fileformat.py.
+"""
+
+from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("rest", nargs="*", help="not available yet")
+    parser.add_argument("file", help="the recording (.jsonl) written by `view --record FILE`")
+    parser.add_argument("--scene", default=None, help="scene to replay on (default: the one recorded)")
+    parser.add_argument("--downscale", type=int, default=None, help="downscale the scene's images")
+    parser.add_argument("--field", default=None, help="field checkpoint (default: the file recorded)")
+    parser.add_argument("--out", default=None, help="output folder (default: FILE without .jsonl + '-replay')")
+    parser.add_argument("--views", default="all",
+                        help="views to write masks of: 'all', 'train', 'test' or names / indices, comma-separated")
+    parser.add_argument("--video", default=None, help="also render the recorded camera path to PATH.mp4 / .gif")
+    parser.add_argument("--video-size", type=int, default=256, help="longest side of a video frame in pixels")
+    parser.add_argument("--fps", type=int, default=10, help="video frames per second")
+    parser.add_argument("--segmenter", default=None, choices=("sam", "fallback", "gt"),
+                        help="2D segmenter (default: the one recorded)")
+    parser.add_argument("--gt-masks", default=None, help="gt segmenter mask folder (default: the one recorded)")
+    parser.add_argument("--sam-checkpoint", default=None, help="SAM weights (default: the file recorded)")
+    parser.add_argument("--force", action="store_true",
+                        help="replay a newer-version recording or one made on another scene anyway")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def run(args) -> int:
-    print("error: the 'replay' command is not built yet (see the open issues)", file=sys.stderr)
-    return 3
+    import torch
+
+    from engine.field.checkpoint import load_field
+    from engine.scenes import load_scene
+    from systems.record.fileformat import RecordingError, check_header, file_hash
+    from systems.record.outputs import VideoCapture, write_mask_grid, write_masks
+    from systems.record.replayer import run_replay
+    from systems.record.session import headless_replay_app, load_session
+
+    recording, notices = load_session(args.file, force=args.force)
+    header = recording.header
+    scene = load_scene(args.scene or header["scene"]["name"], downscale=args.downscale)
+    check_header(recording, scene_hash=scene.content_hash(), force=args.force)
+    field_path = args.field or header["field"].get("path")
+    if field_path is None:
+        raise RecordingError(f"{recording.path} names no field file: give the field it was recorded "
+                             f"with (--field PATH)")
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    field = load_field(field_path, scene_hash=scene.content_hash(), device=device)
+    field_hash = file_hash(field_path)
+    if header["field"].get("hash") not in ("none", field_hash):
+        notices.append(f"{field_path} is not the field recorded (sha256 {field_hash[:12]}, recorded "
+                       f"{header['field']['hash'][:12]}): the grids will differ")
+    segmenter = _segmenter(args, header, device)
+    capture = VideoCapture(args.video_size) if args.video else None
+    for line in notices:
+        print(f"note: {line}", file=sys.stderr)
+    app, replay = headless_replay_app(recording, scene, field, segmenter, device=device,
+                                      field_hash=field_hash, capture=capture)
+    run_replay(app, replay)
+    out = Path(args.out) if args.out else recording.path.with_name(recording.path.stem + "-replay")
+    write_mask_grid(app, out / "mask_grid.npz")
+    masks = write_masks(app, out / "masks", _views(scene, args.views))
+    written = [str(out / "mask_grid.npz"), f"{len(masks)} masks in {out / 'masks'}"]
+    if capture is not None:
+        written.append(str(capture.write(args.video, fps=args.fps)))
+    print(f"replayed {len(recording.events)} events of {recording.path} in {app.frame} frames "
+          f"({replay.seconds:.1f} s); wrote {', '.join(written)}")
+    for problem in replay.problems:
+        print(f"mismatch: {problem}", file=sys.stderr)
+    if replay.problems:
+        return 1
+    print(f"identical: {replay.checks} recorded grid checks match bit for bit")
+    return 0
+
+
+def _segmenter(args, header: dict, device: str):
+    """The segmenter the session was recorded with, unless the options name another."""
+    from systems.sam.factory import make_segmenter
+
+    recorded = header["segmenter"]
+    kind = args.segmenter or recorded.get("name")
+    source = recorded.get("source") if kind == recorded.get("name") else None
+    if kind == "gt":
+        return make_segmenter("gt", gt_masks=args.gt_masks or source, device=device)
+    return make_segmenter(kind if kind in ("sam", "fallback") else "auto",
+                          checkpoint=args.sam_checkpoint or source, device=device)
+
+
+def _views(scene, chosen: str) -> list[int]:
+    """Scene view indices named by --views; raises SceneError for a view not in the scene."""
+    if chosen in ("all", "train", "test"):
+        return list(range(len(scene))) if chosen == "all" else list(getattr(scene, f"{chosen}_ids"))
+    return [scene.view_index(name.strip()) for name in chosen.split(",") if name.strip()]

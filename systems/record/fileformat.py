@@ -2,10 +2,11 @@
 
 Line 1, the header (one JSON object):
     {"format": "sa3d-recording", "version": 1, "app_version": "0.1.0", "created": ISO-8601 UTC,
-     "scene": {"name", "hash"}, "field": {"path", "hash"}, "segmenter": {"name", "checkpoint"},
+     "scene": {"name", "hash"}, "field": {"path", "hash"}, "segmenter": {"name", "checkpoint", "source"},
      "settings": {...}, "objects": [...]}
     objects: the objects that already existed (as in a "grids" event; empty for a whole session).
-    field / checkpoint hashes are sha256 of the file bytes, or "none".
+    field / checkpoint hashes are sha256 of the file bytes, or "none" (a SAM segmenter without a
+    named file gives its own identity); segmenter "source" = the weights file or the gt mask folder.
 Every further line, one event:
     {"n": 1, "frame": 12, "t": 0.532, "kind": KIND, "data": {...}}
     n counts events from 1 without gaps; frame is the App frame (counted from the session start);
@@ -75,7 +76,7 @@ class Recording:
 
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def file_hash(path: str | os.PathLike | None) -> str:
@@ -191,7 +192,7 @@ class RecordingWriter:
     def __init__(self, path: str | os.PathLike, *, next_n: int = 1) -> None:
         self.path = Path(path)
         self.next_n = next_n
-        self._file = open(self.path, "ab")
+        self._file = open(self.path, "ab")  # noqa: SIM115  (held open while recording; close())
 
     def append(self, frame: int, t: float, kind: str, data: Any, *, sync: bool = False) -> None:
         """Write one event (see encode_event); `sync` also fsyncs it to the disk."""
@@ -232,7 +233,7 @@ def _parse_header(path: Path, line: bytes) -> dict:
 def _parse_event(line: bytes, *, expected_n: int) -> Event:
     obj = json.loads(line)
     if not isinstance(obj, dict):
-        raise ValueError("the line is not a JSON object")
+        raise TypeError("the line is not a JSON object")
     missing = [k for k in ("n", "frame", "t", "kind", "data") if k not in obj]
     if missing:
         raise ValueError(f"the event lacks {', '.join(missing)}")

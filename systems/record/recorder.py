@@ -1,8 +1,9 @@
 """The recorder: segmentation requests, facts, settings, camera path and grid hashes to a file.
 
 Two systems share the `Recorder` resource (both skipped while it is missing):
-- `tap_requests` runs FIRST in SIMULATE: it takes the requests the segmentation systems are about
-  to consume this frame (sent in INPUT, or in UI / END of the frame before) and settings changes.
+- `tap_requests` runs in SIMULATE just before the segmentation systems: it takes the requests they
+  are about to consume this frame (sent in INPUT or SIMULATE, or in UI / END of the frame before)
+  and settings changes.
 - `write_session` runs in END: it writes those requests, then this frame's facts, the grid
   hashes after every PropagationFinished, and the camera, thinned.
 So a frame's lines read [requests consumed in frame F] then [facts F produced]: a replay feeds each
@@ -67,10 +68,15 @@ class Recorder:
 
 def recording_plugin(schedule: Schedule) -> Schedule:
     """Add the recorder and the replayer systems (idle until start_recording / continue_recording
-    / replay_recording insert their resources); returns the schedule."""
+    / replay_recording insert their resources); returns the schedule. tap_requests goes just
+    before the first segmentation system (or at the end of SIMULATE if there is none yet): the
+    systems that send requests in SIMULATE (the viewer's input) must come before it."""
     from systems.record.replayer import Replay, check_replay, feed_replay
+    from systems.segmentation.plugin import SYSTEMS
 
-    schedule.stages[Stage.SIMULATE].insert(0, system(tap_requests, requires=(Recorder,)))
+    simulate = schedule.stages[Stage.SIMULATE]
+    first = next((i for i, e in enumerate(simulate) if e.system in SYSTEMS), len(simulate))
+    simulate.insert(first, system(tap_requests, requires=(Recorder,)))
     schedule.add(Stage.INPUT, system(feed_replay, requires=(Replay,)))
     schedule.add(Stage.END, system(check_replay, requires=(Replay,)),
                  system(write_session, requires=(Recorder,)))
@@ -88,6 +94,8 @@ def session_header(app, settings: RecordingSettings) -> dict:
         header["field"]["hash"] = data.field_hash
     if settings.checkpoint is None:
         header["segmenter"]["checkpoint"] = str(getattr(segmenter, "identity", None) or "none")
+    source = settings.checkpoint or getattr(segmenter, "mask_dir", None)   # gt: its mask folder
+    header["segmenter"]["source"] = None if source is None else str(source)
     header["objects"] = object_grids(app)
     return header
 

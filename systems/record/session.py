@@ -12,8 +12,13 @@ from pathlib import Path
 from components.resources import SceneData
 from engine.app import App
 from engine.schedule import Schedule
-from systems.record.fileformat import (Recording, RecordingWriter, check_header, drop_damaged_tail,
-                                       read_recording)
+from systems.record.fileformat import (
+    Recording,
+    RecordingWriter,
+    check_header,
+    drop_damaged_tail,
+    read_recording,
+)
 from systems.record.recorder import Recorder, RecordingSettings, recording_plugin
 from systems.record.replayer import Replay, replay_recording
 

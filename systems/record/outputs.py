@@ -1,0 +1,133 @@
+"""What a replay leaves behind: OUT/mask_grid.npz, OUT/masks/<view>.png and the video of the
+recorded camera path with the mask overlay.
+
+mask_grid.npz (layout in /tmp/contracts.md "The mask grid"): votes, counts [K, Z, Y, X] float32,
+names [K], colors [K, 3] uint8, bbox [2, 3], space, scene_hash, field_hash, version 1; channels in
+MaskGrid order. masks/<view>.png: uint8 instance ids, 0 = no object, k = channel k - 1 (the object
+whose rendered mask M is largest where some M > 0), the format of the built-in scene's truth.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import esper
+import numpy as np
+import torch
+from PIL import Image
+
+from components.camera import Camera
+from components.resources import MaskGrid, SceneData
+from components.segmentation import SegObject
+from engine.io import atomic_path, atomic_write
+from systems.record.fileformat import RecordingError
+
+MASK_GRID_VERSION = 1
+OVERLAY_ALPHA = 0.5        # how much of an object's colour tints its pixels in the video
+
+
+def objects_by_channel(app) -> list[SegObject]:
+    with app.active():
+        return sorted((obj for _, obj in esper.get_component(SegObject)), key=lambda o: o.channel)
+
+
+def write_mask_grid(app, path: str | Path) -> Path:
+    """Write the App's MaskGrid with its objects' names and colours as mask_grid.npz (atomic)."""
+    grid, data = app.resource(MaskGrid), app.resource(SceneData)
+    objects = objects_by_channel(app)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, votes=grid.votes.numpy().astype(np.float32),
+                        counts=grid.counts.numpy().astype(np.float32),
+                        names=np.array([o.name for o in objects], dtype=str),
+                        colors=np.array([o.color for o in objects], np.uint8).reshape(-1, 3),
+                        bbox=np.asarray(grid.bbox, np.float32), space=np.array(grid.space),
+                        scene_hash=np.array(data.scene.content_hash()), field_hash=np.array(data.field_hash),
+                        version=np.array(MASK_GRID_VERSION))
+    atomic_write(path, buffer.getvalue())
+    return Path(path)
+
+
+def instance_ids(rendered: torch.Tensor) -> np.ndarray:
+    """uint8 [H, W] ids from soft masks rendered [K, H, W]: 1 + argmax where the max is > 0, else 0."""
+    if rendered.shape[0] == 0:
+        return np.zeros(rendered.shape[1:], np.uint8)
+    best, index = rendered.max(dim=0)                                  # [H, W], [H, W]
+    return torch.where(best > 0, index + 1, 0).to(torch.uint8).numpy()
+
+
+def write_masks(app, folder: str | Path, views: list[int]) -> list[Path]:
+    """Write masks/<view name>.png (instance ids, see the module docstring) for scene `views`,
+    reusing the segmentation's per-view weights (built for views it did not use)."""
+    from systems.inverse.ops import render_mask
+    from systems.segmentation.views import scene_view_entry
+
+    scene, votes = app.resource(SceneData).scene, app.resource(MaskGrid).votes
+    folder = Path(folder)
+    written = []
+    for view in views:
+        with app.active():
+            entry = scene_view_entry(app, view)
+        ids = instance_ids(render_mask(entry.weights, votes))
+        path = folder / f"{scene.view_names[view]}.png"
+        atomic_write(path, _png(ids))
+        written.append(path)
+    return written
+
+
+class VideoCapture:
+    """Collects overlay frames of the recorded camera path (Replay.capture); `size` is the longest
+    side of a frame in pixels."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.frames: list[np.ndarray] = []       # each [H, W, 3] uint8
+
+    def __call__(self, app, pose: dict) -> None:
+        camera = Camera(np.asarray(pose["K"], np.float32), np.asarray(pose["T_world_camera"], np.float32),
+                        int(pose["H"]), int(pose["W"]))
+        scale = self.size / max(camera.H, camera.W)
+        camera = camera.resized(max(2, round(camera.H * scale)) // 2 * 2, max(2, round(camera.W * scale)) // 2 * 2)
+        self.frames.append(overlay_frame(app, camera))
+
+    def write(self, path: str | Path, fps: int = 10) -> Path:
+        """Write the frames as .mp4 (ffmpeg) or .gif (atomic); RecordingError if there are none."""
+        import imageio.v2 as imageio
+
+        path = Path(path)
+        if path.suffix.lower() not in (".mp4", ".gif"):
+            raise RecordingError(f"video {path} must end in .mp4 or .gif")
+        if not self.frames:
+            raise RecordingError("the recording holds no camera path to make a video of: record with the "
+                                 "viewer (it writes the camera as it moves)")
+        with atomic_path(path) as tmp:
+            if path.suffix.lower() == ".gif":
+                imageio.mimwrite(tmp, self.frames, format="GIF", duration=1000.0 / fps, loop=0)
+            else:
+                imageio.mimwrite(tmp, self.frames, format="FFMPEG", fps=fps, macro_block_size=1)
+        return path
+
+
+def overlay_frame(app, camera: Camera) -> np.ndarray:
+    """uint8 [H, W, 3]: the field rendered in `camera`, objects tinted with their colours."""
+    from engine.field.render import render_view
+    from systems.inverse.ops import build_view_weights, render_mask
+
+    data, votes = app.resource(SceneData), app.resource(MaskGrid).votes
+    view = render_view(data.field, camera.K, camera.T_world_camera, camera.H, camera.W,
+                       keep_weights=True, weight_cutoff=1e-3)
+    rgb = view.rgb.cpu().numpy()                                       # [H, W, 3] float in [0, 1]
+    s = view.samples
+    weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
+                                 data.field.resolution)
+    ids = instance_ids(render_mask(weights, votes))                    # [H, W]
+    colors = np.array([[0, 0, 0]] + [o.color for o in objects_by_channel(app)], np.float32) / 255.0
+    tint = ids[..., None] > 0                                          # [H, W, 1]
+    rgb = np.where(tint, (1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colors[ids], rgb)
+    return (np.clip(rgb, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
