@@ -14,11 +14,11 @@ def test_moving_draws_low_res_then_still_refines_band_by_band_to_done():
     assert state.plan("moved", 720, CONFIG) == FrameWork(low=True)
     first = state.plan("still", 720, CONFIG)
     assert (first.row, first.rows, first.upscale_first) == (0, 8, True)   # no timing yet: min_rows
-    state.measured(first, 0.008)                                          # 1 ms per row -> 30 rows
+    state.measured(first, 0.008, CONFIG)                                          # 1 ms per row -> 30 rows
     bands = [first]
     while state.phase is Phase.REFINING:
         bands.append(state.plan("still", 720, CONFIG))
-        state.measured(bands[-1], 0.001 * bands[-1].rows)
+        state.measured(bands[-1], 0.001 * bands[-1].rows, CONFIG)
     assert state.phase is Phase.DONE
     assert [b.row for b in bands] == [sum(b.rows for b in bands[:i]) for i in range(len(bands))]
     assert sum(b.rows for b in bands) == 720 and bands[1].rows == 30
@@ -39,3 +39,16 @@ def test_moving_interrupts_refining_and_changes_restart_it_without_going_low():
         state.plan("still", 100, CONFIG)
     restarted = state.plan("changed", 100, CONFIG)
     assert state.phase is Phase.REFINING and restarted.row == 0 and not restarted.low
+
+
+def test_the_low_scale_adapts_to_the_budget():
+    state = ProgressiveState()
+    work = state.plan("moved", 720, CONFIG)
+    assert state.low_scale == 4
+    state.measured(work, 0.2, CONFIG)              # far over budget: coarser
+    assert state.low_scale == 5
+    for _ in range(30):
+        state.measured(state.plan("moved", 720, CONFIG), 0.2, CONFIG)
+    assert state.low_scale == CONFIG.max_low_scale
+    state.measured(state.plan("moved", 720, CONFIG), 0.001, CONFIG)   # far under: finer
+    assert state.low_scale == CONFIG.max_low_scale - 1

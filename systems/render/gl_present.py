@@ -75,7 +75,7 @@ def present_frame(app) -> None:
     _draw(p, cam, work, style)
     p.ctx.finish()
     p.ray_seconds = time.perf_counter() - start
-    p.state.measured(work, p.ray_seconds)
+    p.state.measured(work, p.ray_seconds, p.config)
     p.target.use()
     p.ctx.viewport = (0, 0, cam.W, cam.H)
     p.marcher.blit(p.buffers[p.shown][0], (0, 0, cam.W, cam.H))
@@ -109,7 +109,8 @@ def _sync_mask(app, p: GLPresenter) -> bool:
 
 
 def _ensure_buffers(p: GLPresenter, H: int, W: int) -> None:
-    sizes = {"full": (W, H), "low": (max(1, W // p.config.low_scale), max(1, H // p.config.low_scale))}
+    scale = p.state.low_scale or p.config.low_scale
+    sizes = {"full": (W, H), "low": (max(1, W // scale), max(1, H // scale))}
     for name, size in sizes.items():
         if name in p.buffers and p.buffers[name][0].size == size:
             continue
@@ -119,7 +120,6 @@ def _ensure_buffers(p: GLPresenter, H: int, W: int) -> None:
         texture = p.ctx.texture(size, 4)
         texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
         p.buffers[name] = (texture, p.ctx.framebuffer(color_attachments=[texture]))
-        p.state.phase = Phase.MOVING
 
 
 def _draw(p: GLPresenter, cam: ViewerCamera, work: FrameWork, style: tuple) -> None:

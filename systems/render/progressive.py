@@ -37,8 +37,9 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
 
 @dataclass(frozen=True)
 class ProgressiveConfig:
-    low_scale: int = 4          # the moving frame is (H / low_scale, W / low_scale)
-    budget_s: float = 0.030     # ray-marching time per refining frame
+    low_scale: int = 4          # the first moving frame is (H / low_scale, W / low_scale) ...
+    max_low_scale: int = 16     # ... then the scale adapts so a moving frame fits in budget_s
+    budget_s: float = 0.030     # ray-marching time per frame (moving or refining)
     min_rows: int = 8           # never draw fewer rows per refining frame
 
 
@@ -56,6 +57,7 @@ class ProgressiveState:
     phase: Phase = Phase.MOVING
     next_row: int = 0                      # refining: rows above this one are at full resolution
     seconds_per_row: float | None = None   # measured cost of one full-resolution row
+    low_scale: int | None = None           # current moving-frame divisor (None: config.low_scale)
 
     def plan(self, event: str, H: int, config: ProgressiveConfig) -> FrameWork:
         """Advance with this frame's event ("moved" | "changed" | "still") and say what to draw for
@@ -63,6 +65,7 @@ class ProgressiveState:
         previous = self.phase
         self.phase = TRANSITIONS[(previous, event)]
         if self.phase is Phase.MOVING:
+            self.low_scale = self.low_scale or config.low_scale
             return FrameWork(low=True)
         if self.phase is Phase.DONE:
             return FrameWork()
@@ -78,8 +81,15 @@ class ProgressiveState:
             self.phase = Phase.DONE
         return work
 
-    def measured(self, work: FrameWork, seconds: float) -> None:
-        """Record that drawing `work`'s full-resolution rows took `seconds` (a running estimate)."""
+    def measured(self, work: FrameWork, seconds: float, config: ProgressiveConfig) -> None:
+        """Record that drawing `work` took `seconds`: a low frame over 1.5x the budget raises the
+        low scale by one (under a third of it lowers it, down to 2); full-resolution rows update
+        the running cost per row."""
+        if work.low:
+            if seconds > 1.5 * config.budget_s:
+                self.low_scale = min(self.low_scale + 1, config.max_low_scale)
+            elif seconds < config.budget_s / 3:
+                self.low_scale = max(self.low_scale - 1, 2)
         if work.rows > 0:
             per_row = seconds / work.rows
             self.seconds_per_row = per_row if self.seconds_per_row is None else \
