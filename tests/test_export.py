@@ -1,6 +1,5 @@
 """export_object and the export command on a hand-made field: two spheres, one red, one blue."""
 
-import io
 import json
 import math
 
@@ -35,6 +34,10 @@ def _inside(name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def field() -> VoxelField:
+    return two_sphere_field()
+
+
+def two_sphere_field() -> VoxelField:
     """Raw density +10 (alpha ~1 per step) inside the spheres, -10 outside; alpha 0.5 on the sphere."""
     f = VoxelField(BBOX, RES, background=(1.0, 1.0, 1.0), near=0.1, far=10.0)
     # raw whose alpha over one step is 0.5: softplus(raw + shift) * scale * step = ln 2
@@ -53,9 +56,9 @@ def field() -> VoxelField:
 def _grid(votes=None, names=("red", "blue"), **changes) -> MaskGridFile:
     if votes is None:
         votes = np.stack([np.where(_inside(n), 1.0, -1.0) for n in names]).astype(np.float32)
-    values = dict(votes=votes, names=tuple(names), colors=np.array([[255, 0, 0], [0, 0, 255]], np.uint8),
-                  bbox=np.array(BBOX, np.float32), space="world", scene_hash="scene", field_hash="field",
-                  path="mask_grid.npz")
+    values = {"votes": votes, "names": tuple(names), "colors": np.array([[255, 0, 0], [0, 0, 255]], np.uint8),
+              "bbox": np.array(BBOX, np.float32), "space": "world", "scene_hash": "scene", "field_hash": "field",
+              "path": "mask_grid.npz"}
     values.update(changes)
     return MaskGridFile(**values)
 
@@ -121,10 +124,10 @@ def test_masks_renders_and_video_along_a_camera_path(field, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(names=("red", "blue")), "choose one of red, blue"),
-    (dict(votes=-np.ones((2,) + RES, np.float32)), "empty 3D mask"),
-    (dict(votes=np.ones((2, 9, 9, 9), np.float32)), "resolution"),
-    (dict(bbox=np.zeros((2, 3), np.float32)), "box"),
+    ({"names": ("red", "blue")}, "choose one of red, blue"),
+    ({"votes": -np.ones((2,) + RES, np.float32)}, "empty 3D mask"),
+    ({"votes": np.ones((2, 9, 9, 9), np.float32)}, "resolution"),
+    ({"bbox": np.zeros((2, 3), np.float32)}, "box"),
 ])
 def test_bad_requests_are_refused_with_one_line(field, tmp_path, change, message):
     grid = _grid(**{k: v for k, v in change.items() if k != "names"})

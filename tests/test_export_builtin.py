@@ -60,7 +60,7 @@ def _analytic(shape) -> tuple[float, np.ndarray]:
 
 @pytest.mark.parametrize("name", ["sphere", "box"])
 def test_mesh_volume_and_bounds_match_the_primitive(setup, tmp_path, name):
-    scene, field, truth, folder = setup
+    _, _, truth, folder = setup
     k = truth.object_names.index(name)
     volume, bounds = _analytic(br.OBJECTS[k].shape)
     for fmt, path in (("obj", tmp_path / f"{name}.obj"), ("mesh-ply", tmp_path / f"{name}.ply")):
@@ -75,7 +75,7 @@ def test_mesh_volume_and_bounds_match_the_primitive(setup, tmp_path, name):
 
 
 def test_point_cloud_and_grid(setup, tmp_path):
-    scene, field, truth, folder = setup
+    _, field, truth, folder = setup
     assert _export(folder, "--format", "ply", "--object", "sphere", "--points", 3000, "--out", tmp_path / "s.ply") == 0
     vertex = plyfile.PlyData.read(tmp_path / "s.ply")["vertex"]
     points = np.stack([vertex["x"], vertex["y"], vertex["z"]], 1)
@@ -87,7 +87,7 @@ def test_point_cloud_and_grid(setup, tmp_path):
 
 
 def test_removed_render_has_no_sphere_left(setup, tmp_path):
-    scene, field, truth, folder = setup
+    scene, _, truth, folder = setup
     views = [1, 20]
     path = [{"K": scene.K[i].tolist(), "T_world_camera": scene.T_world_camera[i].tolist(), "H": SIZE, "W": SIZE,
              "name": scene.view_names[i]} for i in views]
@@ -103,7 +103,7 @@ def test_removed_render_has_no_sphere_left(setup, tmp_path):
 
 
 def test_refusals_are_one_line(setup, tmp_path, capsys):
-    scene, field, truth, folder = setup
+    folder = setup[3]
     assert _export(folder, "--format", "obj", "--object", "teapot", "--out", tmp_path / "t.obj") == 2
     grid = dict(np.load(folder / "mask_grid.npz"))
     grid["field_hash"] = np.array("0123456789abcdef")
@@ -117,7 +117,7 @@ def test_refusals_are_one_line(setup, tmp_path, capsys):
 
 def test_masks_match_segment(setup, tmp_path):
     """One real `segment` run (gt segmenter): export's masks of its grid equal segment's masks."""
-    scene, field, truth, folder = setup
+    scene, _, _, folder = setup
     out = tmp_path / "seg"
     assert main.main(["segment", f"builtin-{SIZE}", "--field", str(folder / "field.pt"), "--view", "view_001",
                       "--point", "20,34", "--segmenter", "gt", "--out", str(out), "--name", "sphere"]) == 0

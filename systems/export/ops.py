@@ -30,7 +30,6 @@ import numpy as np
 from scipy import ndimage, sparse
 from skimage import measure
 
-
 EMPTY_RAW = -60.0  # softplus(-60 + shift) ~ 1e-26: no density
 
 

@@ -31,7 +31,6 @@ from systems.export.ops import EMPTY_RAW
 from systems.inverse.ops import build_view_weights, render_mask
 
 
-
 class CameraPathError(UserFacingError):
     """A camera path file that cannot be read; the message names the file and the expected format."""
 

@@ -1,0 +1,48 @@
+"""export_requested in a headless App: one frame answers an ExportRequested with ExportFinished."""
+
+import esper
+import pytest
+import torch
+import trimesh
+from test_export import BBOX, _grid, two_sphere_field
+
+from components.resources import MaskGrid, SceneData
+from components.segmentation import SegObject
+from engine.app import App
+from engine.schedule import Schedule
+from systems.export.export import ExportOptions
+from systems.export.system import ExportFinished, ExportRequested, export_requested
+
+
+@pytest.fixture(scope="module")
+def field():
+    return two_sphere_field()
+
+
+class _Scene:
+    def content_hash(self) -> str:
+        return "scene"
+
+
+def _app(field):
+    app = App(Schedule.of(simulate=[export_requested]))
+    votes = torch.from_numpy(_grid().votes)
+    app.insert_resource(SceneData(scene=_Scene(), field=field, field_hash="field"))
+    app.insert_resource(MaskGrid(votes=votes, counts=torch.ones_like(votes), bbox=torch.tensor(BBOX).numpy()))
+    with app.active():
+        esper.create_entity(SegObject(id=7, name="red", color=(255, 0, 0), channel=0))
+        esper.create_entity(SegObject(id=8, name="blue", color=(0, 0, 255), channel=1))
+    return app
+
+
+def test_one_frame_exports_the_requested_object(field, tmp_path):
+    app = _app(field)
+    app.send(ExportRequested(str(tmp_path / "blue.obj"), ExportOptions(format="obj"), object_id=8))
+    app.send(ExportRequested(str(tmp_path / "gone.obj"), ExportOptions(format="obj"), object_id=99))
+    app.step()
+    done = app.messages.read(ExportFinished, "test")
+    assert [d.error is None for d in done] == [True, False] and "object id 99" in done[1].error
+    assert done[0].paths == (str(tmp_path / "blue.obj"),)
+    mesh = trimesh.load(tmp_path / "blue.obj", process=False)
+    assert mesh.is_watertight and mesh.bounds.mean(0)[0] > 0.3
+    app.close()
