@@ -1,6 +1,7 @@
 """`main.py replay FILE`: replay a recorded segmentation session headless, through the same systems.
 
-Writes OUT/mask_grid.npz and OUT/masks/<view>.png (systems/record/outputs.py) and, with --video,
+Writes OUT/mask_grid.npz (the segment command's layout) and OUT/masks/<view>.png (instance ids,
+systems/record/outputs.py) and, with --video,
 the recorded camera path with the mask overlay. Compares every recorded grid hash with the replay:
 exit 0 when identical, 1 with one line per difference. File format: systems/record/fileformat.py.
 """
@@ -37,9 +38,10 @@ def run(args) -> int:
     from engine.field.checkpoint import load_field
     from engine.scenes import load_scene
     from systems.record.fileformat import RecordingError, check_header, file_hash
-    from systems.record.outputs import VideoCapture, write_mask_grid, write_masks
+    from systems.record.outputs import VideoCapture, write_masks
     from systems.record.replayer import run_replay
     from systems.record.session import headless_replay_app, load_session
+    from systems.segmentation.outputs import save_mask_grid
 
     recording, notices = load_session(args.file, force=args.force)
     header = recording.header
@@ -63,7 +65,7 @@ def run(args) -> int:
                                       field_hash=field_hash, capture=capture)
     run_replay(app, replay)
     out = Path(args.out) if args.out else recording.path.with_name(recording.path.stem + "-replay")
-    write_mask_grid(app, out / "mask_grid.npz")
+    save_mask_grid(app, out / "mask_grid.npz")
     masks = write_masks(app, out / "masks", _views(scene, args.views))
     written = [str(out / "mask_grid.npz"), f"{len(masks)} masks in {out / 'masks'}"]
     if capture is not None:

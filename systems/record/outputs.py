@@ -1,10 +1,8 @@
-"""What a replay leaves behind: OUT/mask_grid.npz, OUT/masks/<view>.png and the video of the
-recorded camera path with the mask overlay.
+"""What a replay leaves behind besides mask_grid.npz (systems/segmentation/outputs.save_mask_grid):
+OUT/masks/<view>.png and the video of the recorded camera path with the mask overlay.
 
-mask_grid.npz (layout in /tmp/contracts.md "The mask grid"): votes, counts [K, Z, Y, X] float32,
-names [K], colors [K, 3] uint8, bbox [2, 3], space, scene_hash, field_hash, version 1; channels in
-MaskGrid order. masks/<view>.png: uint8 instance ids, 0 = no object, k = channel k - 1 (the object
-whose rendered mask M is largest where some M > 0), the format of the built-in scene's truth.
+masks/<view>.png: uint8 instance ids, 0 = no object, k = channel k - 1 (the object whose rendered
+mask M is largest where some M > 0), the format of the built-in scene's truth.
 """
 
 from __future__ import annotations
@@ -23,29 +21,12 @@ from components.segmentation import SegObject
 from engine.io import atomic_path, atomic_write
 from systems.record.fileformat import RecordingError
 
-MASK_GRID_VERSION = 1
 OVERLAY_ALPHA = 0.5        # how much of an object's colour tints its pixels in the video
 
 
 def objects_by_channel(app) -> list[SegObject]:
     with app.active():
         return sorted((obj for _, obj in esper.get_component(SegObject)), key=lambda o: o.channel)
-
-
-def write_mask_grid(app, path: str | Path) -> Path:
-    """Write the App's MaskGrid with its objects' names and colours as mask_grid.npz (atomic)."""
-    grid, data = app.resource(MaskGrid), app.resource(SceneData)
-    objects = objects_by_channel(app)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, votes=grid.votes.numpy().astype(np.float32),
-                        counts=grid.counts.numpy().astype(np.float32),
-                        names=np.array([o.name for o in objects], dtype=str),
-                        colors=np.array([o.color for o in objects], np.uint8).reshape(-1, 3),
-                        bbox=np.asarray(grid.bbox, np.float32), space=np.array(grid.space),
-                        scene_hash=np.array(data.scene.content_hash()), field_hash=np.array(data.field_hash),
-                        version=np.array(MASK_GRID_VERSION))
-    atomic_write(path, buffer.getvalue())
-    return Path(path)
 
 
 def instance_ids(rendered: torch.Tensor) -> np.ndarray:
