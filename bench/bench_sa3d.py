@@ -1,7 +1,11 @@
 """SA3D benchmark: the 3D part per view (fast sparse path vs autograd reference), seconds per object,
 and segmentation quality on the built-in scene for every object (gt, fallback, single-view lifting).
 
-    .venv/bin/python bench/bench_sa3d.py [--quick]
+    .venv/bin/python bench/bench_sa3d.py [--quick] [--field FIELD.pt]
+
+Each figure is measured on two fields: the trained one (the cached built-in field, or --field) and
+an exact-geometry field (opaque exactly inside the objects), which measures SA3D apart from the
+quality of the radiance field.
 
 Writes bench/results/sa3d.json and prints tables. The per-view cost is measured at 504x378 on a
 trained field (the built-in scene's cached field, its cameras resized to 504x378), fast and naive
@@ -26,7 +30,9 @@ from components.camera import Camera  # noqa: E402
 from components.messages import PromptAdded, PropagationFinished, PropagationRequested  # noqa: E402
 from components.resources import MaskGrid, SegmentationSettings, ViewCache  # noqa: E402
 from engine.app import App  # noqa: E402
+from engine.field.checkpoint import load_field  # noqa: E402
 from engine.field.fixtures import trained_builtin_field  # noqa: E402
+from engine.field.grid import VoxelField, resolution_for  # noqa: E402
 from engine.field.render import render_view  # noqa: E402
 from engine.scenes.builtin import builtin_truth  # noqa: E402
 from engine.schedule import Schedule  # noqa: E402
@@ -48,6 +54,7 @@ def per_view_cost(scene, field, views, H=378, W=504, cutoff=1e-2, min_entry=1e-3
     the fraction of voxels whose sign of V agrees).
     """
     built, fast_ms, naive_ms, nnz, mb, build_s, agree = [], [], [], [], [], [], []
+    lin_fast, lin_naive = [], []   # the 3D linear algebra alone: render M + vote + update
     Z, Y, X = field.resolution
     for v in views:
         cam = Camera.of_view(scene, v).resized(H, W)
@@ -68,30 +75,56 @@ def per_view_cost(scene, field, views, H=378, W=504, cutoff=1e-2, min_entry=1e-3
             v_fast, c_fast = votes.clone(), counts.clone()
             t = time.perf_counter()
             M = inv.render_mask(vw, v_fast)[0]
+            t_render = time.perf_counter()
             select_self_prompts(M, depth, 3)
             sam = inv.binarise_rendered(M)
             inv.gate_iou(M, sam)
+            t_vote = time.perf_counter()
             inv.accumulate_votes(v_fast, c_fast, vw, inv.view_votes(vw, sam, 0, 1, 1.0))
-            fast_ms.append(1000 * (time.perf_counter() - t))
+            end = time.perf_counter()
+            fast_ms.append(1000 * (end - t))
+            lin_fast.append(1000 * (end - t_vote + t_render - t))
         v_slow, c_slow = votes.clone()[0], counts.clone()[0]
         t = time.perf_counter()
         with torch.no_grad():
             M = inv.naive_render(v_slow, s.ray_ids, s.coords, s.weights, H, W)
+        t_render = time.perf_counter()
         select_self_prompts(M, depth, 3)
         sam = inv.binarise_rendered(M)
         inv.gate_iou(M, sam)
+        t_vote = time.perf_counter()
         vote = inv.naive_vote(v_slow, s.ray_ids, s.coords, s.weights, sam, 1.0)
         changed = vote != 0
         v_slow = torch.where(changed, (v_slow * c_slow + vote) / (c_slow + changed.float()), v_slow)
-        naive_ms.append(1000 * (time.perf_counter() - t))
+        end = time.perf_counter()
+        naive_ms.append(1000 * (end - t))
+        lin_naive.append(1000 * (end - t_vote + t_render - t))
         agree.append(float((v_slow > 0).eq(v_fast[0] > 0).float().mean()))
     fast, naive = statistics.median(fast_ms), statistics.median(naive_ms)
     return {"H": H, "W": W, "grid": [Z, Y, X], "weight_cutoff": cutoff, "min_entry": min_entry,
             "views": len(views), "fast_ms": round(fast, 2), "naive_ms": round(naive, 2),
-            "speedup": round(naive / fast, 1), "voxel_sign_agreement": round(min(agree), 5), "nnz_per_view": int(np.median(nnz)),
+            "speedup": round(naive / fast, 1), "voxel_sign_agreement": round(min(agree), 5),
+            "render_vote_update_fast_ms": round(statistics.median(lin_fast), 2),
+            "render_vote_update_naive_ms": round(statistics.median(lin_naive), 2),
+            "render_vote_update_speedup": round(statistics.median(lin_naive) / statistics.median(lin_fast), 1), "nnz_per_view": int(np.median(nnz)),
             "samples_per_view": int(np.median([b[2].weights.numel() for b in built])),
             "matrix_mb_per_view": round(float(np.median(mb)), 1),
             "weights_build_s_per_view": round(float(np.median(build_s)), 2)}
+
+
+def exact_field(scene, truth, voxels: int) -> VoxelField:
+    """A field opaque exactly inside the objects and the ground: SA3D measured apart from training."""
+    res = resolution_for(scene.bbox, voxels)
+    occupied = np.zeros(res, bool)
+    for k in range(1, len(truth.object_names) + 1):
+        occupied |= truth.voxel_truth(k, scene.bbox, res)
+    occupied[np.linspace(scene.bbox[0, 2], scene.bbox[1, 2], res[0]) <= 0.0] = True
+    field = VoxelField(scene.bbox, res, background=scene.background, near=scene.near, far=scene.far)
+    with torch.no_grad():
+        field.density.fill_(-30.0)
+        field.density[0, 0][torch.from_numpy(occupied)] = 30.0
+    field.update_occupancy()
+    return field
 
 
 def click_for(truth, scene, k) -> tuple[int, float, float]:
@@ -123,42 +156,57 @@ def segment_object(scene, field, truth, k, segmenter, cache, propagate=True) -> 
             "accepted": finished[0].accepted if finished else 0, "seconds": round(seconds, 2)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="64 px scene, fewer views (smoke run)")
-    args = parser.parse_args()
-    size, train_s, res = (64, 20.0, 64) if args.quick else (128, 60.0, 96)
-    torch.manual_seed(0)
-    t = time.perf_counter()
-    scene, field = trained_builtin_field(size, train_s, res)
-    truth = builtin_truth(size)
-    print(f"field {field.resolution} ready in {time.perf_counter() - t:.1f} s")
-    cost = per_view_cost(scene, field, list(scene.train_ids[: 4 if args.quick else 8]))
-    print(f"3D part per view at {cost['W']}x{cost['H']}: fast {cost['fast_ms']} ms, naive {cost['naive_ms']} ms, "
-          f"x{cost['speedup']} (nnz {cost['nnz_per_view']}, {cost['matrix_mb_per_view']} MB, "
-          f"weights {cost['weights_build_s_per_view']} s once per view)")
-    cache = ViewCache()
-    quality = {}
+def quality(scene, field, truth, label: str) -> tuple[dict, ViewCache]:
+    """Every object, one click, three modes (gt, fallback, single-view lifting with gt)."""
+    cache, result = ViewCache(), {}
     for mode in ("gt", "fallback", "single_view_gt"):
         rows = []
         for k in range(1, len(truth.object_names) + 1):
             kind = "fallback" if mode == "fallback" else "gt"
             seg = make_segmenter(kind, gt_masks=str(truth.mask_dir(truth.object_names[k - 1])))
             rows.append(segment_object(scene, field, truth, k, seg, cache, propagate=mode != "single_view_gt"))
-            print(f"{mode:>15} {rows[-1]['object']:>9}: held-out mIoU {rows[-1]['miou']:6.2f}  "
+            print(f"{label:>7} {mode:>15} {rows[-1]['object']:>9}: held-out mIoU {rows[-1]['miou']:6.2f}  "
                   f"accepted {rows[-1]['accepted']:3d}  {rows[-1]['seconds']:6.2f} s")
-        quality[mode] = {"objects": rows, "mean_miou": round(float(np.mean([r["miou"] for r in rows])), 2)}
-    per_object = [r["seconds"] for r in quality["gt"]["objects"][1:]]     # weights already cached
-    result = {"scene": scene.name, "field_resolution": list(field.resolution), "per_view_3d": cost,
-              "seconds_per_object_cached": round(float(np.mean(per_object)), 2),
-              "views_weights_seconds_total": round(cache.seconds, 1), "quality": quality,
-              "threads": torch.get_num_threads()}
+        result[mode] = {"objects": rows, "mean_miou": round(float(np.mean([r["miou"] for r in rows])), 2)}
+    return result, cache
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 px scene, fewer views (smoke run)")
+    parser.add_argument("--field", default=None, help="a trained field.pt of the built-in scene "
+                        "(default: the cached one, trained on first use)")
+    args = parser.parse_args()
+    size, train_s, res = (64, 20.0, 64) if args.quick else (128, 60.0, 96)
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    scene, trained = trained_builtin_field(size, train_s, res) if args.field is None else (None, None)
+    if args.field is not None:
+        from engine.scenes.builtin import builtin_scene
+        scene = builtin_scene(size)
+        trained = load_field(args.field, scene_hash=scene.content_hash())
+    truth = builtin_truth(size)
+    exact = exact_field(scene, truth, res)
+    print(f"trained field {trained.resolution}, exact field {exact.resolution} ready in {time.perf_counter() - t:.1f} s")
+    fields = {"trained": trained, "exact": exact}
+    views = list(scene.train_ids[: 4 if args.quick else 6])
+    result = {"scene": scene.name, "threads": torch.get_num_threads(), "fields": {}}
+    for label, field in fields.items():
+        cost = per_view_cost(scene, field, views)
+        print(f"{label:>7} 3D part per view at {cost['W']}x{cost['H']}: fast {cost['fast_ms']} ms, naive "
+              f"{cost['naive_ms']} ms, x{cost['speedup']}; render+vote+update alone x{cost['render_vote_update_speedup']} (nnz {cost['nnz_per_view']}, "
+              f"{cost['matrix_mb_per_view']} MB, weights {cost['weights_build_s_per_view']} s once per view)")
+        q, cache = quality(scene, field, truth, label)
+        per_object = [r["seconds"] for r in q["gt"]["objects"][1:]]            # weights already cached
+        result["fields"][label] = {"resolution": list(field.resolution), "per_view_3d": cost, "quality": q,
+                                   "seconds_per_object_cached": round(float(np.mean(per_object)), 2),
+                                   "views_weights_seconds_total": round(cache.seconds, 1)}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1))
-    print("\nmode              mean held-out mIoU")
-    for mode, q in quality.items():
-        print(f"{mode:<17} {q['mean_miou']:6.2f}")
-    print(f"seconds per object (weights cached): {result['seconds_per_object_cached']}")
+    print("\nfield    mode              mean held-out mIoU   s/object (cached)")
+    for label, r in result["fields"].items():
+        for mode, q in r["quality"].items():
+            print(f"{label:<8} {mode:<17} {q['mean_miou']:6.2f}               {r['seconds_per_object_cached']}")
     print(f"wrote {OUT}")
 
 
