@@ -17,8 +17,10 @@ demo: setup system-packages
 test: setup system-packages
 	$(PY) -m pytest -q
 
+# About 20 minutes on 2 cores; each script writes bench/results/<name>.json and prints a table.
 bench: setup
-	$(PY) bench/run_all.py
+	for name in field sa3d sam viewer; do $(PY) bench/bench_$$name.py || exit 1; done
+	$(PY) bench/bench_field.py --memory
 
 setup: $(STAMP)
 
