@@ -1,9 +1,12 @@
 """Viewer speed on a headless EGL context: FPS while moving and while still, and the time from
 stopping to the full-resolution frame, at 1280x720 on a 128^3 field with the mask overlay.
 
-The field is the built-in scene's ground truth as a voxel field (objects and ground opaque, their
-albedo as colour): deterministic, no training, and as dense as a trained field where it matters.
-Writes bench/results/viewer.json and prints a table. Usage: python bench/bench_viewer.py [--frames N]
+--field trained (default): the built-in scene (128 px) trained for 300 s at about 128^3 voxels
+(engine/field/fixtures.py; trained once, ~6 min, then cached). A trained field has thin density
+everywhere (its occupancy is all true), the viewer's real workload. --field truth: the scene's
+ground truth as a voxel field (clear empty space; deterministic, no training).
+Writes bench/results/viewer[-truth].json and prints a table.
+Usage: python bench/bench_viewer.py [--field trained|truth] [--frames N]
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=60, help="moving frames to time")
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--field", choices=("trained", "truth"), default="trained")
+    parser.add_argument("--out", help="results file (default bench/results/viewer[-truth].json)")
     args = parser.parse_args()
     W, H = (int(v) for v in args.size.split("x"))
 
@@ -68,8 +73,14 @@ def main() -> int:
     from systems.viewer.plugin import build_viewer
 
     torch.set_num_threads(1)
-    scene, truth = builtin_scene(128), builtin_truth(128)
-    field = truth_field(scene, truth)
+    truth = builtin_truth(128)
+    if args.field == "truth":
+        scene = builtin_scene(128)
+        field = truth_field(scene, truth)
+    else:
+        from engine.field.fixtures import trained_builtin_field
+
+        scene, field = trained_builtin_field(size=128, seconds=300.0, resolution=128)
     app = build_viewer(scene, field, make_segmenter("fallback"), H=H, W=W, gl=True, ui=False)
     ctx = headless_context()
     app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4)))
@@ -101,12 +112,14 @@ def main() -> int:
     still_fps = args.frames / (time.perf_counter() - start)
     full_frame = presenter.state.seconds_per_row * H if presenter.state.seconds_per_row else float("nan")
 
-    results = {"size": f"{W}x{H}", "field": "x".join(map(str, field.resolution)), "overlay_objects": 2,
+    results = {"size": f"{W}x{H}", "field": f"{args.field} " + "x".join(map(str, field.resolution)),
+               "overlay_objects": 2, "load_average": round(os.getloadavg()[0], 2),
                "renderer": ctx.info["GL_RENDERER"], "moving_fps": round(moving_fps, 1),
                "refining_fps": round(refine_frames / to_full, 1), "still_fps": round(still_fps, 1),
                "seconds_to_full_resolution": round(to_full, 3),
                "full_frame_ray_march_seconds": round(full_frame, 3), "low_scale_moving": presenter.state.low_scale}
-    out = ROOT / "bench" / "results" / "viewer.json"
+    out = Path(args.out) if args.out else \
+        ROOT / "bench" / "results" / ("viewer.json" if args.field == "trained" else "viewer-truth.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
     for key, value in results.items():
         print(f"{key:<30} {value}")

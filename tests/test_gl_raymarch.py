@@ -102,3 +102,38 @@ def test_overlay_tints_only_the_masked_object(ctx):
     white = (np.abs(alone - 255).sum(-1) < 6)
     assert white[:, W // 2 + 4:].all() and not white[:, : W // 2 - 4].all()
     assert (np.abs(removed - 255).sum(-1) < 6)[:, : W // 2 - 4].all()
+
+
+@pytest.mark.parametrize("precision", ["f16", "u8"])
+def test_gl_matches_torch_on_a_trained_field_with_fog(ctx, precision):
+    """A trained field has thin density everywhere (no voxel is skipped): merged samples and the
+    early end of rays must keep the image within the agreement tolerance."""
+    from engine.field.fixtures import trained_builtin_field
+    from systems.render.gl_raymarch import GLRayMarcher
+    from systems.render.ops import volume_arrays
+
+    scene, field = trained_builtin_field()
+    volume = volume_arrays(field, precision=precision)
+    assert (volume.groups > 1).mean() > 0.2                      # fog is merged ...
+    assert (volume.groups == 1).any()                             # ... the objects are not
+    K, T = scene.K[0] * np.array([[2], [2], [1]]), scene.T_world_camera[0]
+    H, W = 2 * scene.H, 2 * scene.W
+    torch_rgb = (render_view(field, K, T, H, W).rgb.numpy() * 255).round().astype(np.uint8)
+    marcher = GLRayMarcher(ctx)
+    marcher.load_volume(volume)
+    assert psnr(marcher.render_image(K, T, H, W), torch_rgb) >= 35.0
+
+
+def test_block_distance_and_group_sizes():
+    from systems.render.ops import block_distance, group_sizes
+
+    occupancy = np.zeros((8, 12, 16), np.uint8)
+    occupancy[0, 0, 0] = 255
+    distance = block_distance(occupancy, 4)                      # [2, 3, 4] blocks
+    assert distance.shape == (2, 3, 4) and distance[0, 0, 0] == 0 and distance[1, 2, 3] == 3
+    assert (block_distance(np.zeros_like(occupancy), 4) == 255).all()
+    alpha = torch.zeros(24, 24, 24)
+    alpha[12, 12, 12] = 0.5                                       # one dense voxel in clear space
+    sizes = group_sizes(alpha, levels=((8, 0.01), (2, 0.1)))
+    assert sizes[12, 12, 12] == 1 and sizes[0, 0, 0] == 8
+    assert sizes[12, 12, 15] == 1 and sizes[12, 12, 16] == 2 and sizes[12, 12, 18] == 2 and sizes[12, 12, 19] == 8

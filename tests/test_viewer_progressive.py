@@ -2,7 +2,7 @@
 
 from systems.render.progressive import TRANSITIONS, FrameWork, Phase, ProgressiveConfig, ProgressiveState
 
-CONFIG = ProgressiveConfig(low_scale=4, budget_s=0.03, min_rows=8)
+CONFIG = ProgressiveConfig(low_scale=4, budget_s=0.03, refine_budget_s=0.03, min_rows=8)
 
 
 def test_every_phase_answers_every_event():

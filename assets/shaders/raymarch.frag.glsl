@@ -4,17 +4,20 @@
 // [near, far], samples at t0 + (k + 0.5) * step / |d|, sigma = softplus(raw + shift) * scale
 // interpolated on raw, alpha = 1 - exp(-sigma * step), colour sigmoid(raw colour), empty-space
 // skipping on the nearest voxel's occupancy, the remaining transmittance takes the background.
-// Extras: blocks of unoccupied voxels are jumped over (exact: every sample inside would be
-// skipped), rays stop once T < 1e-4, and the mask overlay / object views read the voxel's id.
+// Extras: runs of empty blocks are leapt over (exact: every sample inside would be skipped; the
+// block distance says how far the empty region around a block reaches), rays stop once T < u_tail
+// (what is left is given the last sample's colour: behind a surface it looks much the same), the overlay / object views read the voxel's id,
+// and in thin fog (every alpha within reach small, see systems/render/ops.py group_sizes) S
+// consecutive samples merge into one at their centre with alpha over S steps (midpoint rule).
 
-uniform sampler3D u_density;  // [Z, Y, X] raw density: R16F, or R8 holding (raw - lo) / (hi - lo)
-uniform sampler3D u_color;    // [Z, Y, X] colour: RGBA16F raw (sigmoid here) or RGBA8 sigmoid'ed
-uniform sampler3D u_flags;    // [Z, Y, X] RG8: r = occupied, g = object id / 255 (0 = none)
-uniform sampler3D u_blocks;   // [Zb, Yb, Xb] R8: 1 where a block of voxels holds an occupied one
-uniform bool u_density_u8;    // density is R8 encoded over [u_raw_lo, u_raw_hi]
+uniform sampler3D u_volume;   // [Z, Y, X] rgb = colour, a = density; RGBA16F raw values, or RGBA8:
+                              // sigmoid'ed colour and density (raw - lo) / (hi - lo)
+uniform sampler3D u_flags;    // [Z, Y, X] RGBA8: r = occupied, g = object id / 255 (0 = none),
+                              // b = group size S / 255: samples here may merge S at a time
+uniform sampler3D u_blocks;   // [Zb, Yb, Xb] R8: Chebyshev distance / 255 to the nearest occupied block
+uniform bool u_encoded_u8;    // RGBA8 texels (else raw values: sigmoid the colour here)
 uniform float u_raw_lo;
 uniform float u_raw_hi;
-uniform bool u_color_raw;     // colour texture holds raw values (apply the sigmoid)
 
 uniform vec2 u_size;          // image W, H in pixels
 uniform mat3 u_K_inv;         // pixel -> camera ray (z = 1)
@@ -31,6 +34,7 @@ uniform float u_near;
 uniform float u_far;
 uniform vec3 u_background;
 uniform bool u_background_from_exit;
+uniform float u_tail;         // a ray ends once its transmittance T < u_tail, T given to the last colour
 
 uniform bool u_overlay;       // tint pixels whose rendered mask reaches u_mask_threshold
 uniform float u_mask_threshold;
@@ -45,9 +49,12 @@ float softplus(float x) {      // torch.nn.functional.softplus (threshold 20)
     return x > 20.0 ? x : log(1.0 + exp(x));
 }
 
+vec3 colour_of(vec4 v) {
+    return u_encoded_u8 ? v.rgb : 1.0 / (1.0 + exp(-v.rgb));
+}
+
 vec3 colour_at(vec3 tc) {
-    vec4 c = texture(u_color, tc);
-    return u_color_raw ? 1.0 / (1.0 + exp(-c.rgb)) : c.rgb;
+    return colour_of(texture(u_volume, tc));
 }
 
 void main() {
@@ -80,32 +87,42 @@ void main() {
         vec3 c = (p - u_bmin) / (u_bmax - u_bmin) * 2.0 - 1.0;  // normalised grid coords
         vec3 u = (c + 1.0) * 0.5 * (u_res - 1.0);                // voxel units
         ivec3 idx = clamp(ivec3(floor(u + 0.5)), ivec3(0), top);
-        ivec3 b = idx / u_block;
-        if (texelFetch(u_blocks, b, 0).r < 0.5) {
-            // Jump to the first sample whose nearest voxel lies outside block b.
-            vec3 lo = vec3(b * u_block) - 0.5, hi = vec3((b + 1) * u_block) - 0.5;
-            vec3 t_out = (mix(lo, hi, greaterThan(du, vec3(0.0))) - u0) / du_safe;
-            float t_leave = min(min(t_out.x, t_out.y), t_out.z);
-            k = max(k + 1, int(ceil((t_leave - t0) / step_t - 0.5)));
+        vec4 flags = texelFetch(u_flags, idx, 0);
+        if (flags.r < 0.5) {
+            ivec3 b = idx / u_block;
+            int dist = int(texelFetch(u_blocks, b, 0).r * 255.0 + 0.5);
+            k++;
+            if (dist > 0) {
+                // Leap to the first sample whose nearest voxel lies outside the empty blocks
+                // within dist - 1 of block b.
+                vec3 lo = vec3((b - (dist - 1)) * u_block) - 0.5, hi = vec3((b + dist) * u_block) - 0.5;
+                vec3 t_out = (mix(lo, hi, greaterThan(du, vec3(0.0))) - u0) / du_safe;
+                float t_leave = min(min(t_out.x, t_out.y), t_out.z);
+                k = max(k, int(ceil((t_leave - t0) / step_t - 0.5)));
+            }
             continue;
         }
-        k++;
-        vec2 flags = texelFetch(u_flags, idx, 0).rg;
-        if (flags.r < 0.5) continue;
+        int group = min(int(flags.b * 255.0 + 0.5), n - k);
+        k += group;
         int id = int(flags.g * 255.0 + 0.5);
         if ((u_view_mode == 1 && id != u_selected) || (u_view_mode == 2 && id == u_selected)) continue;
-        vec3 tc = (u + 0.5) / u_res;
-        float raw = texture(u_density, tc).r;
-        if (u_density_u8) raw = mix(u_raw_lo, u_raw_hi, raw);
-        float alpha = 1.0 - exp(-softplus(raw + u_shift) * u_scale * u_step);
+        vec3 tc = (u + du * (0.5 * float(group - 1) * step_t) + 0.5) / u_res;   // the group's centre
+        vec4 v = texture(u_volume, tc);
+        float raw = u_encoded_u8 ? mix(u_raw_lo, u_raw_hi, v.a) : v.a;
+        float alpha = 1.0 - exp(-softplus(raw + u_shift) * u_scale * u_step * float(group));
         float w = T * alpha;
-        if (w >= 1e-4) rgb += w * colour_at(tc);
+        if (w >= 1e-4) rgb += w * colour_of(v);
         if (id > 0 && u_objects[id].a > 0.5) {
             mask += w;
             tint += w * u_objects[id].rgb;
         }
         T *= 1.0 - alpha;
-        if (T < 1e-4) break;
+        if (T < u_tail) {
+            // What is left of the ray is taken to look like this sample (it lies behind a surface).
+            if (T >= 1e-3) rgb += T * colour_of(v);
+            T = 0.0;
+            break;
+        }
     }
     vec3 background = u_background;
     if (u_background_from_exit) {

@@ -12,12 +12,14 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from systems.render.ops import MAX_OBJECTS, VolumeArrays, object_ids, occupied_blocks, voxel_flags
+from systems.render.ops import MAX_OBJECTS, VolumeArrays, block_distance, object_ids, voxel_flags
 
 SHADERS = Path(__file__).resolve().parents[2] / "assets" / "shaders"
-BLOCK = 8                 # voxels per side of an empty-space-skipping block
+BLOCK = 4                 # voxels per side of an empty-space-skipping block
 MASK_THRESHOLD = 0.5      # a pixel shows its object's colour where the rendered mask M >= this
 TINT = 0.55               # share of the object colour in a tinted pixel
+TAIL = 0.01               # a ray stops at transmittance T < TAIL, T going to its last colour
+TEXTURE_UNITS = ("volume", "flags", "blocks")     # sampler u_<name> reads texture unit i
 
 
 def shader_source(name: str) -> str:
@@ -47,23 +49,19 @@ class GLRayMarcher:
 
     # ---- data -----------------------------------------------------------------------------
     def load_volume(self, volume: VolumeArrays) -> None:
-        """Upload density, colour, occupancy blocks and empty object ids for `volume`."""
+        """Upload colour + density, the block distances and empty object ids for `volume`."""
         self.volume = volume
         Z, Y, X = volume.resolution
-        dens_dtype = "f1" if volume.density_u8 else "f2"
-        col_dtype = "f1" if not volume.color_raw else "f2"
-        blocks = occupied_blocks(volume.occupancy, BLOCK)                 # [Zb, Yb, Xb]
-        self._replace("density", (X, Y, Z), 1, volume.density, dens_dtype, linear=True)
-        self._replace("color", (X, Y, Z), 4, volume.color, col_dtype, linear=True)
+        blocks = block_distance(volume.occupancy, BLOCK)                  # [Zb, Yb, Xb]
+        self._replace("volume", (X, Y, Z), 4, volume.rgba, "f1" if volume.encoded_u8 else "f2", linear=True)
         self._replace("blocks", blocks.shape[::-1], 1, blocks, "f1", linear=False)
         self.set_object_ids(object_ids(None, volume.resolution))
         p = self.program
-        for unit, name in enumerate(("density", "color", "flags", "blocks")):
+        for unit, name in enumerate(TEXTURE_UNITS):
             _set(p, f"u_{name}", unit)
-        _set(p, "u_density_u8", volume.density_u8)
+        _set(p, "u_encoded_u8", volume.encoded_u8)
         _set(p, "u_raw_lo", volume.raw_lo)
         _set(p, "u_raw_hi", volume.raw_hi)
-        _set(p, "u_color_raw", volume.color_raw)
         _set(p, "u_bmin", tuple(map(float, volume.bbox[0])))
         _set(p, "u_bmax", tuple(map(float, volume.bbox[1])))
         _set(p, "u_res", (float(X), float(Y), float(Z)))
@@ -77,15 +75,17 @@ class GLRayMarcher:
         _set(p, "u_background_from_exit", volume.background_from_exit)
         _set(p, "u_mask_threshold", MASK_THRESHOLD)
         _set(p, "u_tint", TINT)
+        _set(p, "u_tail", TAIL)
 
     def set_object_ids(self, ids: np.ndarray) -> None:
-        """Upload object ids uint8 [Z, Y, X] (0 = none) with the occupancy as the voxel flags."""
-        flags = voxel_flags(self.volume.occupancy, ids)                   # [Z, Y, X, 2]
+        """Upload object ids uint8 [Z, Y, X] (0 = none) with the occupancy and group sizes as the
+        voxel flags."""
+        flags = voxel_flags(self.volume.occupancy, ids, self.volume.groups)   # [Z, Y, X, 4]
         Z, Y, X = ids.shape
         if "flags" in self._textures and self._textures["flags"].size == (X, Y, Z):
             self._textures["flags"].write(flags.tobytes())
         else:
-            self._replace("flags", (X, Y, Z), 2, flags, "f1", linear=False)
+            self._replace("flags", (X, Y, Z), 4, flags, "f1", linear=False)
 
     def set_objects(self, colors: np.ndarray, visible: np.ndarray) -> None:
         """Object colours uint8 [K, 3] and visibility bool [K] (object k has id k + 1)."""
@@ -120,7 +120,7 @@ class GLRayMarcher:
         _set(p, "u_overlay", bool(overlay))
         _set(p, "u_view_mode", int(view_mode))
         _set(p, "u_selected", int(selected))
-        for unit, name in enumerate(("density", "color", "flags", "blocks")):
+        for unit, name in enumerate(TEXTURE_UNITS):
             self._textures[name].use(location=unit)
         self.ctx.viewport = (0, 0, W, H)
         self.ctx.scissor = scissor

@@ -5,7 +5,7 @@ A pure state machine (no GL). Each frame the presenter reports one event:
 - "changed": what is drawn changed (mask, overlay, object view) but not the camera: redraw the full
              resolution image band by band over the old one;
 - "still":   nothing changed: continue refining, or do nothing once the full image is done.
-Refining draws bands of rows from the top, sized so a frame spends about `budget_s` ray marching
+Refining draws bands of rows from the top, sized so a frame spends about `refine_budget_s` ray marching
 (seconds per row are measured as frames go), the way nerfstudio's viewer refines a still view.
 """
 
@@ -39,7 +39,8 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
 class ProgressiveConfig:
     low_scale: int = 4          # the first moving frame is (H / low_scale, W / low_scale) ...
     max_low_scale: int = 16     # ... then the scale adapts so a moving frame fits in budget_s
-    budget_s: float = 0.030     # ray-marching time per frame (moving or refining)
+    budget_s: float = 0.030     # ray-marching time per moving frame
+    refine_budget_s: float = 0.080   # ray-marching time per refining frame (fewer, larger bands)
     min_rows: int = 8           # never draw fewer rows per refining frame
 
 
@@ -73,7 +74,7 @@ class ProgressiveState:
         if restart:
             self.next_row = 0
         rows = config.min_rows if self.seconds_per_row is None else \
-            int(config.budget_s / max(self.seconds_per_row, 1e-9))
+            int(config.refine_budget_s / max(self.seconds_per_row, 1e-9))
         rows = min(max(rows, config.min_rows), H - self.next_row)
         work = FrameWork(row=self.next_row, rows=rows, upscale_first=restart and previous is Phase.MOVING)
         self.next_row += rows
