@@ -18,15 +18,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=int, help="quit after N frames")
     parser.add_argument("--script", help="JSON input script (see systems/viewer/script.py)")
     parser.add_argument("--segmenter", default="auto", help="auto | sam | fallback | gt (default auto)")
-    parser.add_argument("--gt-masks", help="folder of <view name>.png masks for --segmenter gt")
+    parser.add_argument("--gt-masks", help="folder of <view name>.png masks for --segmenter gt "
+                        "(default on the built-in scene: its ground-truth object ids)")
     parser.add_argument("--sam-checkpoint", help="SAM checkpoint file")
     parser.add_argument("--propagation-views", type=int,
                         help="propagate over N evenly spaced training views (default: all)")
-    parser.add_argument("--train-seconds", type=float, default=60.0, help="training time when no field is cached")
+    parser.add_argument("--train-seconds", type=float, default=120.0,
+                        help="training time when no field is cached (default 120; once, then cached)")
     parser.add_argument("--downscale", type=int, help="divide the scene's images by N")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (field training and rendering)")
     parser.add_argument("--out", default=str(DEMO_OUT), help="headless demo output folder")
     parser.add_argument("--headless", action="store_true", help="run the headless demo even with a display")
+    parser.add_argument("--record", metavar="FILE", help="record the session (prompts, camera, grids) to a new FILE")
+    parser.add_argument("--continue", dest="continue_from", metavar="FILE",
+                        help="replay a recorded session, then keep recording into the same FILE")
+    parser.add_argument("--force", action="store_true", help="--continue a recording of another scene or version")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -43,21 +49,25 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
+    from systems.record.recorder import Recorder, RecordingSettings, start_recording, stop_recording
+    from systems.record.session import continue_recording
     from systems.viewer.plugin import build_viewer
-    from systems.viewer.scene_setup import load_viewer_inputs
+    from systems.viewer.scene_setup import ViewerArgumentError, load_viewer_inputs
     from systems.viewer.script import load_script
+    from systems.viewer.session import SessionFiles
 
     import torch
 
     torch.set_num_threads(1)      # the renderer (llvmpipe) needs the other core; see PERF-FACTS.md
     H, W = parse_size(args.size)
     headless = args.headless or not os.environ.get("DISPLAY")
-    scene, field, segmenter = load_viewer_inputs(args)
-    if headless and not args.script and not args.screenshot and not args.frames:
+    if args.record and args.continue_from:
+        raise ViewerArgumentError("--record and --continue both name a file to record into: give one")
+    scene, field, segmenter, field_path = load_viewer_inputs(args)
+    if headless and not (args.script or args.screenshot or args.frames or args.record or args.continue_from):
         from systems.viewer.demo import run_demo
 
-        out = run_demo(scene, field, H=H, W=W, out=Path(args.out))
-        print(f"headless demo (no DISPLAY): wrote {out}")
+        run_demo(scene, field, segmenter, H=H, W=W, out=Path(args.out))
         return 0
     settings = None
     if args.propagation_views:
@@ -69,15 +79,32 @@ def run(args) -> int:
     script = load_script(args.script) if args.script else []
     if args.screenshot:
         script += [{"wait": "still"}, {"screenshot": args.screenshot}, {"after": 2, "quit": True}]
-    app = build_viewer(scene, field, segmenter, H=H, W=W, gl=True, ui=not headless,
-                       script=script or None, fixed_dt=1 / 30 if args.script else None, settings=settings)
+    files = SessionFiles(field_path=str(field_path), checkpoint=args.sam_checkpoint)
+    app = build_viewer(scene, field, segmenter, H=H, W=W, gl=True, ui=not headless, script=script or None,
+                       fixed_dt=1 / 30 if args.script else None, settings=settings, recording=True, files=files)
+    if args.record:
+        start_recording(app, RecordingSettings(Path(args.record), field_path=files.field_path,
+                                               checkpoint=files.checkpoint))
+    elif args.continue_from:
+        files.replay, notices = continue_recording(app, RecordingSettings(Path(args.continue_from), force=args.force))
+        for line in notices:
+            print(f"note: {line}", file=sys.stderr)
     from systems.viewer.run import run_headless, run_windowed
 
-    if headless:
-        frames = run_headless(app, max_frames=args.frames)
-    else:
-        frames = run_windowed(app, title=f"SA3D - {scene.name}", max_frames=args.frames)
+    try:
+        if headless:
+            frames = run_headless(app, max_frames=args.frames)
+        else:
+            frames = run_windowed(app, title=f"SA3D - {scene.name}", max_frames=args.frames)
+    finally:
+        recording = app.try_resource(Recorder)
+        stop_recording(app)
     print(f"viewer: {frames} frames", file=sys.stderr)
+    if recording is not None:
+        print(f"recorded the session in {recording.settings.path}", file=sys.stderr)
+    if files.replay is not None and files.replay.problems:
+        for problem in files.replay.problems:
+            print(f"mismatch: {problem}", file=sys.stderr)
     if args.screenshot:
         print(json.dumps({"screenshot": args.screenshot}))
     return 0

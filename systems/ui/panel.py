@@ -1,5 +1,6 @@
 """The ImGui overlay: scene / field / speed info, segmenter, objects, candidates, propagation,
-settings and screenshot. Buttons send the same requests as keys (systems/viewer/prompts.py)."""
+settings, screenshot, export and recording (systems/ui/files_panel.py). Buttons send the same
+requests as keys (systems/viewer/prompts.py); while a recording replays they are disabled."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from engine.platform.clock import FrameClock
 from engine.platform.imgui_layer import ImGuiLayer
 from engine.platform.input import InputState
 from systems.camera.system import ViewerCamera
+from systems.record.replayer import replay_active
 from systems.render.gl_present import GLPresenter
 from systems.segmentation.views import view_key
+from systems.ui.files_panel import draw_files
 from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerLog, ViewerSettings
 
 THUMB = 96             # candidate thumbnail size, pixels
@@ -47,11 +50,15 @@ def draw_ui(app) -> None:
         imgui.set_next_window_size(imgui.ImVec2(330, 0), imgui.Cond_.first_use_ever)
         imgui.begin("SA3D")
         _info(app)
+        replaying = replay_active(app)
+        imgui.begin_disabled(replaying)
         _objects(app, settings)
         _candidates(app)
         _propagation(app)
+        imgui.end_disabled()
         if imgui.button("Screenshot"):
             app.send(ScreenshotRequested(_screenshot_path(app)))
+        draw_files(app)
         if imgui.collapsing_header("Keys"):
             for line in HELP:
                 imgui.text(line)

@@ -1,10 +1,12 @@
 """The viewer: its schedule (the data-flow diagram of a frame) and the resources it starts with.
 
-    input:    begin_input -> poll_window (windowed) -> play_script (scripted)
-    simulate: handle_viewer_input -> move_camera -> the segmentation systems
+    input:    begin_input -> poll_window (windowed) -> play_script (scripted) -> session_requests
+              (-> feed_replay, with recording)
+    simulate: handle_viewer_input -> move_camera (-> tap_requests, with recording) -> the
+              segmentation systems -> export_requested
     present:  present_frame (needs GL)
     ui:       draw_ui (needs the ImGui layer)
-    end:      take_screenshots -> swap_window (windowed)
+    end:      take_screenshots (-> check_replay -> write_session, with recording) -> swap_window
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from engine.platform.clock import FrameClock
 from engine.platform.input import InputState
 from engine.schedule import Schedule, Stage, system
 from systems.camera.system import ViewerCamera, move_camera, viewer_camera
+from systems.export.system import export_requested
+from systems.record.recorder import recording_plugin
 from systems.render.progressive import Phase
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
 from systems.viewer.prompts import handle_viewer_input
 from systems.viewer.resources import ViewerLog, ViewerSettings
 from systems.viewer.script import ScriptPlayer, play_script
+from systems.viewer.session import SessionFiles, session_requests
 
 
 class WindowHandle:
@@ -68,13 +73,15 @@ def frame_still(app) -> bool:
     return presenter is not None and presenter.state.phase is Phase.DONE
 
 
-def viewer_schedule(*, gl: bool, ui: bool) -> Schedule:
-    """The viewer's systems; `gl` adds the presenter, `ui` the ImGui overlay (both need GL)."""
+def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
+    """The viewer's systems; `gl` adds the presenter, `ui` the ImGui overlay (both need GL),
+    `recording` the recorder / replayer (idle until a recording starts or is continued)."""
     schedule = Schedule.of(
         input=[begin_input, system(poll_window, requires=(WindowHandle,)),
-               system(play_script, requires=(ScriptPlayer,))],
+               system(play_script, requires=(ScriptPlayer,)), session_requests],
         simulate=[handle_viewer_input, move_camera])
     segmentation_plugin(schedule)
+    schedule.add(Stage.SIMULATE, export_requested)
     if gl:
         from systems.render.gl_present import GLPresenter, present_frame, take_screenshots
 
@@ -85,14 +92,19 @@ def viewer_schedule(*, gl: bool, ui: bool) -> Schedule:
         from systems.ui.panel import draw_ui
 
         schedule.add(Stage.UI, system(draw_ui, requires=(ImGuiLayer,)))
+    if recording:
+        recording_plugin(schedule)
     return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)))
 
 
 def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
-                 script: list[dict] | None = None, settings=None, fixed_dt: float | None = None) -> App:
+                 script: list[dict] | None = None, settings=None, fixed_dt: float | None = None,
+                 recording: bool = False, files: SessionFiles | None = None) -> App:
     """An App with the viewer schedule and its resources (camera, input, clock, settings, the
-    segmentation resources). GL resources (GLPresenter, window, ImGui) are added by the caller."""
-    app = App(viewer_schedule(gl=gl, ui=ui))
+    segmentation resources, SessionFiles). GL resources (GLPresenter, window, ImGui) are added by
+    the caller. Without `recording` the caller may add recording_plugin itself."""
+    app = App(viewer_schedule(gl=gl, ui=ui, recording=recording))
+    app.insert_resource(files or SessionFiles())
     insert_segmentation(app, scene, field, segmenter, settings)
     app.insert_resource(viewer_camera(scene, H, W))
     app.insert_resource(InputState())

@@ -5,7 +5,7 @@ the segmenter sees: the snapped training view when the camera sits on one (so GT
 embeddings apply), else the live camera rendered at ViewerSettings.prompt_size.
 Keys: 1 / 2 / 3 pick a candidate mask (and propagate), P propagate again, Z undo the last prompt,
 C clear the object, N new object, DELETE delete it, M overlay on / off, V object view mode,
-H hide the UI, F12 screenshot.
+H hide the UI, F12 screenshot. While a recording replays into the viewer, requests are not sent.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from components.messages import (CandidatePicked, ClearRequested, DeleteObjectRe
                                  PromptAdded, PropagationRequested, UndoRequested)
 from components.resources import SceneData
 from engine.platform.input import InputState
+from systems.record.replayer import replay_active
 from systems.camera.system import ViewerCamera
 from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerSettings
 
@@ -44,7 +45,10 @@ def handle_viewer_input(app) -> None:
     """Reads InputState, ViewerCamera, SceneData; sends PromptAdded, CandidatePicked (+
     PropagationRequested), the KEY_REQUESTS and ScreenshotRequested; writes ViewerSettings."""
     state, settings = app.resource(InputState), app.resource(ViewerSettings)
+    replaying = replay_active(app)
     for event in state.key_presses():
+        if replaying and (event.key in CANDIDATE_KEYS or event.key in KEY_REQUESTS):
+            continue
         if event.key in CANDIDATE_KEYS:
             app.send(CandidatePicked(CANDIDATE_KEYS[event.key]))
             app.send(PropagationRequested())
@@ -59,7 +63,7 @@ def handle_viewer_input(app) -> None:
         elif event.key == "F12":
             app.send(ScreenshotRequested(Path("screenshots") / f"viewer_{app.frame:06d}.png"))
     scene_data = app.try_resource(SceneData)
-    if scene_data is None:
+    if scene_data is None or replaying:
         return
     cam = app.resource(ViewerCamera)
     for event, (x, y) in state.clicks():
