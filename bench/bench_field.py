@@ -3,7 +3,9 @@
 Writes bench/results/field.json and prints a table (held-out PSNR, seconds, iterations, peak RSS,
 resolution). `--memory` instead measures the peak memory of training steps on a 160^3 grid.
 Usage: python bench/bench_field.py [--only builtin|fern] [--builtin-minutes 3] [--fern-minutes 10]
+                                   [--resolution N (default: builtin 128, fern 160)]
        python bench/bench_field.py --memory [--resolution 160]
+Fern is modelled in NDC space (it is forward-facing), the built-in scene in its world box.
 Each case runs in a fresh subprocess so that its peak RSS is its own.
 """
 
@@ -42,7 +44,8 @@ def run_case(scene_name: str, downscale: int | None, minutes: float, resolution:
     return {"scene": scene.name, "image_size": [scene.H, scene.W], "budget_minutes": minutes,
             "test_psnr": result.test_psnr, "train_seconds": round(result.seconds, 1),
             "total_seconds": round(time.perf_counter() - started, 1), "iterations": result.iterations,
-            "resolution": list(result.field.resolution), "peak_rss_mb": round(_peak_rss_mb()),
+            "resolution": list(result.field.resolution), "space": result.field.space,
+            "peak_rss_mb": round(_peak_rss_mb()),
             "occupied": round(float(result.field.occupancy.float().mean()), 3)}
 
 
@@ -77,23 +80,24 @@ def main() -> int:
     parser.add_argument("--only", choices=("builtin", "fern"))
     parser.add_argument("--builtin-minutes", type=float, default=3.0)
     parser.add_argument("--fern-minutes", type=float, default=10.0)
-    parser.add_argument("--resolution", type=int, default=160)
+    parser.add_argument("--resolution", type=int, default=None, help="grid size (about N^3 voxels)")
     parser.add_argument("--memory", action="store_true", help="peak memory of a 160^3 grid")
     parser.add_argument("--case", help=argparse.SUPPRESS)   # internal: run one case, print JSON
     args = parser.parse_args()
     if args.case == "memory":
-        print(json.dumps(run_memory(args.resolution)))
+        print(json.dumps(run_memory(args.resolution or 160)))
         return 0
     if args.case:
         name, downscale, minutes = args.case.split(":")
-        print(json.dumps(run_case(name, int(downscale) or None, float(minutes), args.resolution)))
+        resolution = args.resolution or (128 if name == "builtin" else 160)
+        print(json.dumps(run_case(name, int(downscale) or None, float(minutes), resolution)))
         return 0
     cases = ["memory"] if args.memory else [
         c for c in (f"builtin:0:{args.builtin_minutes}", f"{FERN}:8:{args.fern_minutes}")
         if args.only is None or args.only in c]
     rows = []
     for case in cases:
-        flag = ["--case", case, "--resolution", str(args.resolution)]
+        flag = ["--case", case] + (["--resolution", str(args.resolution)] if args.resolution else [])
         done = subprocess.run([sys.executable, __file__, *flag], capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}

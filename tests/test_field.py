@@ -183,3 +183,58 @@ def test_checkpoint_refusals_name_the_file_and_the_fix(tmp_path):
     torch.save(state, tmp_path / "damaged.pt")
     with pytest.raises(FieldCheckpointError, match="damaged"):
         load_field(tmp_path / "damaged.pt")
+
+
+def _ndc_field(resolution=(3, 2, 2), bbox=((-1, -1, -1), (1, 1, 0)), **kw) -> VoxelField:
+    # NDC near plane n = 1, scale (1, 1): world z in [1, 2] is NDC z in [-1, 0].
+    return VoxelField(bbox, resolution, space="ndc", ndc_near=1.0, ndc_scale=(1.0, 1.0), far=1e10, **kw)
+
+
+def test_ndc_ray_by_hand():
+    # Spacings x 2, y 2, z 0.5: voxel_size 1.5, step 1/3 voxel = 0.5 NDC units. The centre ray of a
+    # camera at the origin: o' = (0, 0, -1), d' = (0, 0, 2), s in [0, 0.5] (box z <= 0), ds = 0.25:
+    # samples s = 0.125, 0.375 -> NDC z -0.75, -0.25 -> world z = 2 / (1 - z) = 8/7, 1.6 (= depth).
+    # alpha 0.5 each: w = 0.5, 0.25, T_final 0.25 at the exit s = 0.5 (world z 2).
+    field = _ndc_field(step_voxels=1 / 3, background=(0.0, 0.0, 1.0))
+    assert field.step_size == pytest.approx(0.5)
+    _set_sigma(field, 2 * math.log(2))
+    K = np.array([[1.0, 0, 0.5], [0, 1.0, 0.5], [0, 0, 1]], np.float32)
+    view = render_view(field, K, np.eye(4, dtype=np.float32), 1, 1, keep_weights=True)
+    assert torch.allclose(view.samples.weights, torch.tensor([0.5, 0.25]), atol=1e-6)
+    assert torch.allclose(view.samples.coords[:, 2], torch.tensor([-0.5, 0.5]), atol=1e-6)
+    assert view.depth[0, 0].item() == pytest.approx(0.5 * 8 / 7 + 0.25 * 1.6 + 0.25 * 2.0, abs=1e-5)
+
+
+def test_ndc_field_puts_a_world_point_at_its_pixel_and_converts_points():
+    field = _ndc_field(resolution=(40, 40, 40), bbox=((-1.2, -1.2, -1), (1.2, 1.2, 0.6)),
+                       background=(1.0, 1.0, 1.0))
+    point = torch.tensor([[0.25, -0.15, 2.0]])                             # world
+    assert torch.allclose(field.to_world(field.to_field(point)), point, atol=1e-6)
+    Z, Y, X = field.resolution
+    axes = [torch.linspace(float(field.bbox[0, a]), float(field.bbox[1, a]), n) for a, n in ((2, Z), (1, Y), (0, X))]
+    zz, yy, xx = torch.meshgrid(*axes, indexing="ij")
+    world = field.to_world(torch.stack([xx, yy, zz], -1).reshape(-1, 3)).reshape(Z, Y, X, 3)
+    near_point = (world - point).norm(dim=-1) < 0.12                       # a small world ball
+    with torch.no_grad():
+        field.density.copy_(torch.where(near_point, 10.0, -30.0)[None, None])
+    T = np.eye(4, dtype=np.float32)
+    T[:3, 3] = [0.1, 0.05, -0.05]                                          # off the NDC origin
+    K = np.array([[40.0, 0, 24], [0, 40.0, 24], [0, 0, 1]], np.float32)
+    opacity = render_view(field, K, T, 48, 48).opacity                     # [48, 48]
+    row, col = divmod(int(opacity.argmax()), 48)
+    cam = point[0].numpy() - T[:3, 3]
+    assert abs(col + 0.5 - (40 * cam[0] / cam[2] + 24)) < 1.5
+    assert abs(row + 0.5 - (40 * cam[1] / cam[2] + 24)) < 1.5
+    assert opacity.max() > 0.9 and opacity[0, 0] < 1e-3
+
+
+def test_ndc_checkpoint_round_trip(tmp_path):
+    field = _ndc_field(resolution=(6, 5, 4), background=None)
+    with torch.no_grad():
+        field.density.normal_(0.0, 2.0)
+    save_field(tmp_path / "f.pt", field, scene_hash="s")
+    loaded = load_field(tmp_path / "f.pt")
+    assert loaded.space == "ndc" and loaded.ndc_near == 1.0 and loaded.ndc_scale == (1.0, 1.0)
+    K = np.array([[4.0, 0, 4], [0, 4.0, 4], [0, 0, 1]], np.float32)
+    T = np.eye(4, dtype=np.float32)
+    assert torch.allclose(render_view(field, K, T, 8, 8).rgb, render_view(loaded, K, T, 8, 8).rgb)

@@ -102,8 +102,11 @@ def test_fixture_field_is_trained_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("SA3D_CACHE", str(tmp_path))
     from engine.field.fixtures import trained_builtin_field
 
-    scene, field = trained_builtin_field(size=32, seconds=2, resolution=16)
+    scene, field = trained_builtin_field(size=32, iterations=40, resolution=16)
     assert len(list((tmp_path / "fields").glob("*.pt"))) == 1
-    scene2, field2 = trained_builtin_field(size=32, seconds=2, resolution=16)
+    scene2, field2 = trained_builtin_field(size=32, iterations=40, resolution=16)
     assert scene2.content_hash() == scene.content_hash()
     assert torch.equal(field.density, field2.density)
+    monkeypatch.setenv("SA3D_CACHE", str(tmp_path / "again"))     # retrained: the same field
+    _, field3 = trained_builtin_field(size=32, iterations=40, resolution=16)
+    assert torch.equal(field.density, field3.density) and torch.equal(field.occupancy, field3.occupancy)

@@ -1,7 +1,8 @@
 """The field checkpoint: one torch.save'd dict, written atomically.
 
 Format (version 1): {"format": "sa3d-field", "version": 1, "scene_hash": str, "meta": dict,
-"config": {space, step_voxels, near, far, background (None = exit colour)}, "tensors": {bbox [2,3],
+"config": {space, step_voxels, near, far, background (None = exit colour), ndc_near, ndc_scale
+(read as 1.0 / (1, 1) when absent)}, "tensors": {bbox [2,3],
 density [1,1,Z,Y,X], color [1,3,Z,Y,X], density_scale [], density_shift [], occupancy [Z,Y,X] bool}}.
 """
 
@@ -30,7 +31,7 @@ def save_field(path: str | os.PathLike, field: VoxelField, *, scene_hash: str, m
     state = {
         "format": FORMAT, "version": VERSION, "scene_hash": str(scene_hash), "meta": dict(meta or {}),
         "config": {"space": field.space, "step_voxels": field.step_voxels, "near": field.near,
-                   "far": field.far,
+                   "far": field.far, "ndc_near": field.ndc_near, "ndc_scale": list(field.ndc_scale),
                    "background": None if field.background_from_exit else field.background.tolist()},
         "tensors": {name: getattr(field, name).detach().cpu().clone() for name in _TENSORS},
     }
@@ -66,7 +67,8 @@ def load_field(path: str | os.PathLike, *, scene_hash: str | None = None, device
         density = tensors["density"]
         field = VoxelField(tensors["bbox"], tuple(density.shape[2:]), step_voxels=config["step_voxels"],
                            background=config["background"], near=config["near"], far=config["far"],
-                           space=config["space"])
+                           space=config["space"], ndc_near=config.get("ndc_near", 1.0),
+                           ndc_scale=tuple(config.get("ndc_scale", (1.0, 1.0))))
         with torch.no_grad():
             for name in _TENSORS:
                 target = getattr(field, name)

@@ -29,6 +29,8 @@ class RayResult:
     depth: torch.Tensor     # [N] expected t (= camera depth), the background sits at the exit t1
     opacity: torch.Tensor   # [N] sum of the weights of the grid samples (background excluded)
     alpha: torch.Tensor     # [S] alpha of every sample that was looked up (training regularisers)
+    weights: torch.Tensor   # [S] their compositing weights (training: pruning by the largest weight)
+    coords: torch.Tensor    # [S, 3] their normalised grid coords
     samples: SampleWeights | None = None
 
 
@@ -50,28 +52,30 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     (training) instead of 0.5. Samples with weight < color_cutoff skip the colour lookup (their
     colour contribution is dropped); with keep_weights, samples with weight >= weight_cutoff are
     returned (the background exit sample included when field.background_from_exit). near / far
-    default to the field's own camera-depth range.
+    (camera depths) default to the field's own range. Rays are converted to the field's space
+    (world or NDC) first; depth is camera depth either way.
     """
     near = field.near if near is None else near
     far = field.far if far is None else far
     n_rays = origins.shape[0]
     device = origins.device
-    t_enter, t_exit = ray_box(origins, dirs, field.bbox)               # [N], [N]
-    t0 = t_enter.clamp(min=near)                                       # [N]
-    t1 = t_exit.clamp(max=far)                                         # [N]
-    step_t = field.step_size / dirs.norm(dim=-1)                       # [N] t units per step
-    counts = torch.floor((t1 - t0) / step_t).clamp(min=0).long()       # [N]
+    o_f, d_f, u_lo, u_hi = field.field_rays(origins, dirs, near, far)  # [N, 3] x2, [N] x2
+    u_enter, u_exit = ray_box(o_f, d_f, field.bbox)                    # [N], [N]
+    u0 = torch.maximum(u_enter, u_lo)                                  # [N]
+    u1 = torch.minimum(u_exit, u_hi)                                   # [N]
+    step_u = field.step_size / d_f.norm(dim=-1)                        # [N] u units per step
+    counts = torch.floor((u1 - u0) / step_u).clamp(min=0).long()       # [N]
     ray_ids = torch.repeat_interleave(torch.arange(n_rays, device=device), counts)  # [S]
     starts = torch.cumsum(counts, 0) - counts                          # [N]
     k = torch.arange(ray_ids.shape[0], device=device) - starts[ray_ids]  # [S]
     offset = torch.rand(n_rays, device=device) if jitter else torch.full((n_rays,), 0.5, device=device)
-    t = t0[ray_ids] + (k + offset[ray_ids]) * step_t[ray_ids]          # [S]
-    scale = 2.0 / (field.bbox[1] - field.bbox[0])                      # [3] world -> normalised
-    coords = torch.addcmul(field.to_grid_coords(origins)[ray_ids], t[:, None],
-                           (dirs * scale)[ray_ids])                    # [S, 3]
+    u = u0[ray_ids] + (k + offset[ray_ids]) * step_u[ray_ids]          # [S]
+    scale = 2.0 / (field.bbox[1] - field.bbox[0])                      # [3] field -> normalised
+    coords = torch.addcmul(field.to_grid_coords(o_f)[ray_ids], u[:, None],
+                           (d_f * scale)[ray_ids])                     # [S, 3]
 
     keep = field.occupied(coords)                                      # [S]
-    ray_ids, t, coords = ray_ids[keep], t[keep], coords[keep]
+    ray_ids, u, coords = ray_ids[keep], u[keep], coords[keep]
     sigma = field.sample_density(coords)                               # [S]
     alpha = 1.0 - torch.exp(-sigma * field.step_size)                  # [S]
     weights, t_final = composite_weights(alpha, ray_ids, n_rays)       # [S], [N]
@@ -80,9 +84,12 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     rgb = torch.zeros(n_rays, 3, device=device, dtype=weights.dtype)
     rgb = rgb.index_add(0, ray_ids[lit], weights[lit, None] * field.sample_rgb(coords[lit]))
     opacity = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights)  # [N]
-    t_bg = torch.where(t1 > t0, t1, torch.full_like(t1, far))          # [N]
+    hit = u1 > u0                                                      # [N]
+    u_bg = torch.where(hit, u1, u_hi)                                  # [N] exit (or far) parameter
+    t = field.camera_depth(u, origins[ray_ids], dirs[ray_ids])         # [S] camera depth
+    t_bg = torch.where(hit, field.camera_depth(u_bg, origins, dirs), torch.full_like(u1, far))  # [N]
     depth = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights * t) + t_final * t_bg
-    exit_coords = field.to_grid_coords(origins + t_bg[:, None] * dirs)  # [N, 3]
+    exit_coords = field.to_grid_coords(o_f + u_bg[:, None] * d_f)      # [N, 3]
     if field.background_from_exit:
         background = field.sample_rgb(exit_coords)                     # [N, 3]
     else:
@@ -92,7 +99,8 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     samples = None
     if keep_weights:
         samples = _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, weight_cutoff)
-    return RayResult(rgb=rgb, depth=depth, opacity=opacity, alpha=alpha, samples=samples)
+    return RayResult(rgb=rgb, depth=depth, opacity=opacity, alpha=alpha, weights=weights, coords=coords,
+                     samples=samples)
 
 
 def composite_weights(alpha: torch.Tensor, ray_ids: torch.Tensor, n_rays: int

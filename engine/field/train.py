@@ -1,11 +1,17 @@
-"""Training a VoxelField from a Scene's posed training views, within a time budget.
+"""Training a VoxelField from a Scene's posed training views, within an iteration and/or time budget.
 
-Coarse to fine: the grids start at `stage_scales[0]` of the target resolution and are upsampled at
-the elapsed-time fractions `stage_starts`. Random batches of rays from all training views (their
-rays are computed once), Adam (fused where the device supports it), a learning rate decaying
-exponentially with elapsed time, total-variation and sparsity (mean sample alpha) regularisers,
-and empty-space skipping: voxels that no training camera sees are never occupied, and the occupancy
-is refreshed from the density every `occupancy_every` iterations. At the end the held-out views are rendered and scored (PSNR).
+Progress p in [0, 1] is the larger of elapsed / max_seconds and iteration / max_iterations (either
+budget may be absent; with no time budget, training is deterministic). Coarse to fine: the grids
+start at `stage_scales[0]` of the target resolution and are upsampled when p reaches
+`stage_starts`. Random batches of rays from all training views (their rays are computed once),
+fused Adam, a learning rate decaying exponentially with p, total-variation and sparsity (mean
+sample alpha) regularisers, and empty-space skipping: voxels that no training camera sees are
+never occupied; every `prune_every` iterations, voxels whose samples never reached weight
+`prune_weight` are emptied for good (their density lowered far below the occupancy threshold), and
+after `occupancy_warmup` iterations the occupancy is refreshed from the density every
+`occupancy_every` iterations. Scenes with a known background start thin (init alpha 1e-3);
+forward-facing scenes are modelled in NDC space (see engine/field/grid.py). At the end the
+held-out views are rendered and scored (PSNR).
 """
 
 from __future__ import annotations
@@ -20,14 +26,14 @@ import torch.nn.functional as F
 
 from engine.field.grid import VoxelField, resolution_for
 from engine.field.render import render_rays, render_view
-from engine.math.rays import camera_rays
+from engine.math.rays import camera_rays, world_to_ndc
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     resolution: int = 160                 # final grid has about resolution**3 voxels
     stage_scales: tuple[float, ...] = (0.4, 0.8, 1.0)   # grid size of each stage / final
-    stage_starts: tuple[float, ...] = (0.0, 0.12, 0.35)  # elapsed-time fraction where a stage begins
+    stage_starts: tuple[float, ...] = (0.0, 0.12, 0.35)  # progress where a stage begins
     stage_min_iterations: int = 300       # ... but not before the previous stage ran this many
     batch_rays: int = 4096                # rays per iteration
     lr_start: float = 0.1                 # Adam learning rate at the start ...
@@ -35,11 +41,17 @@ class TrainConfig:
     tv_density: float = 1e-3              # total-variation weight on the raw density
     tv_color: float = 1e-4                # total-variation weight on the raw colour
     tv_every: int = 4                     # apply TV every n iterations (weights scaled by n)
-    init_alpha: float = 1e-2              # alpha of one step at raw density 0
+    init_alpha: float | None = None       # alpha of one step at raw density 0 (None: 1e-3 with a
+                                          # known background, else 1e-2)
     sparsity: float = 1e-3                # weight of the mean sample alpha (empties unconstrained space)
     occupancy_every: int = 16             # refresh the empty-space mask every n iterations
     occupancy_alpha: float = 1e-4         # voxels whose neighbourhood has a lower alpha are skipped
-    max_iterations: int | None = None     # stop earlier than max_seconds (tests)
+    occupancy_warmup: int = 50            # first refresh after this many iterations
+    prune_every: int = 100                # every n iterations of a stage (from its n-th on), voxels ...
+    prune_weight: float = 5e-3            # ... none of whose 3x3x3 neighbours' samples reached this
+                                          # weight are emptied
+    max_iterations: int | None = None     # iteration budget (None: the time budget alone)
+    space: str = "auto"                   # "world" | "ndc" | "auto" (ndc for forward-facing scenes)
     eval_views: int = 8                   # held-out views scored at the end (the first n)
     seed: int = 0
 
@@ -56,33 +68,40 @@ class TrainResult:
 Progress = Callable[[dict], None]
 
 
-def train_field(scene, *, device: str = "cpu", max_seconds: float = 60.0, config: TrainConfig = TrainConfig(),
-                progress: Progress | None = None) -> TrainResult:
-    """Train a field of `scene` (engine.scenes.Scene) on `device` for at most max_seconds.
+def train_field(scene, *, device: str = "cpu", max_seconds: float | None = 60.0,
+                config: TrainConfig = TrainConfig(), progress: Progress | None = None) -> TrainResult:
+    """Train a field of `scene` (engine.scenes.Scene) on `device` within the budgets.
 
+    max_seconds None (or inf) with config.max_iterations: a deterministic, iteration-only schedule.
     `progress`, if given, is called every 10 iterations with a dict: iteration, loss, psnr (of the
-    batch), elapsed, max_seconds, resolution, occupied (fraction). Reads the scene only; returns a TrainResult.
+    batch), elapsed, max_seconds, progress (p), resolution, occupied (fraction). Reads the scene
+    only; returns a TrainResult. Raises ValueError when neither budget is given.
     """
+    max_seconds = math.inf if max_seconds is None else float(max_seconds)
+    if math.isinf(max_seconds) and config.max_iterations is None:
+        raise ValueError("train_field needs max_seconds or config.max_iterations")
     torch.manual_seed(config.seed)
     rays_o, rays_d, target = _training_rays(scene, device)          # [R, 3] each
-    final = resolution_for(scene.bbox, config.resolution)
-    field = VoxelField(scene.bbox, _stage_resolution(final, config.stage_scales[0]),
-                       init_alpha=config.init_alpha, background=scene.background,
-                       near=scene.near, far=scene.far).to(device)
+    field, final = make_field(scene, config)
+    field = field.to(device)
     seen = _seen_mask(scene, field)
     occupied = field.update_occupancy(0.0, seen)
     optimizer = _adam(field, config.lr_start)
+    max_weight = torch.zeros(field.resolution, device=device)       # [Z, Y, X] since the last prune
+    dead = torch.zeros(field.resolution, dtype=torch.bool, device=device)  # [Z, Y, X] pruned voxels
     stage, iteration, stage_begin, start = 0, 0, 0, time.perf_counter()
-    elapsed = 0.0
-    while elapsed < max_seconds and (config.max_iterations is None or iteration < config.max_iterations):
-        fraction = elapsed / max_seconds
+    elapsed, fraction = 0.0, 0.0
+    while fraction < 1.0:
         if (stage + 1 < len(config.stage_scales) and fraction >= config.stage_starts[stage + 1]
                 and iteration - stage_begin >= min(config.stage_min_iterations, _budget(config))):
             stage, stage_begin = stage + 1, iteration
             field.upsample(_stage_resolution(final, config.stage_scales[stage]))
             seen = _seen_mask(scene, field)
-            occupied = field.update_occupancy(0.0, seen)
+            occupied = field.update_occupancy(config.occupancy_alpha if iteration >= config.occupancy_warmup
+                                              else 0.0, seen)
             optimizer = _adam(field, config.lr_start)
+            max_weight = torch.zeros(field.resolution, device=device)
+            dead = torch.zeros(field.resolution, dtype=torch.bool, device=device)
         lr = config.lr_start * (config.lr_end / config.lr_start) ** fraction
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -98,18 +117,67 @@ def train_field(scene, *, device: str = "cpu", max_seconds: float = 60.0, config
         loss.backward()
         optimizer.step()
         iteration += 1
-        if iteration % config.occupancy_every == 0:
+        with torch.no_grad():
+            max_weight.view(-1).scatter_reduce_(0, field.nearest_voxel(out.coords), out.weights.detach(), "amax")
+        if config.prune_every and iteration - stage_begin >= config.prune_every \
+                and iteration % config.prune_every == 0:
+            reached = F.max_pool3d(max_weight[None, None], 3, stride=1, padding=1)[0, 0]  # [Z, Y, X]
+            dead |= (reached < config.prune_weight) & seen
+            max_weight.zero_()
+        if iteration >= config.occupancy_warmup and iteration % config.occupancy_every == 0:
+            _empty(field, dead, config.occupancy_alpha)
             occupied = field.update_occupancy(config.occupancy_alpha, seen)
         elapsed = time.perf_counter() - start
+        fraction = max(elapsed / max_seconds, iteration / (config.max_iterations or math.inf))
         if progress is not None and iteration % 10 == 0:
             progress({"iteration": iteration, "loss": float(loss.detach()), "psnr": _psnr(float(mse.detach())),
-                      "elapsed": elapsed, "max_seconds": max_seconds, "resolution": field.resolution,
-                      "occupied": occupied})
+                      "elapsed": elapsed, "max_seconds": max_seconds, "progress": fraction,
+                      "resolution": field.resolution, "occupied": occupied})
     field.update_occupancy(config.occupancy_alpha, seen)
     eval_start = time.perf_counter()
     test_psnr = evaluate_psnr(field, scene, scene.test_ids[:config.eval_views])
     return TrainResult(field=field, test_psnr=test_psnr, iterations=iteration, seconds=elapsed,
                        eval_seconds=time.perf_counter() - eval_start)
+
+
+def make_field(scene, config: TrainConfig = TrainConfig()) -> tuple[VoxelField, tuple[int, int, int]]:
+    """An untrained field of `scene` at the first stage's resolution, and the final resolution.
+
+    World space: the scene's bbox. NDC space (forward-facing scenes, or config.space "ndc"): near
+    plane n = scene.near, scale (2 f_x / W, 2 f_y / H) of the first view, far = unlimited, and the
+    NDC box around every training camera's frustum from z = n to 2 x scene.far.
+    """
+    space = config.space if config.space != "auto" else ("ndc" if scene.forward_facing else "world")
+    init_alpha = config.init_alpha
+    if init_alpha is None:
+        init_alpha = 1e-3 if scene.background is not None else 1e-2
+    if space == "world":
+        final = resolution_for(scene.bbox, config.resolution)
+        return VoxelField(scene.bbox, _stage_resolution(final, config.stage_scales[0]), init_alpha=init_alpha,
+                          background=scene.background, near=scene.near, far=scene.far), final
+    K = scene.K[scene.train_ids[0]]
+    scale = (2.0 * float(K[0, 0]) / scene.W, 2.0 * float(K[1, 1]) / scene.H)
+    bbox = _ndc_box(scene, scene.near, scale, 2.0 * scene.far)                # [2, 3]
+    final = resolution_for(bbox, config.resolution, (1.0, scene.H / scene.W, 0.5))
+    return VoxelField(bbox, _stage_resolution(final, config.stage_scales[0]), init_alpha=init_alpha,
+                      background=scene.background, near=0.0, far=1e10, space="ndc",
+                      ndc_near=scene.near, ndc_scale=scale), final
+
+
+def _ndc_box(scene, near: float, scale, far: float) -> torch.Tensor:
+    """[2, 3] NDC box around the training cameras' frustums between world z = near and z = far."""
+    corners = torch.tensor([[x, y, 1.0] for x in (0, scene.W) for y in (0, scene.H)])   # [4, 3]
+    ends = []
+    for i in scene.train_ids:
+        K = torch.as_tensor(scene.K[i], dtype=torch.float32)
+        T = torch.as_tensor(scene.T_world_camera[i], dtype=torch.float32)
+        dirs = corners @ torch.linalg.inv(K).T @ T[:3, :3].T                 # [4, 3]
+        origins = T[:3, 3].expand_as(dirs)                                   # [4, 3]
+        for z in (near, far):
+            t = (z - origins[:, 2]) / dirs[:, 2]                             # [4]
+            ends.append(origins + t[:, None] * dirs)                         # [4, 3] world
+    points = world_to_ndc(torch.cat(ends), near, scale)                      # [8 V, 3]
+    return torch.stack([points.amin(0), points.amax(0)])
 
 
 def evaluate_psnr(field: VoxelField, scene, view_ids) -> float | None:
@@ -120,6 +188,16 @@ def evaluate_psnr(field: VoxelField, scene, view_ids) -> float | None:
         truth = torch.from_numpy(scene.images[i]).to(view.rgb.device).float() / 255.0  # [H, W, 3]
         scores.append(_psnr(float(F.mse_loss(view.rgb, truth))))
     return sum(scores) / len(scores) if scores else None
+
+
+@torch.no_grad()
+def _empty(field: VoxelField, dead: torch.Tensor, occupancy_alpha: float) -> None:
+    """Lower the raw density of the `dead` [Z, Y, X] voxels to alpha = occupancy_alpha / 100 at most."""
+    if bool(dead.any()):
+        sigma = -math.log(1.0 - occupancy_alpha / 100.0) / field.step_size
+        raw = math.log(math.expm1(sigma / float(field.density_scale))) - float(field.density_shift)
+        density = field.density.data[0, 0]                               # [Z, Y, X]
+        density[dead] = density[dead].clamp(max=raw)
 
 
 def _budget(config: TrainConfig) -> int:
@@ -139,7 +217,7 @@ def _stage_resolution(final: tuple[int, int, int], scale: float) -> tuple[int, i
 
 def _adam(field: VoxelField, lr: float) -> torch.optim.Adam:
     fused = field.density.device.type in ("cpu", "cuda")
-    return torch.optim.Adam([field.density, field.color], lr=lr, betas=(0.9, 0.99), fused=fused)
+    return torch.optim.Adam([field.density, field.color], lr=lr, betas=(0.9, 0.99), eps=1e-15, fused=fused)
 
 
 def _training_rays(scene, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -162,7 +240,7 @@ def _seen_mask(scene, field: VoxelField) -> torch.Tensor:
     axes = [torch.linspace(float(field.bbox[0, a]), float(field.bbox[1, a]), n, device=device)
             for a, n in ((2, Z), (1, Y), (0, X))]
     zz, yy, xx = torch.meshgrid(*axes, indexing="ij")
-    points = torch.stack([xx, yy, zz], dim=-1).reshape(-1, 3)        # [Z*Y*X, 3] world
+    points = field.to_world(torch.stack([xx, yy, zz], dim=-1).reshape(-1, 3))  # [Z*Y*X, 3] world
     seen = torch.zeros(points.shape[0], dtype=torch.bool, device=device)
     for i in scene.train_ids:
         T = torch.as_tensor(scene.T_world_camera[i], dtype=torch.float32, device=device)
@@ -171,6 +249,6 @@ def _seen_mask(scene, field: VoxelField) -> torch.Tensor:
         z = cam[:, 2]
         pix = cam @ K.T                                               # [P, 3]
         x, y = pix[:, 0] / z.clamp(min=1e-6), pix[:, 1] / z.clamp(min=1e-6)
-        seen |= (z > scene.near) & (z < scene.far) & (x >= 0) & (x <= scene.W) & (y >= 0) & (y <= scene.H)
+        seen |= (z > scene.near) & (z < field.far) & (x >= 0) & (x <= scene.W) & (y >= 0) & (y <= scene.H)
     seen = F.max_pool3d(seen.reshape(1, 1, Z, Y, X).float(), kernel_size=3, stride=1, padding=1)
     return F.interpolate(seen, size=full, mode="nearest")[0, 0] > 0

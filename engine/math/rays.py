@@ -50,3 +50,42 @@ def ray_box(origins: torch.Tensor, dirs: torch.Tensor, bbox: torch.Tensor
     t_enter = torch.minimum(t_a, t_b).amax(dim=-1)                # [N]
     t_exit = torch.maximum(t_a, t_b).amin(dim=-1)                 # [N]
     return t_enter, t_exit
+
+
+# ---- normalised device coordinates (forward-facing scenes) ------------------------------------
+# NDC of a world point p = (x, y, z) with z > 0 (world +Z = the mean viewing direction), for the
+# parameters near n and scale (a_x, a_y):  ndc(p) = (a_x x / z, a_y y / z, 1 - 2 n / z).
+# z = n maps to -1, z -> infinity to +1; the map is projective, so straight world rays stay straight.
+
+def world_to_ndc(points: torch.Tensor, near: float, scale) -> torch.Tensor:
+    """World points [M, 3] (z > 0) -> NDC points [M, 3] (formula above)."""
+    z = points[:, 2]                                              # [M]
+    return torch.stack([scale[0] * points[:, 0] / z, scale[1] * points[:, 1] / z,
+                        1.0 - 2.0 * near / z], dim=-1)
+
+
+def ndc_to_world(points: torch.Tensor, near: float, scale) -> torch.Tensor:
+    """NDC points [M, 3] (z < 1) -> world points [M, 3]: the inverse of world_to_ndc."""
+    z = 2.0 * near / (1.0 - points[:, 2])                         # [M]
+    return torch.stack([points[:, 0] * z / scale[0], points[:, 1] * z / scale[1], z], dim=-1)
+
+
+def ndc_rays(origins: torch.Tensor, dirs: torch.Tensor, near: float, scale
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """World rays o + t d [N, 3] each -> NDC rays o' + s d' [N, 3] each.
+
+    The origin first moves along the ray to the plane z = near (o_n = o + t_n d, t_n = (near - o_z)
+    / d_z), then o' = ndc(o_n) (so o'_z = -1) and
+    d' = (a_x (d_x / d_z - o_nx / near), a_y (d_y / d_z - o_ny / near), 2): s in [0, 1) covers the
+    ray from z = near to infinity, with world z = near / (1 - s). Rays need d_z > 0 (callers drop
+    the others); d_z is clamped to 1e-9 here.
+    """
+    dz = dirs[:, 2].clamp(min=1e-9)                               # [N]
+    t_n = (near - origins[:, 2]) / dz                             # [N]
+    o_n = origins + t_n[:, None] * dirs                           # [N, 3], z = near
+    o_ndc = torch.stack([scale[0] * o_n[:, 0] / near, scale[1] * o_n[:, 1] / near,
+                         torch.full_like(dz, -1.0)], dim=-1)      # [N, 3]
+    d_ndc = torch.stack([scale[0] * (dirs[:, 0] / dz - o_n[:, 0] / near),
+                         scale[1] * (dirs[:, 1] / dz - o_n[:, 1] / near),
+                         torch.full_like(dz, 2.0)], dim=-1)       # [N, 3]
+    return o_ndc, d_ndc
