@@ -75,8 +75,8 @@ def load_or_default_field(scene, field_arg: str | None, device: str):
             raise FieldMissingError(f"no --field given for scene '{scene.name}': train it first with "
                                     f"`python main.py train {scene.source} --out DIR`, then pass --field DIR/field.pt")
         from engine.field.fixtures import trained_builtin_field
-        _, field = trained_builtin_field(size=scene.H, seconds=60.0, resolution=96)
-        return field.to(device), f"builtin-{scene.H}-60s-96"
+        _, field = trained_builtin_field(size=scene.H, iterations=600, resolution=96)
+        return field.to(device), f"builtin-{scene.H}-600it-96"
     path = Path(field_arg)
     path = path / "field.pt" if path.is_dir() else path
     field = load_field(path, scene_hash=scene.content_hash(), device=device)
