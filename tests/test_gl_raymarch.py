@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch._dynamo  # noqa: F401  # before EGL: torch.optim imports triton, which segfaults once llvmpipe is loaded
 
 from engine.field.grid import VoxelField
 from engine.field.render import render_view
@@ -137,3 +138,25 @@ def test_block_distance_and_group_sizes():
     sizes = group_sizes(alpha, levels=((8, 0.01), (2, 0.1)))
     assert sizes[12, 12, 12] == 1 and sizes[0, 0, 0] == 8
     assert sizes[12, 12, 15] == 1 and sizes[12, 12, 16] == 2 and sizes[12, 12, 18] == 2 and sizes[12, 12, 19] == 8
+
+
+def test_gl_image_matches_torch_for_an_ndc_field(ctx):
+    from systems.render.gl_raymarch import GLRayMarcher
+    from systems.render.ops import volume_arrays
+
+    blobs = blob_field(background=None)         # the blobs, now in an NDC box of world z in [1, 4]
+    field = VoxelField([[-1, -1, -1], [1, 1, 0.5]], blobs.resolution, background=None, space="ndc",
+                       ndc_near=1.0, ndc_scale=(1.2, 1.6), far=1e10)
+    with torch.no_grad():
+        field.density.copy_(blobs.density)
+        field.color.copy_(blobs.color)
+    field.update_occupancy()
+    H, W = 60, 80
+    K = np.array([[48.0, 0, W / 2], [0, 64.0, H / 2], [0, 0, 1]], np.float32)
+    T = np.eye(4, dtype=np.float32)
+    T[:3, 3] = [0.05, -0.03, 0.02]
+    torch_rgb = (render_view(field, K, T, H, W).rgb.numpy() * 255).round().astype(np.uint8)  # [H, W, 3]
+    marcher = GLRayMarcher(ctx)
+    marcher.load_volume(volume_arrays(field, precision="f16"))
+    gl_rgb = marcher.render_image(K, T, H, W)                                               # [H, W, 3]
+    assert psnr(gl_rgb, torch_rgb) >= 35.0

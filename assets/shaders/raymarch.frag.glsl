@@ -32,6 +32,9 @@ uniform float u_shift;        // density_shift
 uniform float u_scale;        // density_scale
 uniform float u_near;
 uniform float u_far;
+uniform bool u_ndc;           // NDC field: rays go to NDC first (engine/math/rays.py ndc_rays)
+uniform float u_ndc_near;
+uniform vec2 u_ndc_scale;
 uniform vec3 u_background;
 uniform bool u_background_from_exit;
 uniform float u_tail;         // a ray ends once its transmittance T < u_tail, T given to the last colour
@@ -61,12 +64,22 @@ void main() {
     vec2 pix = vec2(gl_FragCoord.x, u_size.y - gl_FragCoord.y);   // (x + .5, y + .5), y down
     vec3 d = u_R * (u_K_inv * vec3(pix, 1.0));
     vec3 o = u_origin;
+    float near = u_near, far = u_far;
+    if (u_ndc) {   // t becomes the NDC ray parameter s in [s(near), s(far)] (engine/field/grid.py)
+        float dz = max(d.z, 1e-9);
+        vec3 on = o + (u_ndc_near - o.z) / dz * d;
+        float z_near = o.z + u_near * d.z, z_far = o.z + u_far * d.z;
+        near = z_near > u_ndc_near ? 1.0 - u_ndc_near / z_near : 0.0;
+        far = z_far > u_ndc_near ? 1.0 - u_ndc_near / z_far : 0.0;
+        d = vec3(u_ndc_scale * (d.xy / dz - on.xy / u_ndc_near), 2.0);
+        o = vec3(u_ndc_scale * on.xy / u_ndc_near, -1.0);
+    }
     vec3 safe = mix(d, vec3(1e-9), lessThan(abs(d), vec3(1e-9)));
     vec3 ta = (u_bmin - o) / safe;
     vec3 tb = (u_bmax - o) / safe;
     vec3 tmin = min(ta, tb), tmax = max(ta, tb);
-    float t0 = max(max(max(tmin.x, tmin.y), tmin.z), u_near);
-    float t1 = min(min(min(tmax.x, tmax.y), tmax.z), u_far);
+    float t0 = max(max(max(tmin.x, tmin.y), tmin.z), near);
+    float t1 = min(min(min(tmax.x, tmax.y), tmax.z), far);
     float step_t = u_step / length(d);
     int n = int(max(floor((t1 - t0) / step_t), 0.0));
 
@@ -126,7 +139,7 @@ void main() {
     }
     vec3 background = u_background;
     if (u_background_from_exit) {
-        float t_bg = t1 > t0 ? t1 : u_far;
+        float t_bg = t1 > t0 ? t1 : far;
         vec3 c = (o + t_bg * d - u_bmin) / (u_bmax - u_bmin) * 2.0 - 1.0;
         background = colour_at(((c + 1.0) * 0.5 * (u_res - 1.0) + 0.5) / u_res);
     }

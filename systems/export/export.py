@@ -71,13 +71,19 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
 
 
 def object_mesh(field: VoxelField, mask: np.ndarray, options: ExportOptions) -> ops.Mesh:
-    """The coloured mesh of the object `mask` [Z, Y, X] bool in `field` (see ops.object_mesh)."""
+    """The coloured mesh of the object `mask` [Z, Y, X] bool in `field` (see ops.object_mesh), with
+    world-coordinate vertices (field.to_world for NDC fields)."""
     sigma = ops.iso_density(options.alpha_iso, field.step_size)
     # the field's activation sigma = softplus(raw + shift) * scale, inverted at sigma_iso
     raw_level = math.log(math.expm1(sigma / float(field.density_scale))) - float(field.density_shift)
     raw = field.density[0, 0].detach().float().cpu().numpy()               # [Z, Y, X]
-    return ops.object_mesh(raw, field.rgb_values().cpu().numpy(), mask, field.bbox.cpu().numpy(),
+    mesh = ops.object_mesh(raw, field.rgb_values().cpu().numpy(), mask, field.bbox.cpu().numpy(),
                            raw_level=raw_level, empty_raw=ops.EMPTY_RAW, smooth_iterations=options.smooth)
+    if field.space == "world" or len(mesh.vertices) == 0:
+        return mesh
+    # an NDC field's mesh is built in NDC; the map to world keeps the winding (positive Jacobian)
+    world = field.to_world(torch.from_numpy(np.asarray(mesh.vertices, np.float32)))   # [V, 3]
+    return ops.Mesh(vertices=world.numpy().astype(np.float32), faces=mesh.faces, colors=mesh.colors)
 
 
 def _write_npz(grid: MaskGridFile, out: Path, name: str | None) -> Path:

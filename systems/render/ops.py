@@ -42,6 +42,9 @@ class VolumeArrays:
     far: float
     background: np.ndarray   # [3] float32 backdrop colour (unused when background_from_exit)
     background_from_exit: bool
+    space: str = "world"     # "ndc": bbox / step are in NDC (engine/field/grid.py), rays converted
+    ndc_near: float = 1.0
+    ndc_scale: tuple[float, float] = (1.0, 1.0)
 
     @property
     def resolution(self) -> tuple[int, int, int]:
@@ -85,7 +88,8 @@ def volume_arrays(field, *, precision: str = "u8") -> VolumeArrays:
         density_shift=float(field.density_shift), density_scale=float(field.density_scale),
         near=float(field.near), far=float(field.far),
         background=field.background.detach().cpu().numpy().astype(np.float32),
-        background_from_exit=bool(field.background_from_exit))
+        background_from_exit=bool(field.background_from_exit),
+        space=field.space, ndc_near=float(field.ndc_near), ndc_scale=tuple(field.ndc_scale))
 
 
 def block_distance(occupancy: np.ndarray, block: int) -> np.ndarray:
