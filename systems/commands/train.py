@@ -15,8 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=3.0, help="training time budget (minutes)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--downscale", type=int, default=None, help="image downscale factor of the scene")
-    parser.add_argument("--resolution", type=int, default=160,
-                        help="final grid size: about RESOLUTION**3 voxels, shaped like the scene box")
+    parser.add_argument("--resolution", type=int, default=None,
+                        help="final grid size: about RESOLUTION**3 voxels, shaped like the scene box "
+                             "(default 160 for forward-facing scenes, which train in NDC space, else 128)")
 
 
 def resolve_device(name: str) -> str:
@@ -43,10 +44,11 @@ def run(args) -> int:
     from engine.io import atomic_write
     from engine.scenes import load_scene
 
-    if args.max_minutes <= 0 or args.resolution < 8:
+    if args.max_minutes <= 0 or (args.resolution is not None and args.resolution < 8):
         raise UserFacingError("--max-minutes must be > 0 and --resolution at least 8")
     device = resolve_device(args.device)
     scene = load_scene(args.scene, args.downscale)
+    resolution = args.resolution or (160 if scene.forward_facing else 128)
     out = Path(args.out)
     max_seconds = args.max_minutes * 60.0
     started = time.perf_counter()
@@ -59,7 +61,7 @@ def run(args) -> int:
                             res="x".join(map(str, info["resolution"])), refresh=False)
 
         result = train_field(scene, device=device, max_seconds=max_seconds,
-                             config=TrainConfig(resolution=args.resolution), progress=progress)
+                             config=TrainConfig(resolution=resolution), progress=progress)
         bar.update(bar.total - bar.n)
     report = {
         "scene": scene.name, "source": scene.source, "scene_hash": scene.content_hash(),
