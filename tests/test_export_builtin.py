@@ -1,6 +1,5 @@
 """Exports of the built-in scene's objects through `main.py export`, checked against exact truth."""
 
-import hashlib
 import json
 import math
 
@@ -21,6 +20,7 @@ def setup(tmp_path_factory):
     """(scene, field, truth, folder with field.pt and a ground-truth mask_grid.npz of all objects)."""
     from engine.field.checkpoint import save_field
     from engine.field.fixtures import trained_builtin_field
+    from engine.io import file_sha256
     from engine.scenes.builtin import builtin_truth
 
     scene, field = trained_builtin_field(SIZE)
@@ -32,7 +32,7 @@ def setup(tmp_path_factory):
                       for k in range(1, len(truth.object_names) + 1)]).astype(np.float32)
     np.savez(folder / "mask_grid.npz", votes=votes, counts=np.ones_like(votes), names=np.array(truth.object_names),
              colors=truth.colors, bbox=bbox, space="world", scene_hash=scene.content_hash(),
-             field_hash=hashlib.sha256((folder / "field.pt").read_bytes()).hexdigest()[:16], version=1)
+             field_hash=file_sha256(folder / "field.pt"), version=1)
     return scene, field, truth, folder
 
 

@@ -1,21 +1,13 @@
-"""A trained field of the built-in scene for other tests, trained once and cached on disk.
+"""A small trained field of the built-in scene for tests and benchmarks, trained once and cached.
 
 Training is deterministic: a fixed iteration budget (no time budget), seeded, on the CPU, so every
-machine and every load level gives the same field. Cache: `$SA3D_CACHE/fields/` (default
-`~/.cache/sa3d/fields/`), one checkpoint per (size, iterations, resolution, scene hash, SCHEDULE),
-written atomically so parallel test runs are safe.
+machine and every load level gives the same field (engine/field/cache.py stores it).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from engine.field.checkpoint import FieldCheckpointError, load_field, save_field
-from engine.field.grid import VoxelField
-from engine.field.train import TrainConfig, train_field
-
-SCHEDULE = "s4"   # bump when the training recipe changes, so stale cached fields are not reused
+from engine.field.cache import cached_field
+from engine.field.train import TrainConfig
 
 
 def fixture_config(iterations: int, resolution: int) -> TrainConfig:
@@ -30,13 +22,6 @@ def trained_builtin_field(size: int = 64, iterations: int = 400, resolution: int
     from engine.scenes.builtin import builtin_scene
 
     scene = builtin_scene(size)
-    root = Path(os.environ.get("SA3D_CACHE") or Path.home() / ".cache" / "sa3d") / "fields"
-    path = root / f"builtin-{size}-{iterations}it-{resolution}-{SCHEDULE}-{scene.content_hash()}.pt"
-    try:
-        return scene, load_field(path, scene_hash=scene.content_hash())
-    except FieldCheckpointError:
-        pass
-    result = train_field(scene, max_seconds=None, config=fixture_config(iterations, resolution))
-    field: VoxelField = result.field
-    save_field(path, field, scene_hash=scene.content_hash(), meta={"test_psnr": result.test_psnr})
+    field, _ = cached_field(scene, config=fixture_config(iterations, resolution), seconds=None,
+                            tag=f"fixture-{iterations}it-{resolution}")
     return scene, field

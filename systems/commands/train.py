@@ -36,10 +36,9 @@ def resolve_device(name: str) -> str:
 
 def run(args) -> int:
     """Read the scene, train within the budget, write DIR/field.pt and DIR/train.json atomically."""
-    from tqdm import tqdm
-
     from engine.errors import UserFacingError
     from engine.field.checkpoint import save_field
+    from engine.field.progress import training_bar
     from engine.field.train import TrainConfig, train_field
     from engine.io import atomic_write
     from engine.scenes import load_scene
@@ -52,17 +51,9 @@ def run(args) -> int:
     out = Path(args.out)
     max_seconds = args.max_minutes * 60.0
     started = time.perf_counter()
-    with tqdm(total=int(max_seconds), unit="s", desc=f"train {scene.name}",
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}s "
-                         "[{elapsed}<{remaining}{postfix}]") as bar:
-        def progress(info: dict) -> None:
-            bar.update(max(0, int(info["elapsed"]) - bar.n))
-            bar.set_postfix(it=info["iteration"], loss=f"{info['loss']:.4f}", psnr=f"{info['psnr']:.2f}",
-                            res="x".join(map(str, info["resolution"])), refresh=False)
-
+    with training_bar(f"train {scene.name}") as progress:
         result = train_field(scene, device=device, max_seconds=max_seconds,
                              config=TrainConfig(resolution=resolution), progress=progress)
-        bar.update(bar.total - bar.n)
     report = {
         "scene": scene.name, "source": scene.source, "scene_hash": scene.content_hash(),
         "test_psnr": result.test_psnr, "seconds": round(result.seconds, 2),

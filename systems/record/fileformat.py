@@ -24,7 +24,6 @@ numbering is where reading stops.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserFacingError
-from engine.io import atomic_write
+from engine.io import atomic_write, file_sha256
 from systems.record.codec import CodecError, decode, encode, type_name
 
 FORMAT = "sa3d-recording"
@@ -83,14 +82,10 @@ def file_hash(path: str | os.PathLike | None) -> str:
     """sha256 (hex) of a file's bytes, "none" for no path; raises RecordingError if it is missing."""
     if path is None:
         return "none"
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        return file_sha256(path)
     except OSError as error:
         raise RecordingError(f"cannot hash {path} for the recording header ({error.strerror})") from None
-    return digest.hexdigest()
 
 
 def make_header(*, scene_name: str, scene_hash: str, field_path: str | None, segmenter: str,

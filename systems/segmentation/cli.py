@@ -65,22 +65,24 @@ def read_mask_png(path: str, H: int, W: int) -> np.ndarray:
 
 def load_or_default_field(scene, field_arg: str | None, device: str):
     """(field, field_hash): --field FILE or DIR/field.pt; for the built-in scene without --field,
-    the cached trained field (trained once). Raises FieldMissingError / FieldCheckpointError."""
-    import hashlib
-
+    its default field (engine/field/cache.py, trained once). Raises FieldMissingError /
+    FieldCheckpointError."""
+    from engine.field.cache import default_field
     from engine.field.checkpoint import load_field
+    from engine.field.progress import training_bar
+    from engine.io import file_sha256
 
     if field_arg is None:
         if scene.kind != "builtin":
             raise FieldMissingError(f"no --field given for scene '{scene.name}': train it first with "
                                     f"`python main.py train {scene.source} --out DIR`, then pass --field DIR/field.pt")
-        from engine.field.fixtures import trained_builtin_field
-        _, field = trained_builtin_field(size=scene.H, iterations=600, resolution=96)
-        return field.to(device), f"builtin-{scene.H}-600it-96"
+        with training_bar(f"training the default field of {scene.name} (once)") as progress:
+            field, path = default_field(scene, device=device, progress=progress)
+        return field, file_sha256(path)
     path = Path(field_arg)
     path = path / "field.pt" if path.is_dir() else path
     field = load_field(path, scene_hash=scene.content_hash(), device=device)
-    return field, hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return field, file_sha256(path)
 
 
 def gt_mask_folder(scene, view: int, points, gt_masks: str | None) -> str | None:

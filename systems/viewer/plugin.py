@@ -16,6 +16,7 @@ import esper
 from components.resources import SegmenterHandle
 from components.segmentation import PendingView, Propagation
 from engine.app import App
+from engine.io import file_sha256
 from engine.platform.clock import FrameClock
 from engine.platform.input import InputState
 from engine.schedule import Schedule, Stage, system
@@ -105,7 +106,9 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
     the caller. Without `recording` the caller may add recording_plugin itself."""
     app = App(viewer_schedule(gl=gl, ui=ui, recording=recording))
     app.insert_resource(files or SessionFiles())
-    insert_segmentation(app, scene, field, segmenter, settings)
+    field_file = files.field_path if files else None
+    insert_segmentation(app, scene, field, segmenter, settings,
+                        field_hash=file_sha256(field_file) if field_file else "none")
     app.insert_resource(viewer_camera(scene, H, W))
     app.insert_resource(InputState())
     app.insert_resource(FrameClock(fixed_dt=fixed_dt))
