@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch._dynamo  # noqa: F401  # before EGL: torch.optim imports triton, which segfaults once llvmpipe is loaded
 
 from engine.field.grid import VoxelField
 from engine.field.render import render_view

@@ -11,7 +11,7 @@ from imgui_bundle import imgui  # noqa: F401  (must come before glfw: it selects
 import glfw
 import moderngl
 
-from engine.platform.gl import GLUnavailableError
+from engine.platform.gl import GLUnavailableError, preload_before_gl
 from engine.platform.input import InputEvent, KeyEvent, MouseButtonEvent, MouseMoveEvent, ScrollEvent
 
 _KEY_NAMES = {getattr(glfw, n): n[4:] for n in dir(glfw) if n.startswith("KEY_") and n != "KEY_UNKNOWN"}
@@ -27,6 +27,7 @@ class Window:
     """An OpenGL 3.3 core window. `poll()` returns the input events since the last call."""
 
     def __init__(self, title: str, W: int, H: int, *, visible: bool = True) -> None:
+        preload_before_gl()        # before GLFW's context loads Mesa (see engine/platform/gl.py)
         if not glfw.init():
             raise GLUnavailableError("GLFW could not start: set DISPLAY to an X server (or run "
                                      "Xvfb :99 & export DISPLAY=:99), or unset DISPLAY for the headless demo")
