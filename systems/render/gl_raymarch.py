@@ -18,7 +18,7 @@ SHADERS = Path(__file__).resolve().parents[2] / "assets" / "shaders"
 BLOCK = 4                 # voxels per side of an empty-space-skipping block
 MASK_THRESHOLD = 0.5      # a pixel shows its object's colour where the rendered mask M >= this
 TINT = 0.55               # share of the object colour in a tinted pixel
-TAIL = 0.01               # a ray stops at transmittance T < TAIL, T going to its last colour
+TAIL = 0.02               # a ray stops at transmittance T < TAIL, T going to its last colour
 TEXTURE_UNITS = ("volume", "flags", "blocks")     # sampler u_<name> reads texture unit i
 
 

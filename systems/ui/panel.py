@@ -27,6 +27,8 @@ from systems.ui.files_panel import draw_files
 from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerLog, ViewerSettings
 
 THUMB = 96             # candidate thumbnail size, pixels
+PANEL_W = 330          # panel width, pixels
+MARGIN = 8             # panel distance to the window's edges, pixels
 HELP = ("left click: add point   shift/ctrl click: negative point   1/2/3: pick mask + propagate",
         "WASD/QE: fly   right drag: look (orbit)   scroll: speed   TAB: fly/orbit",
         "F: nearest view   [ ]: prev/next view   M: overlay   V: object view   Z: undo   C: clear",
@@ -46,22 +48,26 @@ def draw_ui(app) -> None:
     layer, settings, state = app.resource(ImGuiLayer), app.resource(ViewerSettings), app.resource(InputState)
     layer.begin_frame()
     if settings.show_ui:
-        imgui.set_next_window_pos(imgui.ImVec2(8, 8), imgui.Cond_.first_use_ever)
-        imgui.set_next_window_size(imgui.ImVec2(330, 0), imgui.Cond_.first_use_ever)
-        imgui.begin("SA3D")
+        imgui.set_next_window_pos(imgui.ImVec2(MARGIN, MARGIN), imgui.Cond_.first_use_ever)
+        # As tall as its content (sections open and close), at most the window's height: then it scrolls.
+        height = max(imgui.get_io().display_size.y - 2 * MARGIN, 100.0)
+        imgui.set_next_window_size_constraints(imgui.ImVec2(PANEL_W, 0), imgui.ImVec2(PANEL_W, height))
+        imgui.begin("SA3D", None, imgui.WindowFlags_.always_auto_resize)
         _info(app)
         replaying = replay_active(app)
-        imgui.begin_disabled(replaying)
+        if replaying:              # begin_disabled(False) would hide the colour swatches (imgui_bundle 1.93)
+            imgui.begin_disabled()
         _objects(app, settings)
         _candidates(app)
         _propagation(app)
-        imgui.end_disabled()
+        if replaying:
+            imgui.end_disabled()
         if imgui.button("Screenshot"):
             app.send(ScreenshotRequested(_screenshot_path(app)))
         draw_files(app)
         if imgui.collapsing_header("Keys"):
             for line in HELP:
-                imgui.text(line)
+                imgui.text_wrapped(line)
         imgui.end()
     layer.end_frame()
     state.want_mouse, state.want_keyboard = layer.want_mouse, layer.want_keyboard
