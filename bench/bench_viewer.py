@@ -1,12 +1,12 @@
 """Viewer speed on a headless EGL context: FPS while moving and while still, and the time from
 stopping to the full-resolution frame, at 1280x720 on a 128^3 field with the mask overlay.
 
---field trained (default): the built-in scene (128 px) trained for 300 s at about 128^3 voxels
-(engine/field/fixtures.py; trained once, ~6 min, then cached). A trained field has thin density
-everywhere (its occupancy is all true), the viewer's real workload. --field truth: the scene's
-ground truth as a voxel field (clear empty space; deterministic, no training).
+--field trained (default): the built-in scene's default field, the one `main.py view` shows
+(engine/field/cache.py default_field: the default recipe for a fixed iteration count at about
+128^3 voxels; deterministic; ~3 min on 2 cores the first time, then cached). --field FILE.pt: a saved field of the built-in scene. --field truth: the scene's ground
+truth as a voxel field (clear empty space; deterministic, no training).
 Writes bench/results/viewer[-truth].json and prints a table.
-Usage: python bench/bench_viewer.py [--field trained|truth] [--frames N]
+Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 
 def truth_field(scene, truth, voxels: int = 128):
     """A VoxelField whose density is high inside the objects and the ground slab, else ~0."""
@@ -53,10 +52,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=60, help="moving frames to time")
     parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--field", choices=("trained", "truth"), default="trained")
+    parser.add_argument("--field", default="trained", help="trained | truth | a field checkpoint of the built-in scene")
     parser.add_argument("--out", help="results file (default bench/results/viewer[-truth].json)")
     args = parser.parse_args()
     W, H = (int(v) for v in args.size.split("x"))
+    load_before = os.getloadavg()[0]                                        # 1-minute load of other work
 
     import esper
 
@@ -72,15 +72,18 @@ def main() -> int:
     from systems.segmentation.objects import create_object
     from systems.viewer.plugin import build_viewer
 
-    torch.set_num_threads(1)
-    truth = builtin_truth(128)
+    truth, scene = builtin_truth(128), builtin_scene(128)
     if args.field == "truth":
-        scene = builtin_scene(128)
         field = truth_field(scene, truth)
-    else:
-        from engine.field.fixtures import trained_builtin_field
+    elif args.field == "trained":
+        from engine.field.cache import default_field
 
-        scene, field = trained_builtin_field(size=128, seconds=300.0, resolution=128)
+        field, _ = default_field(scene)                                     # trained on both cores once
+    else:
+        from engine.field.checkpoint import load_field
+
+        field = load_field(args.field, scene_hash=scene.content_hash())
+    torch.set_num_threads(1)                                                # the renderer needs a core
     app = build_viewer(scene, field, make_segmenter("fallback"), H=H, W=W, gl=True, ui=False)
     ctx = headless_context()
     app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4)))
@@ -113,7 +116,8 @@ def main() -> int:
     full_frame = presenter.state.seconds_per_row * H if presenter.state.seconds_per_row else float("nan")
 
     results = {"size": f"{W}x{H}", "field": f"{args.field} " + "x".join(map(str, field.resolution)),
-               "overlay_objects": 2, "load_average": round(os.getloadavg()[0], 2),
+               "occupancy": round(float(field.occupancy.float().mean()), 3), "overlay_objects": 2,
+               "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
                "renderer": ctx.info["GL_RENDERER"], "moving_fps": round(moving_fps, 1),
                "refining_fps": round(refine_frames / to_full, 1), "still_fps": round(still_fps, 1),
                "seconds_to_full_resolution": round(to_full, 3),
