@@ -31,10 +31,11 @@ from components.messages import PromptAdded, PropagationFinished, PropagationReq
 from components.resources import MaskGrid, SegmentationSettings, ViewCache  # noqa: E402
 from engine.app import App  # noqa: E402
 from engine.field.checkpoint import load_field  # noqa: E402
-from engine.field.fixtures import trained_builtin_field  # noqa: E402
+from engine.field.cache import default_field  # noqa: E402
 from engine.field.grid import VoxelField, resolution_for  # noqa: E402
 from engine.field.render import render_view  # noqa: E402
-from engine.scenes.builtin import builtin_truth  # noqa: E402
+from engine.field.progress import training_bar  # noqa: E402
+from engine.scenes.builtin import builtin_scene, builtin_truth  # noqa: E402
 from engine.schedule import Schedule  # noqa: E402
 from systems.inverse import ops as inv  # noqa: E402
 from systems.sam import make_segmenter  # noqa: E402
@@ -175,15 +176,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="64 px scene, fewer views (smoke run)")
     parser.add_argument("--field", default=None, help="a trained field.pt of the built-in scene "
-                        "(default: the cached one, trained on first use)")
+                        "(default: the one `segment` uses, trained once)")
     args = parser.parse_args()
-    size, train_s, res = (64, 20.0, 64) if args.quick else (128, 60.0, 96)
+    size, res = (64, 64) if args.quick else (128, 96)
     torch.manual_seed(0)
     t = time.perf_counter()
-    scene, trained = trained_builtin_field(size, train_s, res) if args.field is None else (None, None)
-    if args.field is not None:
-        from engine.scenes.builtin import builtin_scene
-        scene = builtin_scene(size)
+    scene = builtin_scene(size)
+    if args.field is None:
+        with training_bar("the built-in scene's default field (once)") as progress:
+            trained, _ = default_field(scene, progress=progress)
+    else:
         trained = load_field(args.field, scene_hash=scene.content_hash())
     truth = builtin_truth(size)
     exact = exact_field(scene, truth, res)
