@@ -3,7 +3,8 @@ stopping to the full-resolution frame, at 1280x720 on a 128^3 field with the mas
 
 --field trained (default): the built-in scene's default field, the one `main.py view` shows
 (engine/field/cache.py default_field: the default recipe for a fixed iteration count at about
-128^3 voxels; deterministic; ~3 min on 2 cores the first time, then cached). --field FILE.pt: a saved field of the built-in scene. --field truth: the scene's ground
+128^3 voxels; deterministic; ~3 min on 2 cores the first time, then cached). --field FILE.pt: a saved field of
+the built-in scene. --field truth: the scene's ground
 truth as a voxel field (clear empty space; deterministic, no training).
 Writes bench/results/viewer[-truth].json and prints a table.
 Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N]
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
 
 def truth_field(scene, truth, voxels: int = 128):
     """A VoxelField whose density is high inside the objects and the ground slab, else ~0."""

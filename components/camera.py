@@ -15,12 +15,12 @@ class Camera:
     W: int
 
     @classmethod
-    def of_view(cls, scene, index: int) -> "Camera":
+    def of_view(cls, scene, index: int) -> Camera:
         """The camera of view `index` of a Scene."""
         return cls(scene.K[index].astype(np.float32), scene.T_world_camera[index].astype(np.float32),
                    scene.H, scene.W)
 
-    def resized(self, H: int, W: int) -> "Camera":
+    def resized(self, H: int, W: int) -> Camera:
         """The same pose with intrinsics scaled to an H x W image."""
         scale = np.diag([W / self.W, H / self.H, 1.0]).astype(np.float32)
         return Camera(scale @ self.K, self.T_world_camera, H, W)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import esper
 
@@ -41,7 +42,7 @@ class App:
 
     # ---- world -------------------------------------------------------------------------------
     @contextmanager
-    def active(self) -> Iterator["App"]:
+    def active(self) -> Iterator[App]:
         """Make this App's esper world the current one for the duration of the block."""
         previous = esper.current_world
         esper.switch_world(self.world)
@@ -98,7 +99,7 @@ class App:
         self.messages.swap()
         self.frame += 1
 
-    def run(self, *, max_frames: int | None = None, until: Callable[["App"], bool] | None = None) -> int:
+    def run(self, *, max_frames: int | None = None, until: Callable[[App], bool] | None = None) -> int:
         """Step until exit is requested, `until(app)` holds or `max_frames` ran; returns frames run."""
         ran = 0
         while not self.exit_requested and (max_frames is None or ran < max_frames):

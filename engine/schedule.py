@@ -6,9 +6,9 @@ A system is a function `system(app) -> None`. An entry may name resources the sy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable
 
 
 class Stage(Enum):
@@ -45,7 +45,7 @@ class Schedule:
     stages: dict[Stage, list[Entry]] = field(default_factory=lambda: {s: [] for s in STAGE_ORDER})
 
     @classmethod
-    def of(cls, **stages: list) -> "Schedule":
+    def of(cls, **stages: list) -> Schedule:
         """Schedule.of(input=[...], simulate=[...]): plain functions or `system(...)` entries."""
         schedule = cls()
         for stage_name, entries in stages.items():
@@ -53,7 +53,7 @@ class Schedule:
             schedule.stages[stage] = [e if isinstance(e, Entry) else Entry(e) for e in entries]
         return schedule
 
-    def add(self, stage: Stage, *entries) -> "Schedule":
+    def add(self, stage: Stage, *entries) -> Schedule:
         """Append systems to a stage (plugins use this); returns self."""
         self.stages[stage].extend(e if isinstance(e, Entry) else Entry(e) for e in entries)
         return self

@@ -55,7 +55,8 @@ def _analytic(shape) -> tuple[float, np.ndarray]:
     r, (x, y) = shape.radius, shape.center_xy
     if kind == "Cylinder":
         return math.pi * r * r * (shape.z1 - shape.z0), np.array([[x - r, y - r, shape.z0], [x + r, y + r, shape.z1]])
-    return math.pi * r * r * shape.height / 3, np.array([[x - r, y - r, shape.z0], [x + r, y + r, shape.z0 + shape.height]])
+    top = shape.z0 + shape.height
+    return math.pi * r * r * shape.height / 3, np.array([[x - r, y - r, shape.z0], [x + r, y + r, top]])
 
 
 @pytest.mark.parametrize("name", ["sphere", "box"])

@@ -45,7 +45,7 @@ def test_segment_then_eval_on_the_builtin_scene(field_file, tmp_path):
     scores = tmp_path / "scores.json"
     done = _main("eval", "--pred", out / "masks", "--gt", truth.mask_dir("sphere"), "--json", scores)
     assert done.returncode == 0, done.stderr
-    line = [l for l in done.stdout.splitlines() if l.startswith("mIoU ")][0]
+    line = next(row for row in done.stdout.splitlines() if row.startswith("mIoU "))
     assert float(line.split()[1]) > 80
     assert json.loads(scores.read_text())["mIoU"] > 0.8
 

@@ -13,8 +13,13 @@ from engine.scenes.builtin import builtin_truth
 from main import main
 from systems.sam.gt import GtSegmenter
 from systems.viewer.plugin import build_viewer
-from systems.viewer.session import (SessionFiles, StartRecordingRequested, StopRecordingRequested,
-                                    default_export_folder, export_request)
+from systems.viewer.session import (
+    SessionFiles,
+    StartRecordingRequested,
+    StopRecordingRequested,
+    default_export_folder,
+    export_request,
+)
 
 VIEWS = (2, 5, 9)
 

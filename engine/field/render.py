@@ -138,8 +138,8 @@ def _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, cutoff)
 
 
 @torch.no_grad()
-def render_view(field: VoxelField, K, T_world_camera, H: int, W: int, *, keep_weights: bool = False, weight_cutoff: float = 1e-3,
-                chunk: int = 8192) -> RenderedView:
+def render_view(field: VoxelField, K, T_world_camera, H: int, W: int, *, keep_weights: bool = False,
+                weight_cutoff: float = 1e-3, chunk: int = 8192) -> RenderedView:
     """Render an H x W view (no gradients) in chunks of `chunk` rays.
 
     Reads K [3, 3], T_world_camera [4, 4] (numpy or torch); the depth range is the field's own

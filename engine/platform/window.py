@@ -6,10 +6,9 @@ with imgui_bundle (the one its C++ ImGui backend was built against).
 
 from __future__ import annotations
 
-from imgui_bundle import imgui  # noqa: F401  (must come before glfw: it selects the GLFW library)
-
 import glfw
 import moderngl
+from imgui_bundle import imgui  # noqa: F401  (must come before glfw: it selects the GLFW library)
 
 from engine.platform.gl import GLUnavailableError, preload_before_gl
 from engine.platform.input import InputEvent, KeyEvent, MouseButtonEvent, MouseMoveEvent, ScrollEvent

@@ -44,7 +44,7 @@ def _lines(path: Path) -> list[str]:
 def read_cameras(path: Path) -> dict[int, tuple[np.ndarray, int, int]]:
     """{camera id: (K [3, 3], W, H)} from cameras.txt; SceneError for distorted or odd models."""
     cameras = {}
-    for number, line in enumerate(_lines(path), start=1):
+    for line in _lines(path):
         if not line.strip():
             continue
         parts = line.split()

@@ -39,8 +39,16 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from components.camera import Camera
-    from components.messages import (BoxPrompted, MaskPrompted, NewObjectRequested, PromptAdded, PromptRejected,
-                                     PropagationFinished, PropagationProgressed, PropagationRequested)
+    from components.messages import (
+        BoxPrompted,
+        MaskPrompted,
+        NewObjectRequested,
+        PromptAdded,
+        PromptRejected,
+        PropagationFinished,
+        PropagationProgressed,
+        PropagationRequested,
+    )
     from components.resources import SegmentationSettings, ViewCache
     from engine.app import App
     from engine.errors import UserFacingError

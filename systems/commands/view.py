@@ -49,14 +49,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
+    import torch
+
     from systems.record.recorder import Recorder, RecordingSettings, start_recording, stop_recording
     from systems.record.session import continue_recording
     from systems.viewer.plugin import build_viewer
     from systems.viewer.scene_setup import ViewerArgumentError, load_viewer_inputs
     from systems.viewer.script import load_script
     from systems.viewer.session import SessionFiles
-
-    import torch
 
     torch.set_num_threads(1)      # the renderer (llvmpipe) needs the other core; see PERF-FACTS.md
     H, W = parse_size(args.size)

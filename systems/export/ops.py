@@ -9,7 +9,8 @@ reaches `alpha_iso`: sigma_iso = -ln(1 - alpha_iso) / step_size (`iso_density`),
 so the same alpha gives the same surface whatever the grid resolution. Default 0.05 (optical
 depth ~0.1 per voxel: where the object starts to stop light). Fields trained here are soft (their
 densest voxels stop ~0.5-0.65 of the light per step) and hollow inside; on the built-in scene 0.05
-gave mesh volumes within 5% of the analytic ones on two fields, 0.2 already loses the thin shells. Marching cubes runs on the raw density
+gave mesh volumes within 5% of the analytic ones on two fields, 0.2 already loses the thin shells. Marching
+cubes runs on the raw density
 at the raw value whose activation is sigma_iso (see `object_mesh`).
 
 Empty space. `EMPTY_RAW` is the raw density of "nothing here": its activation is ~0 for any

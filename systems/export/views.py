@@ -2,7 +2,8 @@
 
 Masks are the SA3D rendered masks M = sum_i w_i V(x_i) of the frozen field's compositing weights
 (systems/inverse/ops: build_view_weights + render_mask with the default SegmentationSettings'
-cutoffs: the segment command's path, so scene views give segment's masks), binarised M > 0. Renders edit a copy of the field: the raw density of the excluded voxels is set to
+cutoffs: the segment command's path, so scene views give segment's masks), binarised M > 0. Renders edit a
+copy of the field: the raw density of the excluded voxels is set to
 `ops.EMPTY_RAW`, whose activation is ~0, so those voxels neither show nor occlude.
 
 Camera path file (`--path cameras.json`): a JSON list, one object per camera,

@@ -49,7 +49,8 @@ def make_segmenter(kind: str = "auto", *, checkpoint: str | None = None, model_t
         import segment_anything  # noqa: F401  (optional dependency: checked where it is used)
     except ImportError:
         if kind == "sam":
-            raise SegmenterError("the segment_anything package is missing: pip install segment-anything")
+            raise SegmenterError(
+                "the segment_anything package is missing: pip install segment-anything") from None
         from systems.sam.fallback import FallbackSegmenter
         return FallbackSegmenter(notice="segment_anything is not installed: using the fallback segmenter")
     from systems.sam.sam import SamSegmenter

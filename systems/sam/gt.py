@@ -31,7 +31,8 @@ def load_label_image(path: Path, H: int, W: int) -> np.ndarray:
             with Image.open(path) as im:
                 raw = np.asarray(im)
     except (OSError, ValueError) as exc:
-        raise SegmenterError(f"ground-truth mask {path} cannot be read ({exc}): replace it with a PNG or .npy mask")
+        raise SegmenterError(f"ground-truth mask {path} cannot be read ({exc}): "
+                             "replace it with a PNG or .npy mask") from None
     raw = np.asarray(raw)
     if raw.ndim == 3:   # [h, w, C] colour-coded ids -> one integer per colour
         raw = raw[..., :3].astype(np.int64)

@@ -93,7 +93,8 @@ def load_sam(path: str | Path, model_type: str | None = None):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         reason = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
-        raise SegmenterError(f"SAM checkpoint {path} is truncated or not a PyTorch file ({reason}): {fix}")
+        raise SegmenterError(
+            f"SAM checkpoint {path} is truncated or not a PyTorch file ({reason}): {fix}") from None
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
         raise SegmenterError(f"SAM checkpoint {path} is not a state dict of SAM weights: {fix}")
     kind = kind or _model_type_from_state(state)
@@ -105,5 +106,5 @@ def load_sam(path: str | Path, model_type: str | None = None):
     except RuntimeError as exc:
         first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), "")[:100]
         raise SegmenterError(f"SAM checkpoint {path} does not fit a {kind} model ({first}): "
-                             f"download {expected_file_line(kind)} or pass the matching model type")
+                             f"download {expected_file_line(kind)} or pass the matching model type") from None
     return sam.eval(), kind

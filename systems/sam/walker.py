@@ -2,7 +2,8 @@
 
 The image is a 4-connected graph; an edge between neighbours i, j has weight
 w_ij = exp(-|f_i - f_j|^2 / sigma2) (an absolute scale: smooth ramps of shading or depth stay
-connected, unlike a scale taken from the image's own mean gradient). Seeds fix x = 1 (object) or x = 0 (background); the other pixels get the probability
+connected, unlike a scale taken from the image's own mean gradient). Seeds fix x = 1 (object) or x = 0
+(background); the other pixels get the probability
 that a random walk reaches an object seed first: the solution of L_uu x_u = -L_us x_s, plus an
 optional unary prior term gamma * (x - p) for the soft mask prior (Grady's "random walks with priors").
 """

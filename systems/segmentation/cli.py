@@ -27,7 +27,8 @@ def parse_point(text: str, H: int, W: int, view_name: str) -> tuple[float, float
         if len(parts) not in (2, 3) or label not in (0, 1):
             raise ValueError
     except (ValueError, IndexError):
-        raise PromptError(f"--point '{text}' is not X,Y or X,Y,LABEL (pixels; LABEL 1 = object, 0 = background)") from None
+        raise PromptError(f"--point '{text}' is not X,Y or X,Y,LABEL "
+                          "(pixels; LABEL 1 = object, 0 = background)") from None
     if not (0 <= x < W and 0 <= y < H):
         raise PromptError(f"--point {x:g},{y:g} is outside view '{view_name}' ({W}x{H} pixels): "
                           f"use 0 <= x < {W} and 0 <= y < {H}")

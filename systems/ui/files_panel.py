@@ -11,9 +11,17 @@ from pathlib import Path
 from imgui_bundle import imgui
 
 from systems.record.replayer import replay_active
-from systems.viewer.session import (EXPORT_CHOICES, ContinueRecordingRequested, SessionFiles,
-                                    StartRecordingRequested, StopRecordingRequested, active_object,
-                                    default_export_folder, export_request, recording_active)
+from systems.viewer.session import (
+    EXPORT_CHOICES,
+    ContinueRecordingRequested,
+    SessionFiles,
+    StartRecordingRequested,
+    StopRecordingRequested,
+    active_object,
+    default_export_folder,
+    export_request,
+    recording_active,
+)
 
 
 @dataclass

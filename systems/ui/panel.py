@@ -12,8 +12,16 @@ import moderngl
 import numpy as np
 from imgui_bundle import imgui
 
-from components.messages import (CandidatePicked, ClearRequested, DeleteObjectRequested, NewObjectRequested,
-                                 ObjectSelected, PropagationRequested, RenameObjectRequested, UndoRequested)
+from components.messages import (
+    CandidatePicked,
+    ClearRequested,
+    DeleteObjectRequested,
+    NewObjectRequested,
+    ObjectSelected,
+    PropagationRequested,
+    RenameObjectRequested,
+    UndoRequested,
+)
 from components.resources import ActiveObject, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
 from components.segmentation import Candidates, Prompts, Propagation, SegObject
 from engine.platform.clock import FrameClock

@@ -15,12 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from components.camera import Camera
-from components.messages import (CandidatePicked, ClearRequested, DeleteObjectRequested, NewObjectRequested,
-                                 PromptAdded, PropagationRequested, UndoRequested)
+from components.messages import (
+    CandidatePicked,
+    ClearRequested,
+    DeleteObjectRequested,
+    NewObjectRequested,
+    PromptAdded,
+    PropagationRequested,
+    UndoRequested,
+)
 from components.resources import SceneData
 from engine.platform.input import InputState
-from systems.record.replayer import replay_active
 from systems.camera.system import ViewerCamera
+from systems.record.replayer import replay_active
 from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerSettings
 
 KEY_REQUESTS = {"P": PropagationRequested, "Z": UndoRequested, "C": ClearRequested, "N": NewObjectRequested,

@@ -16,9 +16,9 @@ Conditions for "wait" come from the `waits` mapping given to the ScriptPlayer (n
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from engine.errors import UserFacingError
 from engine.platform.input import InputState, KeyEvent, MouseButtonEvent, MouseMoveEvent, ScrollEvent
