@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from scipy.ndimage import distance_transform_cdt
 
 MAX_OBJECTS = 31   # object ids 1..31 fit the shader's colour table (index 0 = no object)
@@ -133,8 +134,10 @@ def group_sizes(alpha: torch.Tensor, levels=GROUP_LEVELS) -> np.ndarray:
     return sizes.numpy()
 
 
-def object_ids(votes: np.ndarray | None, resolution: tuple[int, int, int]) -> np.ndarray:
-    """uint8 [Z, Y, X]: the object whose vote is highest among positive ones (1-based), else 0.
+def object_ids(votes: np.ndarray | None, resolution: tuple[int, int, int], grow_voxels: int = 1) -> np.ndarray:
+    """uint8 [Z, Y, X]: the object whose vote is highest among positive ones (1-based), else 0,
+    grown by `grow_voxels` into unlabelled neighbours (as the export's renders grow the mask), so
+    "object removed" leaves no shell of the object's surface voxels behind.
 
     Reads votes [K, Z, Y, X] (None or K = 0: no objects); objects past MAX_OBJECTS are dropped.
     """
@@ -143,7 +146,11 @@ def object_ids(votes: np.ndarray | None, resolution: tuple[int, int, int]) -> np
     votes = np.asarray(votes)[:MAX_OBJECTS]                                # [K, Z, Y, X]
     best = votes.argmax(axis=0)                                            # [Z, Y, X]
     positive = np.take_along_axis(votes, best[None], axis=0)[0] > 0        # [Z, Y, X]
-    return np.where(positive, best + 1, 0).astype(np.uint8)
+    ids = np.where(positive, best + 1, 0).astype(np.uint8)
+    for _ in range(grow_voxels):
+        grown = ndimage.grey_dilation(ids, size=(3, 3, 3))
+        ids = np.where(ids == 0, grown, ids)                                # labelled voxels keep their id
+    return ids
 
 
 def voxel_flags(occupancy: np.ndarray, ids: np.ndarray, groups: np.ndarray) -> np.ndarray:
