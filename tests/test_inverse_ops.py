@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from systems.inverse.ops import (accumulate_votes, binarise_rendered, build_view_weights, gate_iou,
+from systems.inverse.ops import (accumulate_votes, binarise_rendered, build_view_weights, coverage_mask, gate_iou,
                                  mask_iou, naive_render, naive_vote, projection_loss, render_mask,
                                  trilinear_corners, view_votes)
 
@@ -42,6 +42,24 @@ def test_two_voxel_two_ray_matrix_loss_vote_and_average():
     # averaged: v0 = (0.7 * 1 + 0.7) / 2 = 0.7, v1 = (-3.8 * 1 + 1.0) / 2 = -1.4; counts 2.
     accumulate_votes(votes, counts, view, view_votes(view, torch.tensor([[True, True]]), 0, 1, 1.0))
     assert torch.allclose(votes.flatten(), torch.tensor([0.7, -1.4])) and torch.all(counts == 2)
+
+
+def test_zero_votes_leave_voxels_and_counts_untouched():
+    view = build_view_weights(*_two_voxels(), 1, 2, (1, 1, 2))
+    votes, counts = torch.tensor([[0.0, 0.5]]), torch.tensor([[0.0, 3.0]])
+    assert accumulate_votes(votes, counts, view, torch.tensor([[0.0, 0.0]])) == 0
+    assert torch.equal(votes, torch.tensor([[0.0, 0.5]])) and torch.equal(counts, torch.tensor([[0.0, 3.0]]))
+    with pytest.raises(ValueError, match="contiguous"):
+        accumulate_votes(torch.zeros(2, 2).t(), torch.zeros(2, 2).t(), view, torch.ones(2, 2))
+
+
+def test_coverage_mask_needs_a_majority_of_the_pixel():
+    view = build_view_weights(*_two_voxels(), 1, 2, (1, 1, 2))
+    # A = [[0.7, 0.2], [0, 0.8]]: only voxel 0 positive covers pixel 0 by 0.7, pixel 1 by 0.
+    assert torch.equal(coverage_mask(view, torch.tensor([[3.0, -1.0]])), torch.tensor([[[True, False]]]))
+    # only voxel 1 positive: pixel 0 covered 0.2 (a grazing ray, M > 0 but no majority), pixel 1 0.8.
+    assert torch.equal(coverage_mask(view, torch.tensor([[-0.5, 3.0]])), torch.tensor([[[False, True]]]))
+    assert bool(render_mask(view, torch.tensor([[-0.5, 3.0]]))[0, 0, 0] > 0)
 
 
 def test_multi_object_vote_pushes_other_channels_down_inside_the_sam_mask():

@@ -36,15 +36,15 @@ class ViewWeights:
 
     `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(voxels)):
     A[r, u] = sum over the samples of ray r of w_i * the trilinear weight of voxel `voxels[u]` at
-    x_i. `AT` is its transpose, CSR [U, H*W]; `col_sums` = A^T 1. (scipy's CSR products run ~3x
-    faster than torch's on the CPU; the public functions take and return torch tensors.)
+    x_i; `col_sums` = A^T 1. No transposed copy is kept: A^T S runs on A.T, a CSC view of A, as
+    fast as a prebuilt CSR transpose. (scipy's CSR products run ~3x faster than torch's on the CPU;
+    the public functions take and return torch tensors.)
     """
     H: int
     W: int
     grid_shape: tuple[int, int, int]  # Z, Y, X of the mask grid
     voxels: torch.Tensor              # [U] int64 flat voxel ids (z * Y + y) * X + x, ascending
     A: sparse.csr_matrix              # [H*W, U] float32
-    AT: sparse.csr_matrix             # [U, H*W] float32
     col_sums: np.ndarray              # [U] float32
 
     @property
@@ -52,8 +52,8 @@ class ViewWeights:
         return int(self.A.nnz)
 
     def nbytes(self) -> int:
-        """Memory held by both matrices and the voxel list."""
-        mats = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (self.A, self.AT))
+        """Memory held by the matrix, the voxel list and the column sums."""
+        mats = self.A.data.nbytes + self.A.indices.nbytes + self.A.indptr.nbytes
         return int(mats + self.voxels.numel() * 8 + self.col_sums.nbytes)
 
 
@@ -117,16 +117,35 @@ def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: tor
         blocks.append(block)
     A = sparse.vstack(blocks, format="csr").astype(np.float32)
     A.sort_indices()
-    AT = A.transpose().tocsr()
     col_sums = np.asarray(A.sum(axis=0), dtype=np.float32).reshape(-1)              # [U]
-    return ViewWeights(H, W, tuple(grid_shape), voxels, A, AT, col_sums)
+    return ViewWeights(H, W, tuple(grid_shape), voxels, A, col_sums)
 
 
 def render_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
-    """Soft masks M = A @ V of every channel: votes [K, Z*Y*X] (or [K, Z, Y, X]) -> [K, H, W]."""
+    """Soft masks M = A @ V of every channel: votes [K, Z*Y*X] (or [K, Z, Y, X]) -> [K, H, W] float32."""
     local = votes.reshape(votes.shape[0], -1)[:, view.voxels].float().numpy()       # [K, U]
-    rendered = view.A @ np.ascontiguousarray(local.T)                               # [H*W, K]
-    return torch.from_numpy(np.ascontiguousarray(rendered.T)).reshape(-1, view.H, view.W)
+    if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
+        rendered = (view.A @ local[0])[None]                                        # [1, H*W]
+    else:
+        rendered = np.ascontiguousarray((view.A @ np.ascontiguousarray(local.T)).T)  # [K, H*W]
+    return torch.from_numpy(rendered).reshape(-1, view.H, view.W)
+
+
+def render_coverage(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
+    """How much of each pixel the final 3D masks V > 0 cover: A @ [V > 0] -> [K, H, W] in [0, opacity]."""
+    return render_mask(view, (votes.reshape(votes.shape[0], -1) > 0).float())
+
+
+def coverage_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
+    """bool [K, H, W]: pixels that the final 3D masks (V > 0) cover by more than half (A @ [V > 0] > 0.5).
+
+    The 2D masks of a segmentation (held-out views, exports). Thresholding the rendered *soft* mask at
+    M > 0 instead (the reference's 2D output) marks every pixel whose ray grazes a positive voxel: on a
+    trained field, whose density is soft at silhouettes, that is a one-pixel halo around the object.
+    Rendering the binary 3D mask and asking for a majority of the pixel keeps the silhouette where
+    the field's own opacity puts it.
+    """
+    return render_coverage(view, votes) > 0.5
 
 
 def projection_loss(rendered: torch.Tensor, sam_mask: torch.Tensor, lam: float) -> torch.Tensor:
@@ -143,31 +162,40 @@ def view_votes(view: ViewWeights, sam_mask: torch.Tensor, channel: int, channels
     `exclusive`, every other channel j gets -A^T S: the reference's multi-object term
     sum_r S_k(r) M_j(r), which pushes the other objects down where this object's SAM mask is.
     """
-    inside = view.AT @ sam_mask.reshape(-1).numpy().astype(np.float32)             # [U] A^T S
-    votes = torch.zeros(channels, view.voxels.numel())
-    if exclusive and channels > 1:
-        votes[:] = torch.from_numpy(-inside)
-    votes[channel] = torch.from_numpy((1.0 + lam) * inside - lam * view.col_sums)
-    return votes
+    s = np.asarray(torch.as_tensor(sam_mask).cpu().numpy(), dtype=np.float32).reshape(-1)   # [H*W]
+    inside = view.A.T @ s                     # [U] A^T S; A.T is a CSC view of A (no copy, one pass)
+    own = inside * np.float32(1.0 + lam)
+    own -= np.float32(lam) * view.col_sums
+    votes = np.empty((channels, inside.size), dtype=np.float32)                    # [K, U]
+    votes[:] = -inside if exclusive and channels > 1 else 0.0
+    votes[channel] = own
+    return torch.from_numpy(votes)
 
 
 def accumulate_votes(votes: torch.Tensor, counts: torch.Tensor, view: ViewWeights,
                      vote: torch.Tensor) -> int:
     """The reference's view-averaged step, in place, on the voxels this view touched.
 
-    votes, counts [K, Z*Y*X] (or [K, Z, Y, X]) float32; vote [K, U]. For every voxel whose vote is
-    non-zero ("changed"): V = (V * count + vote) / (count + 1); count += 1. Returns how many
+    votes, counts [K, Z*Y*X] (or [K, Z, Y, X]) float32 contiguous; vote [K, U]. For every voxel whose
+    vote is non-zero ("changed"): V = (V * count + vote) / (count + 1); count += 1. Returns how many
     (channel, voxel) entries changed.
     """
-    flat_v, flat_c = votes.view(votes.shape[0], -1), counts.view(counts.shape[0], -1)
+    if not (votes.is_contiguous() and counts.is_contiguous()):
+        raise ValueError("accumulate_votes updates in place: votes and counts must be contiguous")
+    flat_v = votes.numpy().reshape(votes.shape[0], -1)                              # views, no copies
+    flat_c = counts.numpy().reshape(counts.shape[0], -1)
+    ids, vote = view.voxels.numpy(), vote.numpy()                                   # [U], [K, U]
     changed = 0
     for k in range(vote.shape[0]):
         hit = vote[k] != 0                                                          # [U]
-        ids = view.voxels[hit]
-        c = flat_c[k, ids]
-        flat_v[k, ids] = (flat_v[k, ids] * c + vote[k, hit]) / (c + 1.0)
-        flat_c[k, ids] = c + 1.0
-        changed += int(ids.numel())
+        c, v = flat_c[k, ids], flat_v[k, ids]                                       # [U] gathers
+        total = v * c
+        total += vote[k]
+        c_new = c + hit                                                             # [U] float32
+        np.divide(total, c_new, out=v, where=hit)                                   # untouched: V kept
+        flat_v[k, ids] = v
+        flat_c[k, ids] = c_new
+        changed += int(np.count_nonzero(hit))
     return changed
 
 
