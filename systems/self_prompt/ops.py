@@ -33,17 +33,29 @@ def normalised_depth(depth: torch.Tensor) -> torch.Tensor:
     return (d - d.min()) / span if span > 0 else torch.zeros_like(d)
 
 
-def normalised_distance(depth01: torch.Tensor, x: int, y: int) -> torch.Tensor:
+def normalised_distance(depth01: torch.Tensor, x: int, y: int,
+                        box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """d(G(p), G(q)) / max_p d for q = (x, y): [H, W] in [0, 1] (the minimum, at q, is 0).
 
     Separable: (row - row_q)^2 / H^2 and (col - col_q)^2 / W^2 are 1-D, broadcast over the image.
+    With box = (y0, y1, x0, x1) only that window [y1 - y0, x1 - x0] is returned; the
+    normalisation is still the maximum over the whole image.
     """
     H, W = depth01.shape
     dr = ((torch.arange(H, dtype=torch.float32) - y) / H).square()[:, None]           # [H, 1]
     dc = ((torch.arange(W, dtype=torch.float32) - x) / W).square()[None, :]           # [1, W]
     d2 = (depth01 - depth01[y, x]).square_().add_(dr).add_(dc)                        # [H, W]
     top = float(d2.max())
+    if box is not None:
+        d2 = d2[box[0]:box[1], box[2]:box[3]].clone()                                 # [h, w]
     return d2.div_(top).sqrt_() if top > 0 else d2
+
+
+def positive_box(M: torch.Tensor) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the bounding box of M > 0 for a mask [H, W] with a positive pixel."""
+    pos = M > 0                                                                       # [H, W]
+    rows, cols = pos.any(1).nonzero().squeeze(1), pos.any(0).nonzero().squeeze(1)
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
@@ -51,27 +63,34 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
     """Positive prompts from a soft mask [H, W] and depth [H, W] -> int64 [P, 2] (x, y), P <= num_prompts.
 
     Empty ([0, 2]) when the mask has no positive pixel. See the module docstring for the rule.
+    Exactly the same picks on the bounding box of M > 0 only: a pick needs a positive score and
+    decays are >= 0, so only pixels with M > 0 can win (and clip(M, 0, 1) is 0 outside the box).
     """
     H, W = rendered.shape
     M = rendered.float()
     first = int(torch.argmax(M))
     if float(M.reshape(-1)[first]) <= 0 or num_prompts < 1:
         return torch.zeros(0, 2, dtype=torch.long)
-    r = prompt_radius(M)
+    box = positive_box(M)
+    y0, x0 = box[0], box[2]
+    crop = M[box[0]:box[1], box[2]:box[3]]                                            # [h, w]
+    h, w = crop.shape
+    r = prompt_radius(crop)
     depth01 = normalised_depth(depth)                                                 # [H, W]
-    best = torch.full((H, W), -math.inf)                                              # [H, W]
-    excluded = torch.zeros(H, W, dtype=torch.bool)                                    # [H, W]
-    chosen = [divmod(first, W)]                                                       # (y, x)
+    best = torch.full((h, w), -math.inf)                                              # [h, w]
+    excluded = torch.zeros(h, w, dtype=torch.bool)                                    # [h, w]
+    chosen = [divmod(first, W)]                                                       # (y, x) image
     while True:
         y, x = chosen[-1]
-        excluded[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1] = True
+        excluded[max(y - y0 - r, 0):max(y - y0 + r + 1, 0), max(x - x0 - r, 0):max(x - x0 + r + 1, 0)] = True
         if len(chosen) >= num_prompts:
             break
-        decay = normalised_distance(depth01, x, y).mul_(float(M[y, x]))               # [H, W]
-        best = torch.maximum(best, M - decay)                                         # min decay
+        decay = normalised_distance(depth01, x, y, box).mul_(float(M[y, x]))          # [h, w]
+        best = torch.maximum(best, crop - decay)                                      # min decay
         score = best.masked_fill(excluded, -math.inf)
         pick = int(torch.argmax(score))
         if float(score.reshape(-1)[pick]) <= 0:
             break
-        chosen.append(divmod(pick, W))
+        py, px = divmod(pick, w)
+        chosen.append((py + y0, px + x0))
     return torch.tensor([[x, y] for y, x in chosen], dtype=torch.long).reshape(-1, 2)
