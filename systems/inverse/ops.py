@@ -18,7 +18,9 @@ touches the voxels the view sees. `naive_vote` / `naive_render` are the autograd
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import torch
@@ -28,6 +30,9 @@ from scipy import sparse
 LAMBDA_PROMPTED = 5.0   # lambda of the negative term on the user-prompted view (reference default)
 LAMBDA_SELF = 1.0       # lambda on self-prompted views (reference default)
 IOU_GATE = 0.5          # views whose SAM mask and rendered mask overlap less are rejected
+ROW_BLOCKS = 2          # the matrix products run on this many row blocks in threads (scipy's loops
+                        # release the GIL). Fixed, not the core count: A^T S sums the blocks'
+                        # partial sums in block order, so results are identical on every machine.
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,8 +41,8 @@ class ViewWeights:
 
     `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(voxels)):
     A[r, u] = sum over the samples of ray r of w_i * the trilinear weight of voxel `voxels[u]` at
-    x_i; `col_sums` = A^T 1. No transposed copy is kept: A^T S runs on A.T, a CSC view of A, as
-    fast as a prebuilt CSR transpose. (scipy's CSR products run ~3x faster than torch's on the CPU;
+    x_i; `col_sums` = A^T 1. No transposed copy is kept: A^T S runs on the CSC views A_b.T of
+    `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose. (scipy's CSR products run ~3x faster than torch's on the CPU;
     the public functions take and return torch tensors.)
     """
     H: int
@@ -46,6 +51,7 @@ class ViewWeights:
     voxels: torch.Tensor              # [U] int64 flat voxel ids (z * Y + y) * X + x, ascending
     A: sparse.csr_matrix              # [H*W, U] float32
     col_sums: np.ndarray              # [U] float32
+    blocks: tuple                     # ROW_BLOCKS (first row, CSR rows of A) sharing A's arrays
 
     @property
     def nnz(self) -> int:
@@ -118,16 +124,51 @@ def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: tor
     A = sparse.vstack(blocks, format="csr").astype(np.float32)
     A.sort_indices()
     col_sums = np.asarray(A.sum(axis=0), dtype=np.float32).reshape(-1)              # [U]
-    return ViewWeights(H, W, tuple(grid_shape), voxels, A, col_sums)
+    return ViewWeights(H, W, tuple(grid_shape), voxels, A, col_sums, row_blocks(A, ROW_BLOCKS))
+
+
+def row_blocks(A: sparse.csr_matrix, n: int) -> tuple:
+    """Split CSR A [R, U] into n consecutive row blocks ((first row, CSR view), ...) of about equal
+    numbers of entries, without copies."""
+    bounds = np.searchsorted(A.indptr, np.linspace(0, A.nnz, n + 1)).clip(0, A.shape[0])
+    bounds[0], bounds[-1] = 0, A.shape[0]
+    out = []
+    for r0, r1 in zip(bounds[:-1], bounds[1:]):
+        a, b = int(A.indptr[r0]), int(A.indptr[r1])
+        block = sparse.csr_matrix((A.data[a:b], A.indices[a:b], A.indptr[r0:r1 + 1] - a),
+                                  shape=(int(r1 - r0), A.shape[1]), copy=False)
+        out.append((int(r0), block))
+    return tuple(out)
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The worker threads of the blocked products (created once)."""
+    return ThreadPoolExecutor(max_workers=ROW_BLOCKS, thread_name_prefix="sa3d-spmv")
+
+
+def blocked_matvec(view: ViewWeights, x: np.ndarray) -> np.ndarray:
+    """A @ x for x [U] (or [U, K]) float32 -> [H*W] (or [H*W, K]); each row block in its own thread."""
+    parts = list(_pool().map(lambda rb: rb[1] @ x, view.blocks))
+    return np.concatenate(parts, axis=0)
+
+
+def blocked_rmatvec(view: ViewWeights, s: np.ndarray) -> np.ndarray:
+    """A^T s for s [H*W] float32 -> [U] float32: per-block A_b^T s_b (CSC views), summed in block order."""
+    parts = list(_pool().map(lambda rb: rb[1].T @ s[rb[0]:rb[0] + rb[1].shape[0]], view.blocks))
+    total = parts[0].astype(np.float32, copy=True)
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def render_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
     """Soft masks M = A @ V of every channel: votes [K, Z*Y*X] (or [K, Z, Y, X]) -> [K, H, W] float32."""
     local = votes.reshape(votes.shape[0], -1)[:, view.voxels].float().numpy()       # [K, U]
     if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
-        rendered = (view.A @ local[0])[None]                                        # [1, H*W]
+        rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
     else:
-        rendered = np.ascontiguousarray((view.A @ np.ascontiguousarray(local.T)).T)  # [K, H*W]
+        rendered = np.ascontiguousarray(blocked_matvec(view, np.ascontiguousarray(local.T)).T)  # [K, H*W]
     return torch.from_numpy(rendered).reshape(-1, view.H, view.W)
 
 
@@ -163,7 +204,7 @@ def view_votes(view: ViewWeights, sam_mask: torch.Tensor, channel: int, channels
     sum_r S_k(r) M_j(r), which pushes the other objects down where this object's SAM mask is.
     """
     s = np.asarray(torch.as_tensor(sam_mask).cpu().numpy(), dtype=np.float32).reshape(-1)   # [H*W]
-    inside = view.A.T @ s                     # [U] A^T S; A.T is a CSC view of A (no copy, one pass)
+    inside = blocked_rmatvec(view, s)         # [U] A^T S; A_b.T are CSC views of A (no copies)
     own = inside * np.float32(1.0 + lam)
     own -= np.float32(lam) * view.col_sums
     votes = np.empty((channels, inside.size), dtype=np.float32)                    # [K, U]
@@ -188,13 +229,14 @@ def accumulate_votes(votes: torch.Tensor, counts: torch.Tensor, view: ViewWeight
     changed = 0
     for k in range(vote.shape[0]):
         hit = vote[k] != 0                                                          # [U]
-        c, v = flat_c[k, ids], flat_v[k, ids]                                       # [U] gathers
+        row_v, row_c = flat_v[k], flat_c[k]                                         # [Z*Y*X] views
+        c, v = row_c.take(ids), row_v.take(ids)                                     # [U] gathers
         total = v * c
         total += vote[k]
         c_new = c + hit                                                             # [U] float32
         np.divide(total, c_new, out=v, where=hit)                                   # untouched: V kept
-        flat_v[k, ids] = v
-        flat_c[k, ids] = c_new
+        row_v[ids] = v
+        row_c[ids] = c_new
         changed += int(np.count_nonzero(hit))
     return changed
 
