@@ -30,11 +30,11 @@ from components.camera import Camera  # noqa: E402
 from components.messages import PromptAdded, PropagationFinished, PropagationRequested  # noqa: E402
 from components.resources import MaskGrid, SegmentationSettings, ViewCache  # noqa: E402
 from engine.app import App  # noqa: E402
-from engine.field.checkpoint import load_field  # noqa: E402
 from engine.field.cache import default_field  # noqa: E402
+from engine.field.checkpoint import load_field  # noqa: E402
 from engine.field.grid import VoxelField, resolution_for  # noqa: E402
-from engine.field.render import render_view  # noqa: E402
 from engine.field.progress import training_bar  # noqa: E402
+from engine.field.render import render_view  # noqa: E402
 from engine.scenes.builtin import builtin_scene, builtin_truth  # noqa: E402
 from engine.schedule import Schedule  # noqa: E402
 from systems.inverse import ops as inv  # noqa: E402
@@ -107,7 +107,8 @@ def per_view_cost(scene, field, views, H=378, W=504, cutoff=1e-2, min_entry=1e-3
             "speedup": round(naive / fast, 1), "voxel_sign_agreement": round(min(agree), 5),
             "render_vote_update_fast_ms": round(statistics.median(lin_fast), 2),
             "render_vote_update_naive_ms": round(statistics.median(lin_naive), 2),
-            "render_vote_update_speedup": round(statistics.median(lin_naive) / statistics.median(lin_fast), 1), "nnz_per_view": int(np.median(nnz)),
+            "render_vote_update_speedup": round(statistics.median(lin_naive) / statistics.median(lin_fast), 1),
+            "nnz_per_view": int(np.median(nnz)),
             "samples_per_view": int(np.median([b[2].weights.numel() for b in built])),
             "matrix_mb_per_view": round(float(np.median(mb)), 1),
             "weights_build_s_per_view": round(float(np.median(build_s)), 2)}
@@ -198,14 +199,16 @@ def main() -> None:
         trained = load_field(args.field, scene_hash=scene.content_hash())
     truth = builtin_truth(size)
     exact = exact_field(scene, truth, res)
-    print(f"trained field {trained.resolution}, exact field {exact.resolution} ready in {time.perf_counter() - t:.1f} s")
+    print(f"trained field {trained.resolution}, exact field {exact.resolution} ready in "
+          f"{time.perf_counter() - t:.1f} s")
     fields = {"trained": trained, "exact": exact}
     views = list(scene.train_ids[: 4 if args.quick else 6])
     result = {"scene": scene.name, "threads": torch.get_num_threads(), "fields": {}}
     for label, field in fields.items():
         cost = per_view_cost(scene, field, views)
         print(f"{label:>7} 3D part per view at {cost['W']}x{cost['H']}: fast {cost['fast_ms']} ms, naive "
-              f"{cost['naive_ms']} ms, x{cost['speedup']}; render+vote+update alone x{cost['render_vote_update_speedup']} (nnz {cost['nnz_per_view']}, "
+              f"{cost['naive_ms']} ms, x{cost['speedup']}; render+vote+update alone "
+              f"x{cost['render_vote_update_speedup']} (nnz {cost['nnz_per_view']}, "
               f"{cost['matrix_mb_per_view']} MB, weights {cost['weights_build_s_per_view']} s once per view)")
         q, cache = quality(scene, field, truth, label)
         per_object = [r["seconds"] for r in q["gt"]["objects"][1:]]            # weights already cached

@@ -3,9 +3,20 @@
 import pytest
 import torch
 
-from systems.inverse.ops import (accumulate_votes, binarise_rendered, build_view_weights, coverage_mask, gate_iou,
-                                 mask_iou, naive_render, naive_vote, projection_loss, render_mask,
-                                 trilinear_corners, view_votes)
+from systems.inverse.ops import (
+    accumulate_votes,
+    binarise_rendered,
+    build_view_weights,
+    coverage_mask,
+    gate_iou,
+    mask_iou,
+    naive_render,
+    naive_vote,
+    projection_loss,
+    render_mask,
+    trilinear_corners,
+    view_votes,
+)
 
 
 def _two_voxels():

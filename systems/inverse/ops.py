@@ -42,7 +42,8 @@ class ViewWeights:
     `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(voxels)):
     A[r, u] = sum over the samples of ray r of w_i * the trilinear weight of voxel `voxels[u]` at
     x_i; `col_sums` = A^T 1. No transposed copy is kept: A^T S runs on the CSC views A_b.T of
-    `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose. (scipy's CSR products run ~3x faster than torch's on the CPU;
+    `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose. (scipy's
+    CSR products run ~3x faster than torch's on the CPU;
     the public functions take and return torch tensors.)
     """
     H: int
@@ -164,7 +165,8 @@ def blocked_rmatvec(view: ViewWeights, s: np.ndarray) -> np.ndarray:
 
 def render_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
     """Soft masks M = A @ V of every channel: votes [K, Z*Y*X] (or [K, Z, Y, X]) -> [K, H, W] float32."""
-    local = votes.reshape(votes.shape[0], -1)[:, view.voxels].float().numpy()       # [K, U]
+    flat = votes.reshape(votes.shape[0], -1).float().numpy()                         # [K, Z*Y*X] view
+    local = np.take(flat, view.voxels.numpy(), axis=1)                              # [K, U]
     if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
         rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
     else:
