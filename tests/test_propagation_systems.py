@@ -6,9 +6,19 @@ import pytest
 import torch
 
 from components.camera import Camera
-from components.messages import (CandidatesReady, ClearRequested, DeleteObjectRequested, NewObjectRequested,
-                                 ObjectCreated, PromptAdded, PromptRejected, PropagationFinished,
-                                 PropagationProgressed, PropagationRequested, UndoRequested)
+from components.messages import (
+    CandidatesReady,
+    ClearRequested,
+    DeleteObjectRequested,
+    NewObjectRequested,
+    ObjectCreated,
+    PromptAdded,
+    PromptRejected,
+    PropagationFinished,
+    PropagationProgressed,
+    PropagationRequested,
+    UndoRequested,
+)
 from components.resources import MaskGrid, SegmentationSettings
 from components.segmentation import Propagation, SegObject
 from engine.app import App

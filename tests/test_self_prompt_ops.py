@@ -40,7 +40,8 @@ def test_depth_makes_a_pixel_at_the_chosen_depth_more_attractive():
     M = torch.zeros(1, 20)
     M[0, 0], M[0, 10], M[0, 19] = 1.0, 0.9, 0.9
     depth = torch.ones(1, 20)
-    depth[0, 10] = 5.0                              # decay of (10, 0): 1.0 (farthest, by depth); of (19, 0): 0.95 / 1.118 = 0.85
+    # decay of (10, 0): 1.0 (farthest, by depth); of (19, 0): 0.95 / 1.118 = 0.85
+    depth[0, 10] = 5.0
     assert select_self_prompts(M, depth, 2).tolist() == [[0, 0], [19, 0]]
 
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import esper
 import torch
 
-from components.messages import (DeleteObjectRequested, MaskUpdated, NewObjectRequested, ObjectCreated,
-                                 ObjectDeleted, ObjectRenamed, ObjectSelected, RenameObjectRequested)
+from components.messages import (
+    DeleteObjectRequested,
+    MaskUpdated,
+    NewObjectRequested,
+    ObjectCreated,
+    ObjectDeleted,
+    ObjectRenamed,
+    ObjectSelected,
+    RenameObjectRequested,
+)
 from components.resources import ActiveObject, MaskGrid
 from components.segmentation import Prompts, SegObject
 
-PALETTE = ((230, 80, 60), (60, 160, 230), (90, 200, 90), (240, 200, 50), (180, 90, 220),
-           (240, 140, 40), (60, 210, 200), (230, 90, 170))
+# Overlay colours, picked to stand out from the built-in scene's red, blue, green, yellow and purple.
+PALETTE = ((240, 60, 220), (40, 220, 230), (255, 150, 20), (170, 240, 60), (255, 255, 255),
+           (120, 70, 255), (255, 90, 120), (20, 160, 110))
 
 
 def find_object(object_id: int | None) -> tuple[int, SegObject] | None:

@@ -10,8 +10,17 @@ import esper
 import numpy as np
 
 from components.camera import Camera
-from components.messages import (BoxPrompted, CandidatePicked, CandidatesReady, ClearRequested, MaskPrompted,
-                                 MaskUpdated, PromptAdded, PromptRejected, UndoRequested)
+from components.messages import (
+    BoxPrompted,
+    CandidatePicked,
+    CandidatesReady,
+    ClearRequested,
+    MaskPrompted,
+    MaskUpdated,
+    PromptAdded,
+    PromptRejected,
+    UndoRequested,
+)
 from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle
 from components.segmentation import Candidates, NeedsLift, NeedsSegment, Prompts, Propagation, SegObject
 from engine.errors import UserFacingError

@@ -7,7 +7,7 @@ import numpy as np
 
 from components.messages import PromptRejected, PropagationCancelled, PropagationRequested, PropagationStarted
 from components.resources import SceneData, SegmentationSettings, SegmenterHandle, ViewCache
-from components.segmentation import Candidates, PendingView, Prompts, Propagation, SegObject
+from components.segmentation import Candidates, PendingView, Prompts, Propagation
 from engine.errors import UserFacingError
 from systems.segmentation.objects import resolve_object
 from systems.segmentation.prompts import set_segmenter_view

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from components.resources import (ActiveObject, MaskGrid, SceneData, SegmentationSettings,
-                                  SegmenterHandle, ViewCache)
+from components.resources import ActiveObject, MaskGrid, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
 
 
 def insert_segmentation(app, scene, field, segmenter, settings: SegmentationSettings | None = None, *,
