@@ -1,12 +1,13 @@
 """Import boundaries: GL and window code stay in their few files; the engine never imports systems."""
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORM_MODULES = {"glfw", "moderngl", "imgui_bundle", "OpenGL"}
-PURE_ALLOWED = {"torch", "numpy", "scipy", "skimage", "math", "dataclasses", "typing", "__future__",
-                "collections", "functools", "itertools", "enum"}
+# Pure math: torch, numpy, scipy, scikit-image and the standard library, nothing of the app's.
+PURE_ALLOWED = {"torch", "numpy", "scipy", "skimage"} | set(sys.stdlib_module_names)
 
 
 def _project_files():
