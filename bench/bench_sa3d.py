@@ -32,7 +32,7 @@ from components.resources import MaskGrid, SegmentationSettings, ViewCache  # no
 from engine.app import App  # noqa: E402
 from engine.field.cache import default_field  # noqa: E402
 from engine.field.checkpoint import load_field  # noqa: E402
-from engine.field.grid import VoxelField, resolution_for  # noqa: E402
+from engine.field.fixtures import exact_builtin_field  # noqa: E402
 from engine.field.progress import training_bar  # noqa: E402
 from engine.field.render import render_view  # noqa: E402
 from engine.scenes.builtin import builtin_scene, builtin_truth  # noqa: E402
@@ -114,21 +114,6 @@ def per_view_cost(scene, field, views, H=378, W=504, cutoff=1e-2, min_entry=1e-3
             "weights_build_s_per_view": round(float(np.median(build_s)), 2)}
 
 
-def exact_field(scene, truth, voxels: int) -> VoxelField:
-    """A field opaque exactly inside the objects and the ground: SA3D measured apart from training."""
-    res = resolution_for(scene.bbox, voxels)
-    occupied = np.zeros(res, bool)
-    for k in range(1, len(truth.object_names) + 1):
-        occupied |= truth.voxel_truth(k, scene.bbox, res)
-    occupied[np.linspace(scene.bbox[0, 2], scene.bbox[1, 2], res[0]) <= 0.0] = True
-    field = VoxelField(scene.bbox, res, background=scene.background, near=scene.near, far=scene.far)
-    with torch.no_grad():
-        field.density.fill_(-30.0)
-        field.density[0, 0][torch.from_numpy(occupied)] = 30.0
-    field.update_occupancy()
-    return field
-
-
 def click_for(truth, scene, k) -> tuple[int, float, float]:
     """(view, x, y): the object's most central pixel in the first training view where it is largest."""
     view = max(scene.train_ids[:8], key=lambda v: int((truth.instance_masks[v] == k).sum()))
@@ -198,7 +183,7 @@ def main() -> None:
     else:
         trained = load_field(args.field, scene_hash=scene.content_hash())
     truth = builtin_truth(size)
-    exact = exact_field(scene, truth, res)
+    exact = exact_builtin_field(scene, truth, res)
     print(f"trained field {trained.resolution}, exact field {exact.resolution} ready in "
           f"{time.perf_counter() - t:.1f} s")
     fields = {"trained": trained, "exact": exact}

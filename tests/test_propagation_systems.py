@@ -22,7 +22,7 @@ from components.messages import (
 from components.resources import MaskGrid, SegmentationSettings
 from components.segmentation import Propagation, SegObject
 from engine.app import App
-from engine.field.grid import VoxelField, resolution_for
+from engine.field.fixtures import exact_builtin_field
 from engine.scenes.builtin import builtin_scene, builtin_truth
 from engine.schedule import Schedule
 from systems.inverse.ops import mask_iou, render_mask
@@ -34,25 +34,10 @@ from systems.segmentation.views import scene_view_entry
 SIZE, VOXELS = 48, 40
 
 
-def oracle_field(scene, truth, voxels=VOXELS):
-    """A field that is opaque exactly inside the objects and the ground (exact geometry, no training)."""
-    res = resolution_for(scene.bbox, voxels)
-    occupied = np.zeros(res, bool)
-    for k in range(1, len(truth.object_names) + 1):
-        occupied |= truth.voxel_truth(k, scene.bbox, res)
-    occupied[np.linspace(scene.bbox[0, 2], scene.bbox[1, 2], res[0]) <= 0.0] = True   # the ground
-    field = VoxelField(scene.bbox, res, background=scene.background, near=scene.near, far=scene.far)
-    with torch.no_grad():
-        field.density.fill_(-30.0)
-        field.density[0, 0][torch.from_numpy(occupied)] = 30.0
-    field.update_occupancy()
-    return field
-
-
 @pytest.fixture(scope="module")
 def world():
     scene, truth = builtin_scene(SIZE), builtin_truth(SIZE)
-    return scene, truth, oracle_field(scene, truth)
+    return scene, truth, exact_builtin_field(scene, truth, VOXELS)
 
 
 def _app(world, k, views):

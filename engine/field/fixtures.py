@@ -1,4 +1,5 @@
-"""A small trained field of the built-in scene for tests and benchmarks, trained once and cached.
+"""Fields of the built-in scene for tests and benchmarks: a small trained one (trained once and
+cached) and an exact-geometry one.
 
 Training is deterministic: a fixed iteration budget (no time budget), seeded, on the CPU, so every
 machine and every load level gives the same field (engine/field/cache.py stores it).
@@ -6,7 +7,11 @@ machine and every load level gives the same field (engine/field/cache.py stores 
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+
 from engine.field.cache import cached_field
+from engine.field.grid import VoxelField, resolution_for
 from engine.field.train import TrainConfig
 
 
@@ -25,3 +30,19 @@ def trained_builtin_field(size: int = 64, iterations: int = 400, resolution: int
     field, _ = cached_field(scene, config=fixture_config(iterations, resolution), seconds=None,
                             tag=f"fixture-{iterations}it-{resolution}")
     return scene, field
+
+
+def exact_builtin_field(scene, truth, voxels: int) -> VoxelField:
+    """A field of the built-in scene that is opaque exactly inside the objects and the ground (no
+    training): measures SA3D apart from the radiance field's quality. `truth` is builtin_truth()."""
+    res = resolution_for(scene.bbox, voxels)
+    occupied = np.zeros(res, bool)
+    for k in range(1, len(truth.object_names) + 1):
+        occupied |= truth.voxel_truth(k, scene.bbox, res)
+    occupied[np.linspace(scene.bbox[0, 2], scene.bbox[1, 2], res[0]) <= 0.0] = True   # the ground
+    field = VoxelField(scene.bbox, res, background=scene.background, near=scene.near, far=scene.far)
+    with torch.no_grad():
+        field.density.fill_(-30.0)
+        field.density[0, 0][torch.from_numpy(occupied)] = 30.0
+    field.update_occupancy()
+    return field
