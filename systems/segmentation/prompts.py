@@ -42,11 +42,15 @@ def _target(app, object_id: int | None) -> tuple[int, SegObject]:
     return resolve_object(app, object_id) or create_object(app)
 
 
-def _on_view(prompts: Prompts, camera: Camera, view: int | None) -> None:
-    """Point the prompts at (camera, view); prompts on another view are dropped first."""
-    if not _same_view(prompts, camera, view):
-        prompts.camera, prompts.view = camera, view
+def _prompts_on_view(app, msg) -> tuple[int, SegObject, Prompts]:
+    """(entity, object, Prompts) that a prompt message goes to, the Prompts pointed at the message's
+    (camera, view); prompts on another view are dropped first."""
+    entity, obj = _target(app, msg.object_id)
+    prompts = esper.component_for_entity(entity, Prompts)
+    if not _same_view(prompts, msg.camera, msg.view):
+        prompts.camera, prompts.view = msg.camera, msg.view
         prompts.points, prompts.labels, prompts.box, prompts.mask, prompts.history = [], [], None, None, []
+    return entity, obj, prompts
 
 
 def clear_channel(app, entity: int, obj: SegObject) -> None:
@@ -69,24 +73,18 @@ def collect_prompts(app) -> None:
             app.send(PromptRejected(msg.object_id, f"point ({msg.x:g}, {msg.y:g}) label {msg.label} is not a "
                                     f"(0|1) point inside the {msg.camera.W}x{msg.camera.H} image"))
             continue
-        entity, _ = _target(app, msg.object_id)
-        prompts = esper.component_for_entity(entity, Prompts)
-        _on_view(prompts, msg.camera, msg.view)
+        entity, _, prompts = _prompts_on_view(app, msg)
         prompts.points.append((float(msg.x), float(msg.y)))
         prompts.labels.append(int(msg.label))
         prompts.history.append("point")
         esper.add_component(entity, NeedsSegment())
     for msg in app.read(BoxPrompted):
-        entity, _ = _target(app, msg.object_id)
-        prompts = esper.component_for_entity(entity, Prompts)
-        _on_view(prompts, msg.camera, msg.view)
+        entity, _, prompts = _prompts_on_view(app, msg)
         prompts.box = tuple(float(v) for v in msg.box)
         prompts.history.append("box")
         esper.add_component(entity, NeedsSegment())
     for msg in app.read(MaskPrompted):
-        entity, obj = _target(app, msg.object_id)
-        prompts = esper.component_for_entity(entity, Prompts)
-        _on_view(prompts, msg.camera, msg.view)
+        entity, obj, prompts = _prompts_on_view(app, msg)
         mask = np.asarray(msg.mask, dtype=bool)
         if mask.shape != (msg.camera.H, msg.camera.W) or not mask.any():
             app.send(PromptRejected(obj.id, f"the prompt mask must be a non-empty {msg.camera.H}x{msg.camera.W} mask"))
