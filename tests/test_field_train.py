@@ -66,8 +66,6 @@ def test_train_command_writes_checkpoint_and_report(tmp_path, monkeypatch):
     import main
 
     monkeypatch.setenv("SA3D_CACHE", str(tmp_path / "cache"))
-    from systems.commands import train as command
-
     scene = _tiny_scene(size=16, views=10)
     monkeypatch.setattr("engine.scenes.load_scene", lambda name, downscale=None: scene)
     code = main.main(["train", "tiny", "--out", str(tmp_path / "out"), "--max-minutes", "0.05",
@@ -78,7 +76,9 @@ def test_train_command_writes_checkpoint_and_report(tmp_path, monkeypatch):
     assert {"test_psnr", "seconds", "resolution", "device", "scene"} <= report.keys()
     field = load_field(tmp_path / "out" / "field.pt", scene_hash=scene.content_hash())
     assert list(field.resolution) == report["resolution"]
-    assert command.resolve_device("cpu") == "cpu"
+    from engine.device import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")

@@ -39,8 +39,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Load the grid, scene and field, check they belong together, export; user errors raise."""
+    from engine.device import resolve_device
     from engine.scenes import load_scene
-    from systems.commands.train import resolve_device
     from systems.export import views
     from systems.export.export import VIEW_FORMATS, ExportOptions, export_object
     from systems.export.grid_file import ExportError, load_mask_grid

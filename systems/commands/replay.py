@@ -33,8 +33,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
+    from engine.device import resolve_device
     from engine.field.checkpoint import load_field
     from engine.scenes import load_scene
     from systems.record.fileformat import RecordingError, check_header, file_hash
@@ -51,7 +50,7 @@ def run(args) -> int:
     if field_path is None:
         raise RecordingError(f"{recording.path} names no field file: give the field it was recorded "
                              f"with (--field PATH)")
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     field = load_field(field_path, scene_hash=scene.content_hash(), device=device)
     field_hash = file_hash(field_path)
     if header["field"].get("hash") not in ("none", field_hash):

@@ -51,10 +51,10 @@ def run(args) -> int:
     )
     from components.resources import SegmentationSettings, ViewCache
     from engine.app import App
+    from engine.device import resolve_device
     from engine.errors import UserFacingError
     from engine.scenes import load_scene
     from engine.schedule import Schedule
-    from systems.commands.train import resolve_device
     from systems.sam import PromptError, make_segmenter
     from systems.segmentation import cli
     from systems.segmentation.outputs import save_mask_grid, write_view_masks

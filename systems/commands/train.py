@@ -20,22 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 160 for forward-facing scenes, which train in NDC space, else 128)")
 
 
-def resolve_device(name: str) -> str:
-    """'auto' -> 'cuda' when available else 'cpu'; 'cuda' without CUDA raises UserFacingError."""
-    import torch
-
-    from engine.errors import UserFacingError
-
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserFacingError("--device cuda was asked for but no CUDA device is available: "
-                              "use --device cpu (or auto)")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def run(args) -> int:
     """Read the scene, train within the budget, write DIR/field.pt and DIR/train.json atomically."""
+    from engine.device import resolve_device
     from engine.errors import UserFacingError
     from engine.field.checkpoint import save_field
     from engine.field.progress import training_bar

@@ -15,19 +15,16 @@ class ViewerArgumentError(UserFacingError):
 def load_viewer_inputs(args):
     """(scene, field, segmenter, field checkpoint path) from the `view` options; raises the loaders'
     user errors."""
-    import torch
-
+    from engine.device import resolve_device
     from engine.field.cache import default_field
     from engine.field.checkpoint import load_field
     from engine.field.progress import training_bar
     from engine.scenes import load_scene
     from systems.sam.factory import make_segmenter
 
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device not in ("cpu", "cuda"):
-        raise ViewerArgumentError(f"--device must be auto, cpu or cuda, not {device!r}")
+    if args.device not in ("auto", "cpu", "cuda"):
+        raise ViewerArgumentError(f"--device must be auto, cpu or cuda, not {args.device!r}")
+    device = resolve_device(args.device)
     scene = load_scene(args.scene, args.downscale)
     if args.field:
         field, field_path = load_field(args.field, scene_hash=scene.content_hash(), device=device), Path(args.field)
