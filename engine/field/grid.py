@@ -120,7 +120,7 @@ class VoxelField(nn.Module):
     @property
     def voxel_size(self) -> float:
         """Mean voxel spacing in field-space units."""
-        extent = (self.bbox[1] - self.bbox[0]).double()            # [3] x, y, z
+        extent = (self.bbox[1] - self.bbox[0]).detach().cpu().double()  # [3] x, y, z
         counts = torch.tensor(self.resolution[::-1], dtype=torch.float64) - 1  # [3] x, y, z
         return float((extent / counts).mean())
 
