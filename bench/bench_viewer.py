@@ -3,7 +3,7 @@ stopping to the full-resolution frame, at 1280x720 on a 128^3 field with the mas
 
 --field trained (default): the built-in scene's default field, the one `main.py view` shows
 (engine/field/cache.py default_field: the default recipe for a fixed iteration count at about
-128^3 voxels; deterministic; ~3 min on 2 cores the first time, then cached). --field FILE.pt: a saved field of
+128^3 voxels; deterministic; ~5 min on 2 cores the first time, then cached). --field FILE.pt: a saved field of
 the built-in scene. --field truth: the scene's ground
 truth as a voxel field (clear empty space; deterministic, no training).
 Writes bench/results/viewer[-truth].json and prints a table.
@@ -13,6 +13,7 @@ Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -116,6 +117,13 @@ def main() -> int:
         app.step()
     still_fps = args.frames / (time.perf_counter() - start)
     full_frame = presenter.state.seconds_per_row * H if presenter.state.seconds_per_row else float("nan")
+    presenter.config = dataclasses.replace(presenter.config, low_scale=1, max_low_scale=1)  # moving at full res
+    presenter.state.low_scale, start, full_frames = 1, time.perf_counter(), 0
+    while full_frames < args.frames and time.perf_counter() - start < 3.0:
+        cam.set_pose(ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
+        app.step()
+        full_frames += 1
+    full_res_moving_fps = full_frames / (time.perf_counter() - start)
 
     results = {"size": f"{W}x{H}", "field": f"{args.field} " + "x".join(map(str, field.resolution)),
                "occupancy": round(float(field.occupancy.float().mean()), 3), "overlay_objects": 2,
@@ -123,6 +131,7 @@ def main() -> int:
                "renderer": ctx.info["GL_RENDERER"], "moving_fps": round(moving_fps, 1),
                "refining_fps": round(refine_frames / to_full, 1), "still_fps": round(still_fps, 1),
                "seconds_to_full_resolution": round(to_full, 3),
+               "full_resolution_moving_fps": round(full_res_moving_fps, 1),
                "full_frame_ray_march_seconds": round(full_frame, 3), "low_scale_moving": presenter.state.low_scale}
     out = Path(args.out) if args.out else \
         ROOT / "bench" / "results" / ("viewer.json" if args.field == "trained" else "viewer-truth.json")

@@ -52,3 +52,6 @@ def test_the_low_scale_adapts_to_the_budget():
     assert state.low_scale == CONFIG.max_low_scale
     state.measured(state.plan("moved", 720, CONFIG), 0.001, CONFIG)   # far under: finer
     assert state.low_scale == CONFIG.max_low_scale - 1
+    for _ in range(30):
+        state.measured(state.plan("moved", 720, CONFIG), 0.001, CONFIG)
+    assert state.low_scale == 1                    # a fast renderer moves at full resolution
