@@ -9,6 +9,7 @@ from systems.inverse.ops import (
     build_view_weights,
     coverage_mask,
     gate_iou,
+    instance_ids,
     mask_iou,
     naive_render,
     naive_vote,
@@ -71,6 +72,16 @@ def test_coverage_mask_needs_a_majority_of_the_pixel():
     # only voxel 1 positive: pixel 0 covered 0.2 (a grazing ray, M > 0 but no majority), pixel 1 0.8.
     assert torch.equal(coverage_mask(view, torch.tensor([[-0.5, 3.0]])), torch.tensor([[[False, True]]]))
     assert bool(render_mask(view, torch.tensor([[-0.5, 3.0]]))[0, 0, 0] > 0)
+
+
+def test_instance_ids_give_each_pixel_to_the_object_covering_most_of_it():
+    view = build_view_weights(*_two_voxels(), 1, 2, (1, 1, 2))
+    # object 1 = voxel 0 (covers pixel 0 by 0.7), object 2 = voxel 1 (pixel 0 by 0.2, pixel 1 by 0.8)
+    votes = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    assert instance_ids(view, votes).tolist() == [[1, 2]]
+    # object 2 alone also covers pixel 0, by 0.2 only: no id there; no objects: all zero
+    assert instance_ids(view, votes[1:]).tolist() == [[0, 1]]
+    assert instance_ids(view, votes[:0]).tolist() == [[0, 0]]
 
 
 def test_multi_object_vote_pushes_other_channels_down_inside_the_sam_mask():

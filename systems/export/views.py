@@ -1,8 +1,8 @@
 """Per-view exports: an object's 2D masks and the object-alone / object-removed renders.
 
-Masks are the SA3D rendered masks M = sum_i w_i V(x_i) of the frozen field's compositing weights
-(systems/inverse/ops: build_view_weights + render_mask with the default SegmentationSettings'
-cutoffs: the segment command's path, so scene views give segment's masks), binarised M > 0. Renders edit a
+Masks render the 3D mask with the frozen field's compositing weights (systems/inverse/ops:
+build_view_weights + coverage_mask with the default SegmentationSettings' cutoffs: the segment
+command's path, so scene views give segment's masks). Renders edit a
 copy of the field: the raw density of the excluded voxels is set to
 `ops.EMPTY_RAW`, whose activation is ~0, so those voxels neither show nor occlude.
 
@@ -29,7 +29,7 @@ from engine.errors import UserFacingError
 from engine.field.grid import VoxelField
 from engine.field.render import render_view
 from systems.export.ops import EMPTY_RAW
-from systems.inverse.ops import build_view_weights, render_mask
+from systems.inverse.ops import build_view_weights, coverage_mask
 
 
 class CameraPathError(UserFacingError):
@@ -75,14 +75,15 @@ def load_camera_path(path: str | Path) -> list[NamedCamera]:
 
 
 def object_masks(field: VoxelField, votes: torch.Tensor, camera: Camera) -> np.ndarray:
-    """bool [K, H, W]: the rendered mask M > 0 of every channel of votes [K, Z, Y, X] in a camera."""
+    """bool [K, H, W]: the 2D mask (systems.inverse.ops.coverage_mask) of every channel of votes
+    [K, Z, Y, X] in a camera."""
     settings = SegmentationSettings()
     view = render_view(field, camera.K, camera.T_world_camera, camera.H, camera.W,
                        keep_weights=True, weight_cutoff=settings.weight_cutoff)
     s = view.samples
     weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
                                  field.resolution, min_entry=settings.min_entry)
-    return (render_mask(weights, votes.to(torch.float32).cpu()) > 0).numpy()
+    return coverage_mask(weights, votes.to(torch.float32).cpu()).numpy()
 
 
 def edited_field(field: VoxelField, removed: np.ndarray) -> VoxelField:

@@ -30,6 +30,7 @@ from scipy import sparse
 LAMBDA_PROMPTED = 5.0   # lambda of the negative term on the user-prompted view (reference default)
 LAMBDA_SELF = 1.0       # lambda on self-prompted views (reference default)
 IOU_GATE = 0.5          # views whose SAM mask and rendered mask overlap less are rejected
+MASK_COVERAGE = 0.5     # a view's 2D mask: pixels whose rendered weight lies on the 3D mask by more than this
 ROW_BLOCKS = 2          # the matrix products run on this many row blocks in threads (scipy's loops
                         # release the GIL). Fixed, not the core count: A^T S sums the blocks'
                         # partial sums in block order, so results are identical on every machine.
@@ -180,15 +181,25 @@ def render_coverage(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
 
 
 def coverage_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
-    """bool [K, H, W]: pixels that the final 3D masks (V > 0) cover by more than half (A @ [V > 0] > 0.5).
+    """bool [K, H, W]: pixels that the final 3D masks (V > 0) cover by more than half
+    (A @ [V > 0] > MASK_COVERAGE): the 2D masks of a segmentation (every view, exports, replays).
 
-    The 2D masks of a segmentation (held-out views, exports). Thresholding the rendered *soft* mask at
-    M > 0 instead (the reference's 2D output) marks every pixel whose ray grazes a positive voxel: on a
-    trained field, whose density is soft at silhouettes, that is a one-pixel halo around the object.
+    Thresholding the rendered *soft* mask at M > 0 instead (the reference's 2D output) marks every
+    pixel whose ray grazes a positive voxel: on a trained field, whose density is soft at
+    silhouettes, that is a one-pixel halo around the object (bench/bench_sa3d.py reports both).
     Rendering the binary 3D mask and asking for a majority of the pixel keeps the silhouette where
     the field's own opacity puts it.
     """
-    return render_coverage(view, votes) > 0.5
+    return render_coverage(view, votes) > MASK_COVERAGE
+
+
+def instance_ids(view: ViewWeights, votes: torch.Tensor) -> np.ndarray:
+    """uint8 [H, W] instance ids of channels votes [K, ...]: 1 + the channel covering the largest share
+    of the pixel where that share is over MASK_COVERAGE (at most one can be), else 0."""
+    if votes.shape[0] == 0:
+        return np.zeros((view.H, view.W), np.uint8)
+    best, index = render_coverage(view, votes).max(dim=0)                          # [H, W], [H, W]
+    return torch.where(best > MASK_COVERAGE, index + 1, 0).to(torch.uint8).numpy()
 
 
 def projection_loss(rendered: torch.Tensor, sam_mask: torch.Tensor, lam: float) -> torch.Tensor:
@@ -244,15 +255,21 @@ def accumulate_votes(votes: torch.Tensor, counts: torch.Tensor, view: ViewWeight
 
 
 def binarise_rendered(rendered: torch.Tensor) -> torch.Tensor:
-    """The reference's binary rendered mask: M > 0 and M > mean(M). [H, W] -> bool [H, W]."""
-    return (rendered > 0) & (rendered > rendered.mean())
+    """The reference's binary rendered mask: M > 0 and M > mean(M). [H, W] -> bool [H, W].
+
+    One comparison, M > max(mean(M), 0), in numpy (torch's per-operation overhead on the CPU
+    exceeds the arithmetic of an image this size).
+    """
+    M = np.asarray(rendered, dtype=np.float32)
+    return torch.from_numpy(M > max(float(M.mean()), 0.0))
 
 
 def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
     """IoU of two boolean masks of one shape; 0 when both are empty."""
-    a, b = a.bool(), b.bool()
-    union = int((a | b).sum())
-    return float((a & b).sum()) / union if union else 0.0
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    inter = np.count_nonzero(a & b)
+    union = np.count_nonzero(a) + np.count_nonzero(b) - inter
+    return inter / union if union else 0.0
 
 
 def gate_iou(rendered: torch.Tensor, sam_mask: torch.Tensor) -> float:

@@ -1,8 +1,8 @@
 """What a replay leaves behind besides mask_grid.npz (systems/segmentation/outputs.save_mask_grid):
 OUT/masks/<view>.png and the video of the recorded camera path with the mask overlay.
 
-masks/<view>.png: uint8 instance ids, 0 = no object, k = channel k - 1 (the object whose rendered
-mask M is largest where some M > 0), the format of the built-in scene's truth.
+masks/<view>.png: uint8 instance ids, 0 = no object, k = channel k - 1
+(systems.inverse.ops.instance_ids), the format of the built-in scene's truth.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import esper
 import numpy as np
-import torch
 from PIL import Image
 
 from components.camera import Camera
@@ -29,18 +28,10 @@ def objects_by_channel(app) -> list[SegObject]:
         return sorted((obj for _, obj in esper.get_component(SegObject)), key=lambda o: o.channel)
 
 
-def instance_ids(rendered: torch.Tensor) -> np.ndarray:
-    """uint8 [H, W] ids from soft masks rendered [K, H, W]: 1 + argmax where the max is > 0, else 0."""
-    if rendered.shape[0] == 0:
-        return np.zeros(rendered.shape[1:], np.uint8)
-    best, index = rendered.max(dim=0)                                  # [H, W], [H, W]
-    return torch.where(best > 0, index + 1, 0).to(torch.uint8).numpy()
-
-
 def write_masks(app, folder: str | Path, views: list[int]) -> list[Path]:
     """Write masks/<view name>.png (instance ids, see the module docstring) for scene `views`,
     reusing the segmentation's per-view weights (built for views it did not use)."""
-    from systems.inverse.ops import render_mask
+    from systems.inverse.ops import instance_ids
     from systems.segmentation.views import scene_view_entry
 
     scene, votes = app.resource(SceneData).scene, app.resource(MaskGrid).votes
@@ -49,7 +40,7 @@ def write_masks(app, folder: str | Path, views: list[int]) -> list[Path]:
     for view in views:
         with app.active():
             entry = scene_view_entry(app, view)
-        ids = instance_ids(render_mask(entry.weights, votes))
+        ids = instance_ids(entry.weights, votes)
         path = folder / f"{scene.view_names[view]}.png"
         atomic_write(path, _png(ids))
         written.append(path)
@@ -92,7 +83,7 @@ class VideoCapture:
 def overlay_frame(app, camera: Camera) -> np.ndarray:
     """uint8 [H, W, 3]: the field rendered in `camera`, objects tinted with their colours."""
     from engine.field.render import render_view
-    from systems.inverse.ops import build_view_weights, render_mask
+    from systems.inverse.ops import build_view_weights, instance_ids
 
     data, votes = app.resource(SceneData), app.resource(MaskGrid).votes
     view = render_view(data.field, camera.K, camera.T_world_camera, camera.H, camera.W,
@@ -101,7 +92,7 @@ def overlay_frame(app, camera: Camera) -> np.ndarray:
     s = view.samples
     weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
                                  data.field.resolution)
-    ids = instance_ids(render_mask(weights, votes))                    # [H, W]
+    ids = instance_ids(weights, votes)                                 # [H, W]
     colors = np.array([[0, 0, 0]] + [o.color for o in objects_by_channel(app)], np.float32) / 255.0
     tint = ids[..., None] > 0                                          # [H, W, 1]
     rgb = np.where(tint, (1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colors[ids], rgb)

@@ -10,7 +10,7 @@ import numpy as np
 from components.resources import MaskGrid, SceneData
 from components.segmentation import SegObject
 from engine.io import atomic_path
-from systems.inverse.ops import render_mask
+from systems.inverse.ops import coverage_mask
 from systems.segmentation.views import scene_view_entry
 
 MASK_GRID_VERSION = 1
@@ -33,9 +33,10 @@ def save_mask_grid(app, path: str | Path) -> None:
 
 
 def view_mask(app, view: int, channel: int) -> np.ndarray:
-    """bool [H, W]: the object's 2D mask in scene view `view`, rendered from the 3D mask (M > 0)."""
+    """bool [H, W]: the object's 2D mask in scene view `view`, rendered from the 3D mask
+    (systems.inverse.ops.coverage_mask)."""
     votes = app.resource(MaskGrid).votes[channel:channel + 1]
-    return render_mask(scene_view_entry(app, view).weights, votes)[0].numpy() > 0
+    return coverage_mask(scene_view_entry(app, view).weights, votes)[0].numpy()
 
 
 def write_view_masks(app, folder: str | Path, channel: int, views, progress=None) -> None:

@@ -15,47 +15,31 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 NUM_PROMPTS = 3   # the reference's default number of self-prompts per view
 
 
-def prompt_radius(rendered: torch.Tensor) -> int:
+def prompt_radius(rendered: torch.Tensor | np.ndarray) -> int:
     """Half-size of the exclusion square: max(floor(sqrt(sum clip(M, 0, 1) / pi)) // 2, 2)."""
-    area = float(rendered.clamp(0.0, 1.0).sum())
+    area = float(np.clip(np.asarray(rendered, dtype=np.float32), 0.0, 1.0).sum())
     return max(int(math.sqrt(area / math.pi)) // 2, 2)
 
 
 def normalised_depth(depth: torch.Tensor) -> torch.Tensor:
     """Depth [H, W] min-max normalised to [0, 1] over the image (zeros when it is constant)."""
-    d = depth.float()
-    span = float(d.max() - d.min()) if d.numel() else 0.0
-    return (d - d.min()) / span if span > 0 else torch.zeros_like(d)
+    return torch.from_numpy(_normalised_depth(np.asarray(depth, dtype=np.float32)))
 
 
 def normalised_distance(depth01: torch.Tensor, x: int, y: int,
                         box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """d(G(p), G(q)) / max_p d for q = (x, y): [H, W] in [0, 1] (the minimum, at q, is 0).
 
-    Separable: (row - row_q)^2 / H^2 and (col - col_q)^2 / W^2 are 1-D, broadcast over the image.
     With box = (y0, y1, x0, x1) only that window [y1 - y0, x1 - x0] is returned; the
     normalisation is still the maximum over the whole image.
     """
-    H, W = depth01.shape
-    dr = ((torch.arange(H, dtype=torch.float32) - y) / H).square()[:, None]           # [H, 1]
-    dc = ((torch.arange(W, dtype=torch.float32) - x) / W).square()[None, :]           # [1, W]
-    d2 = (depth01 - depth01[y, x]).square_().add_(dr).add_(dc)                        # [H, W]
-    top = float(d2.max())
-    if box is not None:
-        d2 = d2[box[0]:box[1], box[2]:box[3]].clone()                                 # [h, w]
-    return d2.div_(top).sqrt_() if top > 0 else d2
-
-
-def positive_box(M: torch.Tensor) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1): the bounding box of M > 0 for a mask [H, W] with a positive pixel."""
-    pos = M > 0                                                                       # [H, W]
-    rows, cols = pos.any(1).nonzero().squeeze(1), pos.any(0).nonzero().squeeze(1)
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return torch.from_numpy(_normalised_distance(np.asarray(depth01, dtype=np.float32), x, y, box))
 
 
 def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
@@ -65,32 +49,65 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
     Empty ([0, 2]) when the mask has no positive pixel. See the module docstring for the rule.
     Exactly the same picks on the bounding box of M > 0 only: a pick needs a positive score and
     decays are >= 0, so only pixels with M > 0 can win (and clip(M, 0, 1) is 0 outside the box).
+    Computed in numpy: a pick is a few passes over the image, where torch's per-operation
+    overhead on the CPU would cost more than the arithmetic.
     """
-    H, W = rendered.shape
-    M = rendered.float()
-    first = int(torch.argmax(M))
-    if float(M.reshape(-1)[first]) <= 0 or num_prompts < 1:
+    M = np.asarray(rendered, dtype=np.float32)                                        # [H, W]
+    H, W = M.shape
+    first = int(np.argmax(M))
+    if M.flat[first] <= 0 or num_prompts < 1:
         return torch.zeros(0, 2, dtype=torch.long)
-    box = positive_box(M)
+    box = _positive_box(M)
     y0, x0 = box[0], box[2]
-    crop = M[box[0]:box[1], box[2]:box[3]]                                            # [h, w]
+    crop = M[box[0]:box[1], box[2]:box[3]]                                            # [h, w] view
     h, w = crop.shape
     r = prompt_radius(crop)
-    depth01 = normalised_depth(depth)                                                 # [H, W]
-    best = torch.full((h, w), -math.inf)                                              # [h, w]
-    excluded = torch.zeros(h, w, dtype=torch.bool)                                    # [h, w]
+    depth01 = _normalised_depth(np.asarray(depth, dtype=np.float32))                  # [H, W]
+    best = np.full((h, w), -np.inf, dtype=np.float32)                                 # [h, w]
+    excluded = np.zeros((h, w), dtype=bool)                                           # [h, w]
     chosen = [divmod(first, W)]                                                       # (y, x) image
     while True:
         y, x = chosen[-1]
         excluded[max(y - y0 - r, 0):max(y - y0 + r + 1, 0), max(x - x0 - r, 0):max(x - x0 + r + 1, 0)] = True
         if len(chosen) >= num_prompts:
             break
-        decay = normalised_distance(depth01, x, y, box).mul_(float(M[y, x]))          # [h, w]
-        best = torch.maximum(best, crop - decay)                                      # min decay
-        score = best.masked_fill(excluded, -math.inf)
-        pick = int(torch.argmax(score))
-        if float(score.reshape(-1)[pick]) <= 0:
+        decay = _normalised_distance(depth01, x, y, box)                              # [h, w]
+        decay *= M[y, x]
+        np.maximum(best, np.subtract(crop, decay, out=decay), out=best)               # min decay
+        score = np.where(excluded, -np.inf, best)
+        pick = int(np.argmax(score))
+        if score.flat[pick] <= 0:
             break
         py, px = divmod(pick, w)
         chosen.append((py + y0, px + x0))
     return torch.tensor([[x, y] for y, x in chosen], dtype=torch.long).reshape(-1, 2)
+
+
+def _normalised_depth(depth: np.ndarray) -> np.ndarray:
+    lo, hi = (float(depth.min()), float(depth.max())) if depth.size else (0.0, 0.0)
+    return (depth - lo) / (hi - lo) if hi > lo else np.zeros_like(depth)
+
+
+def _normalised_distance(depth01: np.ndarray, x: int, y: int, box) -> np.ndarray:
+    """Separable: (row - row_q)^2 / H^2 and (col - col_q)^2 / W^2 are 1-D, broadcast over the image."""
+    H, W = depth01.shape
+    dr = np.square((np.arange(H, dtype=np.float32) - y) / H)[:, None]                # [H, 1]
+    dc = np.square((np.arange(W, dtype=np.float32) - x) / W)[None, :]                # [1, W]
+    d2 = np.subtract(depth01, depth01[y, x])                                          # [H, W]
+    np.square(d2, out=d2)
+    d2 += dr
+    d2 += dc
+    top = float(d2.max())
+    if box is not None:
+        d2 = d2[box[0]:box[1], box[2]:box[3]].copy()                                  # [h, w]
+    if top > 0:
+        d2 /= top
+        np.sqrt(d2, out=d2)
+    return d2
+
+
+def _positive_box(M: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the bounding box of M > 0 for a mask [H, W] with a positive pixel."""
+    pos = M > 0                                                                       # [H, W]
+    rows, cols = np.flatnonzero(pos.any(1)), np.flatnonzero(pos.any(0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
