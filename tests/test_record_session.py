@@ -107,6 +107,22 @@ def test_a_different_grid_is_reported_naming_the_object(session, tmp_path):
     assert f"line {len(lines)}" in replay.problems[0] and "object 2 'object 2': mask grid differs" in replay.problems[0]
 
 
+def test_on_another_device_grids_are_checked_by_their_voxels_inside(session, tmp_path):
+    scene, field, truth, path, *_ = session
+    assert read_recording(path).header["device"] == "cpu"
+    lines = path.read_text().splitlines(keepends=True)
+    header, last = json.loads(lines[0]), json.loads(lines[-1])
+    header["device"] = "cuda"                                  # as if recorded on a GPU
+    last["data"]["objects"][0]["sha256"] = "0" * 64            # rounding: other bits, same voxels
+    (tmp_path / "gpu.jsonl").write_text(json.dumps(header) + "\n" + "".join(lines[1:-1]) + json.dumps(last) + "\n")
+    _, replay = _replay(read_recording(tmp_path / "gpu.jsonl"), scene, field, truth)
+    assert not replay.exact and replay.problems == [] and replay.checks == 3
+    last["data"]["objects"][0]["inside"] += 100                # more than rounding can flip
+    (tmp_path / "gpu.jsonl").write_text(json.dumps(header) + "\n" + "".join(lines[1:-1]) + json.dumps(last) + "\n")
+    _, replay = _replay(read_recording(tmp_path / "gpu.jsonl"), scene, field, truth)
+    assert len(replay.problems) == 1 and "object 1 'object 1': mask grid differs" in replay.problems[0]
+
+
 def test_the_replay_command_writes_the_grid_the_masks_and_a_video(session, tmp_path, capsys):
     scene, *_, path, _, votes = session
     out = tmp_path / "out"

@@ -3,8 +3,10 @@
 Line 1, the header (one JSON object):
     {"format": "sa3d-recording", "version": 1, "app_version": "0.1.0", "created": ISO-8601 UTC,
      "scene": {"name", "hash"}, "field": {"path", "hash"}, "segmenter": {"name", "checkpoint", "source"},
-     "settings": {...}, "objects": [...]}
+     "settings": {...}, "objects": [...], "device": "cpu" | "cuda"}
     objects: the objects that already existed (as in a "grids" event; empty for a whole session).
+    device: where the field ran (absent in early files: "cpu"). Grids replay bit for bit on the
+    device they were recorded on; another device rounds differently.
     field / checkpoint hashes are sha256 of the file bytes, or "none" (a SAM segmenter without a
     named file gives its own identity); segmenter "source" = the weights file or the gt mask folder.
 Every further line, one event:
