@@ -24,7 +24,7 @@ def field_file(tmp_path_factory):
 
 
 def _main(*args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=300)
 

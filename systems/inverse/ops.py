@@ -232,26 +232,31 @@ def accumulate_votes(votes: torch.Tensor, counts: torch.Tensor, view: ViewWeight
 
     votes, counts [K, Z*Y*X] (or [K, Z, Y, X]) float32 contiguous; vote [K, U]. For every voxel whose
     vote is non-zero ("changed"): V = (V * count + vote) / (count + 1); count += 1. Returns how many
-    (channel, voxel) entries changed.
+    (channel, voxel) entries changed. The voxels are split into ROW_BLOCKS ranges updated in
+    threads (each voxel by one thread: the result does not depend on the split).
     """
     if not (votes.is_contiguous() and counts.is_contiguous()):
         raise ValueError("accumulate_votes updates in place: votes and counts must be contiguous")
     flat_v = votes.numpy().reshape(votes.shape[0], -1)                              # views, no copies
     flat_c = counts.numpy().reshape(counts.shape[0], -1)
     ids, vote = view.voxels.numpy(), vote.numpy()                                   # [U], [K, U]
-    changed = 0
-    for k in range(vote.shape[0]):
-        hit = vote[k] != 0                                                          # [U]
-        row_v, row_c = flat_v[k], flat_c[k]                                         # [Z*Y*X] views
-        c, v = row_c.take(ids), row_v.take(ids)                                     # [U] gathers
-        total = v * c
-        total += vote[k]
-        c_new = c + hit                                                             # [U] float32
-        np.divide(total, c_new, out=v, where=hit)                                   # untouched: V kept
-        row_v[ids] = v
-        row_c[ids] = c_new
-        changed += int(np.count_nonzero(hit))
-    return changed
+    bounds = np.linspace(0, ids.size, ROW_BLOCKS + 1).astype(np.int64)
+    jobs = [(k, a, b) for k in range(vote.shape[0]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return sum(_pool().map(lambda j: _average_into(flat_v[j[0]], flat_c[j[0]], ids[j[1]:j[2]],
+                                                   vote[j[0], j[1]:j[2]]), jobs))
+
+
+def _average_into(row_v: np.ndarray, row_c: np.ndarray, ids: np.ndarray, vote: np.ndarray) -> int:
+    """One channel's averaged step on voxels `ids` of its rows row_v, row_c [Z*Y*X] (in place)."""
+    hit = vote != 0                                                                 # [n]
+    c, v = row_c.take(ids), row_v.take(ids)                                         # [n] gathers
+    total = v * c
+    total += vote
+    c_new = c + hit                                                                 # [n] float32
+    np.divide(total, c_new, out=v, where=hit)                                       # untouched: V kept
+    row_v[ids] = v
+    row_c[ids] = c_new
+    return int(np.count_nonzero(hit))
 
 
 def binarise_rendered(rendered: torch.Tensor) -> torch.Tensor:
