@@ -95,6 +95,13 @@ class RenameObjectRequested:
 
 
 @dataclass(frozen=True)
+class RecolorObjectRequested:
+    """Show `object_id` in overlay colour `color` (r, g, b, each 0-255)."""
+    object_id: int
+    color: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
 class PropagationRequested:
     """Propagate an object's mask over the views in SegmentationSettings.views (one pass)."""
     object_id: int | None = None
@@ -124,6 +131,12 @@ class ObjectDeleted:
 class ObjectRenamed:
     object_id: int
     name: str
+
+
+@dataclass(frozen=True)
+class ObjectRecolored:
+    object_id: int
+    color: tuple[int, int, int]
 
 
 @dataclass(frozen=True)

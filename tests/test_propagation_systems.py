@@ -12,11 +12,13 @@ from components.messages import (
     DeleteObjectRequested,
     NewObjectRequested,
     ObjectCreated,
+    ObjectRecolored,
     PromptAdded,
     PromptRejected,
     PropagationFinished,
     PropagationProgressed,
     PropagationRequested,
+    RecolorObjectRequested,
     UndoRequested,
 )
 from components.resources import MaskGrid, SegmentationSettings
@@ -128,6 +130,13 @@ def test_objects_have_their_own_channels_undo_clear_and_delete(world):
     app.send(UndoRequested())
     app.step()
     assert not (app.resource(MaskGrid).votes[1] > 0).any()
+    app.send(RecolorObjectRequested(2, (10, 20, 30)))
+    app.send(RecolorObjectRequested(2, (300, 0, 0)))               # not a colour: ignored
+    app.send(RecolorObjectRequested(9, (1, 2, 3)))                 # no such object: ignored
+    app.step()
+    assert app.messages.read(ObjectRecolored, "test") == [ObjectRecolored(2, (10, 20, 30))]
+    with app.active():
+        assert {o.id: o.color for _, o in esper.get_component(SegObject)}[2] == (10, 20, 30)
     app.send(DeleteObjectRequested(1))
     app.step()
     with app.active():

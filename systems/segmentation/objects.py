@@ -1,4 +1,4 @@
-"""Object lifecycle: create, select, rename, delete; each object owns one mask grid channel."""
+"""Object lifecycle: create, select, rename, recolour, delete; each object owns one mask grid channel."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from components.messages import (
     NewObjectRequested,
     ObjectCreated,
     ObjectDeleted,
+    ObjectRecolored,
     ObjectRenamed,
     ObjectSelected,
+    RecolorObjectRequested,
     RenameObjectRequested,
 )
 from components.resources import ActiveObject, MaskGrid
@@ -69,9 +71,10 @@ def delete_object(app, entity: int, obj: SegObject) -> None:
 
 
 def manage_objects(app) -> None:
-    """Reads NewObjectRequested, ObjectSelected, RenameObjectRequested, DeleteObjectRequested;
-    writes object entities, MaskGrid channels, ActiveObject; sends ObjectCreated / ObjectRenamed /
-    ObjectDeleted / MaskUpdated (for channels that moved)."""
+    """Reads NewObjectRequested, ObjectSelected, RenameObjectRequested, RecolorObjectRequested,
+    DeleteObjectRequested; writes object entities, MaskGrid channels, ActiveObject; sends
+    ObjectCreated / ObjectRenamed / ObjectRecolored / ObjectDeleted / MaskUpdated (for channels
+    that moved). A colour outside 0-255 per channel is ignored."""
     for request in app.read(NewObjectRequested):
         create_object(app, request.name, request.color)
     for request in app.read(ObjectSelected):
@@ -82,6 +85,12 @@ def manage_objects(app) -> None:
         if found is not None and request.name.strip():
             found[1].name = request.name.strip()
             app.send(ObjectRenamed(request.object_id, found[1].name))
+    for request in app.read(RecolorObjectRequested):
+        found = find_object(request.object_id)
+        color = tuple(int(c) for c in request.color)
+        if found is not None and len(color) == 3 and all(0 <= c <= 255 for c in color):
+            found[1].color = color
+            app.send(ObjectRecolored(request.object_id, color))
     for request in app.read(DeleteObjectRequested):
         found = resolve_object(app, request.object_id)
         if found is not None:

@@ -19,6 +19,7 @@ from components.messages import (
     NewObjectRequested,
     ObjectSelected,
     PropagationRequested,
+    RecolorObjectRequested,
     RenameObjectRequested,
     UndoRequested,
 )
@@ -109,8 +110,10 @@ def _objects(app, settings: ViewerSettings) -> None:
         if changed:
             (settings.hidden.discard if shown else settings.hidden.add)(obj.id)
         imgui.same_line()
-        r, g, b = (c / 255.0 for c in obj.color)
-        imgui.color_button("##colour", imgui.ImVec4(r, g, b, 1.0))
+        picked, rgb = imgui.color_edit3("##colour", [c / 255.0 for c in obj.color],
+                                        imgui.ColorEditFlags_.no_inputs)
+        if picked:
+            app.send(RecolorObjectRequested(obj.id, tuple(round(c * 255.0) for c in rgb)))
         imgui.same_line()
         if imgui.selectable(obj.name, obj.id == active, size=imgui.ImVec2(150, 0))[0]:
             app.send(ObjectSelected(obj.id))
