@@ -31,9 +31,10 @@ LAMBDA_PROMPTED = 5.0   # lambda of the negative term on the user-prompted view 
 LAMBDA_SELF = 1.0       # lambda on self-prompted views (reference default)
 IOU_GATE = 0.5          # views whose SAM mask and rendered mask overlap less are rejected
 MASK_COVERAGE = 0.5     # a view's 2D mask: pixels whose rendered weight lies on the 3D mask by more than this
-ROW_BLOCKS = 2          # the matrix products run on this many row blocks in threads (scipy's loops
-                        # release the GIL). Fixed, not the core count: A^T S sums the blocks'
-                        # partial sums in block order, so results are identical on every machine.
+ROW_BLOCKS = 2          # the matrix products run on this many row blocks, the update on this many
+                        # voxel ranges, in threads (scipy's and numpy's loops release the GIL). Fixed,
+                        # not the core count: A^T S sums the blocks' partial sums in block order, so
+                        # results are identical on every machine.
 
 
 @dataclass(frozen=True, eq=False)
