@@ -72,6 +72,13 @@ def test_coverage_mask_needs_a_majority_of_the_pixel():
     # only voxel 1 positive: pixel 0 covered 0.2 (a grazing ray, M > 0 but no majority), pixel 1 0.8.
     assert torch.equal(coverage_mask(view, torch.tensor([[-0.5, 3.0]])), torch.tensor([[[False, True]]]))
     assert bool(render_mask(view, torch.tensor([[-0.5, 3.0]]))[0, 0, 0] > 0)
+    # a constant backdrop takes 0.9 more of pixel 1: voxel 1 now holds 0.8 / 1.7 < half of it
+    backed = build_view_weights(*_two_voxels(), 1, 2, (1, 1, 2), backdrop=torch.tensor([0.1, 0.9]))
+    assert torch.equal(coverage_mask(backed, torch.tensor([[-0.5, 3.0]])), torch.tensor([[[False, False]]]))
+    # a soft field (every weight halved, the rest in faint samples under the cutoff): same shares
+    ray_ids, coords, weights = _two_voxels()
+    soft = build_view_weights(ray_ids, coords, weights * 0.5, 1, 2, (1, 1, 2))
+    assert torch.equal(coverage_mask(soft, torch.tensor([[3.0, -1.0]])), torch.tensor([[[True, False]]]))
 
 
 def test_instance_ids_give_each_pixel_to_the_object_covering_most_of_it():

@@ -86,6 +86,36 @@ def test_prompt_lift_then_one_propagation_view_per_frame_improves_the_mask(world
     assert _test_iou(app, scene, truth, k) > lifted_iou + 0.05
 
 
+class BoxedGt(GtSegmenter):
+    """A gt segmenter that asks for the rendered-mask box and records what predict received."""
+    rendered_box = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = []
+
+    def predict(self, **prompt):
+        self.calls.append(prompt)
+        return super().predict(**prompt)
+
+
+def test_a_segmenter_with_rendered_box_gets_a_box_around_its_self_prompts(world):
+    scene, truth, field = world
+    segmenter = BoxedGt(truth.mask_dir(truth.object_names[0]))
+    app = App(segmentation_plugin(Schedule()))
+    insert_segmentation(app, scene, field, segmenter, SegmentationSettings(views=tuple(scene.train_ids[1:4])))
+    app.send(_click(scene, truth, scene.train_ids[0], 1))
+    app.send(PropagationRequested())
+    while not app.messages.read(PropagationFinished, "test") and app.frame < 40:
+        app.step()
+    prompted, *propagated = segmenter.calls
+    assert prompted["box"] is None and len(propagated) == 3
+    for call in propagated:
+        x0, y0, x1, y1 = call["box"]
+        xs, ys = call["points"][:, 0], call["points"][:, 1]
+        assert 0 <= x0 <= xs.min() and xs.max() <= x1 <= scene.W and 0 <= y0 <= ys.min() and ys.max() <= y1 <= scene.H
+
+
 def test_bad_prompts_are_rejected_and_every_view_rejected_says_why(world):
     scene, truth, _ = world
     app = _app(world, 1, scene.train_ids[1:4])

@@ -1,7 +1,7 @@
 """Per-view exports: an object's 2D masks and the object-alone / object-removed renders.
 
 Masks render the 3D mask with the frozen field's compositing weights (systems/inverse/ops:
-build_view_weights + coverage_mask with the default SegmentationSettings' cutoffs: the segment
+frozen_view_weights + coverage_mask with the default SegmentationSettings' cutoffs: the segment
 command's path, so scene views give segment's masks). Renders edit a
 copy of the field: the raw density of the excluded voxels is set to
 `ops.EMPTY_RAW`, whose activation is ~0, so those voxels neither show nor occlude.
@@ -29,7 +29,8 @@ from engine.errors import UserFacingError
 from engine.field.grid import VoxelField
 from engine.field.render import render_view
 from systems.export.ops import EMPTY_RAW
-from systems.inverse.ops import build_view_weights, coverage_mask
+from systems.inverse.frozen import frozen_view_weights
+from systems.inverse.ops import coverage_mask
 
 
 class CameraPathError(UserFacingError):
@@ -78,11 +79,8 @@ def object_masks(field: VoxelField, votes: torch.Tensor, camera: Camera) -> np.n
     """bool [K, H, W]: the 2D mask (systems.inverse.ops.coverage_mask) of every channel of votes
     [K, Z, Y, X] in a camera."""
     settings = SegmentationSettings()
-    view = render_view(field, camera.K, camera.T_world_camera, camera.H, camera.W,
-                       keep_weights=True, weight_cutoff=settings.weight_cutoff)
-    s = view.samples
-    weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
-                                 field.resolution, min_entry=settings.min_entry)
+    weights, _ = frozen_view_weights(field, camera, weight_cutoff=settings.weight_cutoff,
+                                     min_entry=settings.min_entry)
     return coverage_mask(weights, votes.to(torch.float32).cpu()).numpy()
 
 

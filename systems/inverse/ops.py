@@ -30,7 +30,7 @@ from scipy import sparse
 LAMBDA_PROMPTED = 5.0   # lambda of the negative term on the user-prompted view (reference default)
 LAMBDA_SELF = 1.0       # lambda on self-prompted views (reference default)
 IOU_GATE = 0.5          # views whose SAM mask and rendered mask overlap less are rejected
-MASK_COVERAGE = 0.5     # a view's 2D mask: pixels whose rendered weight lies on the 3D mask by more than this
+MASK_COVERAGE = 0.5     # a view's 2D mask: pixels whose weight lies on the 3D mask by more than this share
 ROW_BLOCKS = 2          # the matrix products run on this many row blocks, the update on this many
                         # voxel ranges, in threads (scipy's and numpy's loops release the GIL). Fixed,
                         # not the core count: A^T S sums the blocks' partial sums in block order, so
@@ -43,10 +43,11 @@ class ViewWeights:
 
     `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(voxels)):
     A[r, u] = sum over the samples of ray r of w_i * the trilinear weight of voxel `voxels[u]` at
-    x_i; `col_sums` = A^T 1. No transposed copy is kept: A^T S runs on the CSC views A_b.T of
-    `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose. (scipy's
-    CSR products run ~3x faster than torch's on the CPU;
-    the public functions take and return torch tensors.)
+    x_i; `col_sums` = A^T 1; `pixel_weight` = A 1 + the weight that reaches a constant backdrop (the
+    pixel's modelled weight: what a 2D mask asks the majority of). No transposed copy is kept: A^T S
+    runs on the CSC views A_b.T of `blocks` (row blocks of A sharing its arrays), as fast as a
+    prebuilt CSR transpose. (scipy's CSR products run ~3x faster than torch's on the CPU; the
+    public functions take and return torch tensors.)
     """
     H: int
     W: int
@@ -54,6 +55,7 @@ class ViewWeights:
     voxels: torch.Tensor              # [U] int64 flat voxel ids (z * Y + y) * X + x, ascending
     A: sparse.csr_matrix              # [H*W, U] float32
     col_sums: np.ndarray              # [U] float32
+    pixel_weight: np.ndarray          # [H*W] float32
     blocks: tuple                     # ROW_BLOCKS (first row, CSR rows of A) sharing A's arrays
 
     @property
@@ -95,12 +97,15 @@ def trilinear_corners(coords: torch.Tensor, grid_shape: tuple[int, int, int]
 
 def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor,
                        H: int, W: int, grid_shape: tuple[int, int, int], *,
-                       min_entry: float = 0.0, chunk_rays: int = 16384) -> ViewWeights:
+                       backdrop: torch.Tensor | None = None, min_entry: float = 0.0,
+                       chunk_rays: int = 16384) -> ViewWeights:
     """Coalesce a view's kept samples into its sparse matrix (once per view and field).
 
     Reads ray_ids [S] int64 (row-major pixel index), coords [S, 3] normalised grid coords,
-    weights [S] compositing weights. Corner entries of one (pixel, voxel) pair are summed; summed
-    entries <= `min_entry` are dropped. Work is split by ray ranges so that memory stays bounded.
+    weights [S] compositing weights, and optionally backdrop [H*W]: the weight of each pixel that
+    reaches a constant background colour (no voxel; part of the pixel's modelled weight). Corner
+    entries of one (pixel, voxel) pair are summed; summed entries <= `min_entry` are dropped. Work
+    is split by ray ranges so that memory stays bounded.
     """
     Z, Y, X = grid_shape
     ray_ids, coords, weights = ray_ids.long().cpu(), coords.float().cpu(), weights.float().cpu()
@@ -127,7 +132,10 @@ def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: tor
     A = sparse.vstack(blocks, format="csr").astype(np.float32)
     A.sort_indices()
     col_sums = np.asarray(A.sum(axis=0), dtype=np.float32).reshape(-1)              # [U]
-    return ViewWeights(H, W, tuple(grid_shape), voxels, A, col_sums, row_blocks(A, ROW_BLOCKS))
+    pixel_weight = np.asarray(A.sum(axis=1), dtype=np.float32).reshape(-1)          # [H*W]
+    if backdrop is not None:
+        pixel_weight += backdrop.detach().float().cpu().numpy().reshape(-1)
+    return ViewWeights(H, W, tuple(grid_shape), voxels, A, col_sums, pixel_weight, row_blocks(A, ROW_BLOCKS))
 
 
 def row_blocks(A: sparse.csr_matrix, n: int) -> tuple:
@@ -177,19 +185,25 @@ def render_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
 
 
 def render_coverage(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
-    """How much of each pixel the final 3D masks V > 0 cover: A @ [V > 0] -> [K, H, W] in [0, opacity]."""
-    return render_mask(view, (votes.reshape(votes.shape[0], -1) > 0).float())
+    """The share of each pixel's modelled weight that the final 3D masks V > 0 cover:
+    A @ [V > 0] / pixel_weight -> [K, H, W] in [0, 1] (0 where the pixel has no weight)."""
+    covered = render_mask(view, (votes.reshape(votes.shape[0], -1) > 0).float())     # [K, H, W]
+    total = torch.from_numpy(view.pixel_weight).reshape(1, view.H, view.W)
+    return torch.where(total > 0, covered / total.clamp(min=1e-12), 0.0)
 
 
 def coverage_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
-    """bool [K, H, W]: pixels that the final 3D masks (V > 0) cover by more than half
-    (A @ [V > 0] > MASK_COVERAGE): the 2D masks of a segmentation (every view, exports, replays).
+    """bool [K, H, W]: pixels whose modelled weight the final 3D masks (V > 0) cover by more than
+    half (render_coverage > MASK_COVERAGE): the 2D masks of a segmentation (every view, exports,
+    replays).
 
     Thresholding the rendered *soft* mask at M > 0 instead (the reference's 2D output) marks every
     pixel whose ray grazes a positive voxel: on a trained field, whose density is soft at
     silhouettes, that is a one-pixel halo around the object (bench/bench_sa3d.py reports both).
-    Rendering the binary 3D mask and asking for a majority of the pixel keeps the silhouette where
-    the field's own opacity puts it.
+    Asking for a majority of the pixel keeps the silhouette where the field's own opacity puts it:
+    a grazing ray in front of the backdrop spends most of its weight there. The share is of the
+    weight the matrix holds (samples under the weight cutoff are left out), so a soft field, whose
+    weight is spread over many faint samples, still gives whole masks.
     """
     return render_coverage(view, votes) > MASK_COVERAGE
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from components.camera import Camera
-from components.resources import MaskGrid, SceneData
+from components.resources import MaskGrid, SceneData, SegmentationSettings
 from components.segmentation import SegObject
 from engine.io import atomic_path, atomic_write
 from systems.record.fileformat import RecordingError
@@ -82,16 +82,14 @@ class VideoCapture:
 
 def overlay_frame(app, camera: Camera) -> np.ndarray:
     """uint8 [H, W, 3]: the field rendered in `camera`, objects tinted with their colours."""
-    from engine.field.render import render_view
-    from systems.inverse.ops import build_view_weights, instance_ids
+    from systems.inverse.frozen import frozen_view_weights
+    from systems.inverse.ops import instance_ids
 
     data, votes = app.resource(SceneData), app.resource(MaskGrid).votes
-    view = render_view(data.field, camera.K, camera.T_world_camera, camera.H, camera.W,
-                       keep_weights=True, weight_cutoff=1e-3)
+    settings = app.resource(SegmentationSettings)
+    weights, view = frozen_view_weights(data.field, camera, weight_cutoff=settings.weight_cutoff,
+                                        min_entry=settings.min_entry)
     rgb = view.rgb.cpu().numpy()                                       # [H, W, 3] float in [0, 1]
-    s = view.samples
-    weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
-                                 data.field.resolution)
     ids = instance_ids(weights, votes)                                 # [H, W]
     colors = np.array([[0, 0, 0]] + [o.color for o in objects_by_channel(app)], np.float32) / 255.0
     tint = ids[..., None] > 0                                          # [H, W, 1]

@@ -5,7 +5,8 @@ Seeds: positive points -> object disks; negative points -> background disks; a b
 outside it is background (and, without positive points, a disk at its centre is object); no box
 and no mask -> the image border is background except where it looks like the object seeds (objects
 cut by the frame); a soft mask prior -> its confident inside (eroded) is object, its far outside
-background, and a weak unary term pulls the free pixels towards the prior. Free pixels whose
+background, and a weak unary term pulls the free pixels towards the prior. In a propagation the
+self-prompts come with a box around the rendered mask (`rendered_box`), which bounds the walk. Free pixels whose
 chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out, it varies across
 one object) is farther than t from every object seed become background seeds too: this keeps the
 walk from leaking into a touching object of another colour. Multimask = three distances t (small:
@@ -75,6 +76,7 @@ class FallbackSegmenter:
     """Weight-free segmenter (see the module docstring); `depth` in set_view sharpens it a lot."""
 
     name = "fallback"
+    rendered_box = True      # colour and depth alone can leak far on real scenes: the box bounds the walk
 
     def __init__(self, config: FallbackConfig = FallbackConfig(), notice: str | None = None):
         self.config = config

@@ -96,6 +96,7 @@ class GtSegmenter:
     """Segmenter backed by ground-truth masks in `mask_dir` (see the module docstring)."""
 
     name = "gt"
+    rendered_box = False     # the ground truth needs no hint
 
     def __init__(self, mask_dir: str | Path, notice: str | None = None):
         self.mask_dir = Path(mask_dir).expanduser()

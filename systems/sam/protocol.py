@@ -41,6 +41,7 @@ class Prompt:
 class Segmenter(Protocol):
     name: str            # "sam" | "fallback" | "gt"
     notice: str | None   # a line to show users (e.g. "no SAM checkpoint: using the fallback segmenter")
+    rendered_box: bool   # self-prompted views also pass a box around the rendered mask (self_prompt.ops.prompt_box)
 
     def set_view(self, image: np.ndarray, *, view_name: str | None = None,
                  depth: np.ndarray | None = None) -> None: ...   # image [H,W,3] uint8; depth [H,W]

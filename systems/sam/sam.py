@@ -59,6 +59,7 @@ class SamSegmenter:
     """segment_anything behind the Segmenter protocol (see the module docstring)."""
 
     name = "sam"
+    rendered_box = False     # the reference passes SAM the self-prompts alone
 
     def __init__(self, sam, *, model_type: str, identity: str | None = None,
                  cache_dir: str | Path | None = None, device: str = "cpu", notice: str | None = None):

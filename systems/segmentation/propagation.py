@@ -11,6 +11,7 @@ from components.segmentation import Candidates, PendingView, Prompts, Propagatio
 from engine.errors import UserFacingError
 from systems.segmentation.objects import resolve_object
 from systems.segmentation.prompts import set_segmenter_view
+from systems.self_prompt.ops import prompt_box
 
 
 def propagation_views(app, prompted_view: int | None) -> list[int]:
@@ -44,15 +45,17 @@ def start_propagation(app) -> None:
 
 def segment_pending_views(app) -> None:
     """Reads PendingView self-prompts, ViewCache and the SegmenterHandle; writes PendingView.sam_mask
-    (single-mask output from the positive points). A segmenter error leaves it None (rejected)."""
+    (single-mask output from the positive points, with a box around the rendered mask for a
+    segmenter with `rendered_box`). A segmenter error leaves it None (rejected)."""
     handle, cache = app.resource(SegmenterHandle), app.resource(ViewCache)
     for _, pending in esper.get_component(PendingView):
         if len(pending.points) == 0:
             continue
+        box = prompt_box(pending.rendered) if getattr(handle.segmenter, "rendered_box", False) else None
         try:
             set_segmenter_view(handle, pending.view, cache.entries[pending.view])
-            result = handle.segmenter.predict(points=pending.points,
-                                              labels=np.ones(len(pending.points), np.int64), multimask=False)
+            result = handle.segmenter.predict(points=pending.points, labels=np.ones(len(pending.points), np.int64),
+                                              box=box, multimask=False)
         except UserFacingError:
             continue
         pending.sam_mask = np.asarray(result.masks[int(np.argmax(result.scores))], bool)

@@ -33,14 +33,10 @@ def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera,
 
     The segmenter sees the scene's photo for a scene view at the scene's size, else the render.
     """
-    from engine.field.render import render_view
-    from systems.inverse.ops import build_view_weights
+    from systems.inverse.frozen import frozen_view_weights
 
-    rendered = render_view(data.field, camera.K, camera.T_world_camera, camera.H, camera.W,
-                           keep_weights=True, weight_cutoff=settings.weight_cutoff)
-    s = rendered.samples
-    weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), camera.H, camera.W,
-                                 data.field.resolution, min_entry=settings.min_entry)
+    weights, rendered = frozen_view_weights(data.field, camera, weight_cutoff=settings.weight_cutoff,
+                                            min_entry=settings.min_entry)
     scene = data.scene
     if view is not None and (camera.H, camera.W) == (scene.H, scene.W):
         image, name = np.asarray(scene.images[view]), scene.view_names[view]

@@ -18,7 +18,8 @@ import math
 import numpy as np
 import torch
 
-NUM_PROMPTS = 3   # the reference's default number of self-prompts per view
+NUM_PROMPTS = 3         # the reference's default number of self-prompts per view
+PROMPT_BOX_PAD = 0.25   # a box around the rendered mask grows by this share of its size per side
 
 
 def prompt_radius(rendered: torch.Tensor | np.ndarray) -> int:
@@ -81,6 +82,20 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
         py, px = divmod(pick, w)
         chosen.append((py + y0, px + x0))
     return torch.tensor([[x, y] for y, x in chosen], dtype=torch.long).reshape(-1, 2)
+
+
+def prompt_box(rendered: torch.Tensor, pad: float = PROMPT_BOX_PAD) -> np.ndarray | None:
+    """float32 [4] (x0, y0, x1, y1): the bounding box of the binarised rendered mask (M > 0 and
+    M > mean M, as the IoU gate binarises it) grown by `pad` of its size on every side, clipped to
+    the image; None when that mask is empty."""
+    M = np.asarray(rendered, dtype=np.float32)
+    inside = M > max(float(M.mean()), 0.0)                                            # [H, W]
+    if not inside.any():
+        return None
+    H, W = M.shape
+    y0, y1, x0, x1 = _positive_box(inside.astype(np.float32))
+    dy, dx = pad * (y1 - y0), pad * (x1 - x0)
+    return np.array([max(x0 - dx, 0.0), max(y0 - dy, 0.0), min(x1 + dx, W), min(y1 + dy, H)], np.float32)
 
 
 def _normalised_depth(depth: np.ndarray) -> np.ndarray:
