@@ -153,6 +153,20 @@ def test_fallback_mask_prior_refines(view):
     assert iou(seg.predict(mask=rough).masks[0], ids == 1) >= 0.85
 
 
+def test_fallback_grows_one_click_over_a_textured_object_of_one_colour():
+    """An orange square with dark stripes (lightness edges, the same hue: petals, a patterned box)
+    on green: the colour core seeds the whole square, not only the stripe under the click."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    square = (abs(xx - W / 2) < W * 0.17) & (abs(yy - H / 2) < H * 0.22)    # 15% of the image
+    image = np.where(square[..., None], [235, 110, 50], [50, 120, 60]).astype(np.float32)
+    stripes = square & (xx % 6 < 2)
+    image[stripes] *= 0.45                                         # much darker, same chromaticity
+    seg = make_segmenter("fallback")
+    seg.set_view(image.astype(np.uint8))
+    mask = seg.predict(points=np.array([[W / 2 + 1.5, H / 2]], np.float32), multimask=False).masks[0]
+    assert iou(mask, square) >= 0.85
+
+
 def test_fallback_builtin_scene_views():
     br = pytest.importorskip("engine.scenes.builtin_render")
     seg = make_segmenter("fallback")

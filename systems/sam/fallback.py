@@ -6,11 +6,15 @@ outside it is background (and, without positive points, a disk at its centre is 
 and no mask -> the image border is background except where it looks like the object seeds (objects
 cut by the frame); a soft mask prior -> its confident inside (eroded) is object, its far outside
 background, and a weak unary term pulls the free pixels towards the prior. In a propagation the
-self-prompts come with a box around the rendered mask (`rendered_box`), which bounds the walk. Free pixels whose
-chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out, it varies across
-one object) is farther than t from every object seed become background seeds too: this keeps the
-walk from leaking into a touching object of another colour. Multimask = three distances t (small:
-only what looks like the seeds; large: the region bounded by colour and depth edges). The upsampled
+self-prompts come with a box around the rendered mask (`rendered_box`), which bounds the walk.
+Free pixels whose chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out,
+it varies across one object) is farther than t from every object seed become background seeds
+too: this keeps the walk from leaking into a touching object of another colour. Pixels connected
+to a positive point whose chromaticity is within a quarter of t become object seeds (a random
+walker from one small seed shrinks on textured objects: petals, patterns), unless that colour
+covers over a fifth of the image (then it says nothing of the object). Multimask = three
+distances t (small: only what looks like the seeds; large: the region bounded by colour and depth
+edges). The upsampled
 probability is thresholded at 0.5 and reduced to the connected parts holding a positive point (or
 overlapping the prior). Score = SAM's stability score: IoU of the masks at 0.5 + delta and 0.5 - delta.
 """
@@ -50,6 +54,10 @@ class FallbackConfig:
                                                # feature distance) to the object seeds stay unseeded
     max_refs: int = 64                         # mask-prior pixels sampled as object colour references
     stability_delta: float = 0.2               # score = IoU(p > 0.5 - delta, p > 0.5 + delta)
+    core_share: float = 0.25                   # pixels connected to a positive point whose colour is
+                                               # within this share of t are object seeds too ...
+    core_max_area: float = 0.2                 # ... unless they cover more of the image than this (a
+                                               # colour that is everywhere says nothing of the object)
 
 
 def disk_pixels(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.ndarray:
@@ -170,6 +178,10 @@ class FallbackSegmenter:
             cut_seeds = seeds.copy()
             if dist is not None:
                 cut_seeds[(dist > cut) & (seeds < 0) & ~near] = 0
+                core = keep_anchored(dist <= self.config.core_share * cut, seeds == 1) \
+                    if (seeds == 1).any() else None
+                if core is not None and core.mean() <= self.config.core_max_area:
+                    cut_seeds[core & (cut_seeds < 0)] = 1
             prob = random_walk(self._laplacian, cut_seeds.ravel(),
                                None if prior is None else prior.ravel(), self.config.prior_gamma)
             prob = prob.reshape(h, w)
