@@ -18,6 +18,7 @@ from components.segmentation import SegObject
 from systems.export import views
 from systems.export.export import VIEW_FORMATS, ExportOptions, export_object
 from systems.export.grid_file import ExportError, MaskGridFile
+from systems.segmentation.objects import objects_by_channel
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,7 @@ class ExportFinished:
 def grid_snapshot(app) -> MaskGridFile:
     """The App's MaskGrid (a copy of its votes) with its objects' names and colours, channel order."""
     grid, data = app.resource(MaskGrid), app.resource(SceneData)
-    with app.active():
-        objects = sorted((o for _, o in esper.get_component(SegObject)), key=lambda o: o.channel)
+    objects = objects_by_channel(app)
     return MaskGridFile(votes=grid.votes.detach().cpu().numpy().astype(np.float32).copy(),
                         names=tuple(o.name for o in objects),
                         colors=np.array([o.color for o in objects], np.uint8).reshape(-1, 3),

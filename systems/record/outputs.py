@@ -10,22 +10,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import esper
 import numpy as np
 from PIL import Image
 
 from components.camera import Camera
 from components.resources import MaskGrid, SceneData, SegmentationSettings
-from components.segmentation import SegObject
 from engine.io import atomic_path, atomic_write
 from systems.record.fileformat import RecordingError
+from systems.segmentation.objects import objects_by_channel
 
 OVERLAY_ALPHA = 0.5        # how much of an object's colour tints its pixels in the video
-
-
-def objects_by_channel(app) -> list[SegObject]:
-    with app.active():
-        return sorted((obj for _, obj in esper.get_component(SegObject)), key=lambda o: o.channel)
 
 
 def write_masks(app, folder: str | Path, views: list[int]) -> list[Path]:

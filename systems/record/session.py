@@ -1,6 +1,6 @@
 """Opening a recorded session: continue it in the viewer, or replay it headless.
 
-Viewer (see /tmp/contracts.md "Recording"): the schedule gets `recording_plugin`; `--record FILE`
+Viewer (file format: systems/record/fileformat.py): the schedule gets `recording_plugin`; `--record FILE`
 calls `start_recording`; opening a recording calls `continue_recording`, which replays the file
 into the App over the next frames and then keeps appending to it.
 """

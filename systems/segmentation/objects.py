@@ -33,6 +33,12 @@ def find_object(object_id: int | None) -> tuple[int, SegObject] | None:
     return None
 
 
+def objects_by_channel(app) -> list[SegObject]:
+    """The App's objects in mask grid channel order."""
+    with app.active():
+        return sorted((obj for _, obj in esper.get_component(SegObject)), key=lambda o: o.channel)
+
+
 def resolve_object(app, object_id: int | None) -> tuple[int, SegObject] | None:
     """The object a request names: `object_id`, or the active object when it is None."""
     return find_object(app.resource(ActiveObject).object_id if object_id is None else object_id)

@@ -1,16 +1,15 @@
-"""What a segmentation writes: mask_grid.npz (layout in /tmp/contracts.md) and per-view masks."""
+"""What a segmentation writes: mask_grid.npz (layout: README, "Data formats") and per-view masks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import esper
 import numpy as np
 
 from components.resources import MaskGrid, SceneData
-from components.segmentation import SegObject
 from engine.io import atomic_path
 from systems.inverse.ops import coverage_mask
+from systems.segmentation.objects import objects_by_channel
 from systems.segmentation.views import scene_view_entry
 
 MASK_GRID_VERSION = 1
@@ -19,8 +18,7 @@ MASK_GRID_VERSION = 1
 def save_mask_grid(app, path: str | Path) -> None:
     """Write the App's MaskGrid with its objects' names/colours (channel order) atomically."""
     grid, data = app.resource(MaskGrid), app.resource(SceneData)
-    with app.active():
-        objects = sorted((o for _, o in esper.get_component(SegObject)), key=lambda o: o.channel)
+    objects = objects_by_channel(app)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(
