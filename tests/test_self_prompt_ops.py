@@ -2,6 +2,7 @@
 
 import torch
 
+from systems.inverse.ops import binarise_rendered
 from systems.self_prompt.ops import (
     normalised_depth,
     normalised_distance,
@@ -67,6 +68,6 @@ def test_prompt_box_pads_the_binarised_mask_and_stays_in_the_image():
     M = torch.full((10, 20), -1.0)
     M[2:6, 4:12] = 2.0                       # the mean is < 0, so M > 0 is the binarised mask:
     M[8, 18] = 0.01                          # rows 2..5 and 8, columns 4..11 and 18
-    box = prompt_box(M, pad=0.25)            # rows [2, 9) x columns [4, 19): h 7, w 15, padded
+    box = prompt_box(binarise_rendered(M), pad=0.25)   # rows [2, 9) x columns [4, 19): h 7, w 15, padded
     assert box.tolist() == [4 - 3.75, 2 - 1.75, 20.0, 10.0]
-    assert prompt_box(-torch.ones(4, 4)) is None
+    assert prompt_box(binarise_rendered(-torch.ones(4, 4))) is None

@@ -9,6 +9,7 @@ from components.messages import PromptRejected, PropagationCancelled, Propagatio
 from components.resources import SceneData, SegmentationSettings, SegmenterHandle, ViewCache
 from components.segmentation import Candidates, PendingView, Prompts, Propagation
 from engine.errors import UserFacingError
+from systems.inverse.ops import binarise_rendered
 from systems.segmentation.objects import resolve_object
 from systems.segmentation.prompts import set_segmenter_view
 from systems.self_prompt.ops import prompt_box
@@ -51,7 +52,9 @@ def segment_pending_views(app) -> None:
     for _, pending in esper.get_component(PendingView):
         if len(pending.points) == 0:
             continue
-        box = prompt_box(pending.rendered) if getattr(handle.segmenter, "rendered_box", False) else None
+        box = None
+        if getattr(handle.segmenter, "rendered_box", False):
+            box = prompt_box(binarise_rendered(pending.rendered))                      # [4] or None
         try:
             set_segmenter_view(handle, pending.view, cache.entries[pending.view])
             result = handle.segmenter.predict(points=pending.points, labels=np.ones(len(pending.points), np.int64),

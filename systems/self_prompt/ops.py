@@ -84,16 +84,15 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
     return torch.tensor([[x, y] for y, x in chosen], dtype=torch.long).reshape(-1, 2)
 
 
-def prompt_box(rendered: torch.Tensor, pad: float = PROMPT_BOX_PAD) -> np.ndarray | None:
-    """float32 [4] (x0, y0, x1, y1): the bounding box of the binarised rendered mask (M > 0 and
-    M > mean M, as the IoU gate binarises it) grown by `pad` of its size on every side, clipped to
-    the image; None when that mask is empty."""
-    M = np.asarray(rendered, dtype=np.float32)
-    inside = M > max(float(M.mean()), 0.0)                                            # [H, W]
+def prompt_box(mask: torch.Tensor, pad: float = PROMPT_BOX_PAD) -> np.ndarray | None:
+    """float32 [4] (x0, y0, x1, y1): the bounding box of a bool mask [H, W] (the binarised rendered
+    mask of the IoU gate) grown by `pad` of its size on every side, clipped to the image; None when
+    the mask is empty."""
+    inside = np.asarray(mask, dtype=bool)                                             # [H, W]
     if not inside.any():
         return None
-    H, W = M.shape
-    y0, y1, x0, x1 = _positive_box(inside.astype(np.float32))
+    H, W = inside.shape
+    y0, y1, x0, x1 = _positive_box(inside)
     dy, dx = pad * (y1 - y0), pad * (x1 - x0)
     return np.array([max(x0 - dx, 0.0), max(y0 - dy, 0.0), min(x1 + dx, W), min(y1 + dy, H)], np.float32)
 
@@ -122,7 +121,7 @@ def _normalised_distance(depth01: np.ndarray, x: int, y: int, box) -> np.ndarray
 
 
 def _positive_box(M: np.ndarray) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1): the bounding box of M > 0 for a mask [H, W] with a positive pixel."""
+    """(y0, y1, x0, x1): the bounding box of M > 0 for M [H, W] (float, or bool) with a positive pixel."""
     pos = M > 0                                                                       # [H, W]
     rows, cols = np.flatnonzero(pos.any(1)), np.flatnonzero(pos.any(0))
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
