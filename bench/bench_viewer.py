@@ -29,29 +29,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-def truth_field(scene, truth, voxels: int = 128):
-    """A VoxelField whose density is high inside the objects and the ground slab, else ~0."""
-    from engine.field.grid import VoxelField, resolution_for
-
-    res = resolution_for(scene.bbox, voxels)
-    field = VoxelField(scene.bbox, res, background=scene.background, near=scene.near, far=scene.far)
-    raw = torch.full(res, -10.0)                                            # [Z, Y, X]
-    color = torch.zeros(3, *res)                                            # [3, Z, Y, X]
-    z = torch.linspace(float(scene.bbox[0, 2]), float(scene.bbox[1, 2]), res[0])
-    ground = (z <= 0.0)[:, None, None].expand(res)
-    raw[ground], color[:, ground] = 8.0, 0.5
-    for k in range(1, len(truth.object_names) + 1):
-        inside = torch.from_numpy(truth.voxel_truth(k, scene.bbox, res))
-        raw[inside] = 8.0
-        rgb = torch.tensor(truth.colors[k - 1] / 255.0, dtype=torch.float32).clamp(0.02, 0.98)
-        color[:, inside] = torch.logit(rgb)[:, None]
-    with torch.no_grad():
-        field.density.copy_(raw[None, None])
-        field.color.copy_(color[None])
-    field.update_occupancy()
-    return field
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=60, help="moving frames to time")
@@ -78,7 +55,9 @@ def main() -> int:
 
     truth, scene = builtin_truth(128), builtin_scene(128)
     if args.field == "truth":
-        field = truth_field(scene, truth)
+        from engine.field.fixtures import exact_builtin_field
+
+        field = exact_builtin_field(scene, truth, 128)
     elif args.field == "trained":
         from engine.field.cache import default_field
 

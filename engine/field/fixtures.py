@@ -33,16 +33,23 @@ def trained_builtin_field(size: int = 64, iterations: int = 400, resolution: int
 
 
 def exact_builtin_field(scene, truth, voxels: int) -> VoxelField:
-    """A field of the built-in scene that is opaque exactly inside the objects and the ground (no
-    training): measures SA3D apart from the radiance field's quality. `truth` is builtin_truth()."""
+    """A field of the built-in scene that is opaque exactly inside the objects and the ground, in
+    their albedo (the ground grey), with clear space elsewhere (no training): measures SA3D and the
+    viewer apart from the radiance field's quality. `truth` is builtin_truth()."""
     res = resolution_for(scene.bbox, voxels)
     occupied = np.zeros(res, bool)
-    for k in range(1, len(truth.object_names) + 1):
-        occupied |= truth.voxel_truth(k, scene.bbox, res)
+    color = torch.zeros(3, *res)                                                       # [3, Z, Y, X] raw
     occupied[np.linspace(scene.bbox[0, 2], scene.bbox[1, 2], res[0]) <= 0.0] = True   # the ground
+    color[:, torch.from_numpy(occupied)] = 0.5
+    for k in range(1, len(truth.object_names) + 1):
+        inside = truth.voxel_truth(k, scene.bbox, res)
+        occupied |= inside
+        rgb = torch.tensor(truth.colors[k - 1] / 255.0, dtype=torch.float32).clamp(0.02, 0.98)
+        color[:, torch.from_numpy(inside)] = torch.logit(rgb)[:, None]
     field = VoxelField(scene.bbox, res, background=scene.background, near=scene.near, far=scene.far)
     with torch.no_grad():
         field.density.fill_(-30.0)
         field.density[0, 0][torch.from_numpy(occupied)] = 30.0
+        field.color.copy_(color[None])
     field.update_occupancy()
     return field
