@@ -6,7 +6,7 @@ Formats (`FORMATS`), all written atomically (engine/io.py):
   obj, mesh-ply    the object's mesh (systems/export/ops.py: the field's density cut at the 3D
                    mask and filled, iso surface where alpha over one ray-marching step = `alpha_iso`,
                    Taubin-smoothed `smooth` times, colours from the colour grid), world coordinates
-  masks            0/255 PNG masks <camera name>.png: the rendered mask M > 0 in each camera
+  masks            0/255 PNG masks <camera name>.png: the 2D mask in each camera (inverse.ops.coverage_mask)
   object-renders   RGB PNGs of the object alone (density outside the grown 3D mask removed)
   removed-renders  RGB PNGs of the scene without the object (density inside the grown 3D mask removed)
 The per-camera formats write a folder (`out`) and, with `video`, also an .mp4 or .gif of the frames.

@@ -63,9 +63,9 @@ class ViewWeights:
         return int(self.A.nnz)
 
     def nbytes(self) -> int:
-        """Memory held by the matrix, the voxel list and the column sums."""
+        """Memory held by the matrix, the voxel list, the column sums and the pixel weights."""
         mats = self.A.data.nbytes + self.A.indices.nbytes + self.A.indptr.nbytes
-        return int(mats + self.voxels.numel() * 8 + self.col_sums.nbytes)
+        return int(mats + self.voxels.numel() * 8 + self.col_sums.nbytes + self.pixel_weight.nbytes)
 
 
 def trilinear_corners(coords: torch.Tensor, grid_shape: tuple[int, int, int]

@@ -85,8 +85,7 @@ class ProgressiveState:
     def measured(self, work: FrameWork, seconds: float, config: ProgressiveConfig) -> None:
         """Record that drawing `work` took `seconds`: a low frame over 1.5x the budget raises the
         low scale by one (under a third of it lowers it, down to 1: full resolution while moving,
-        which a GPU affords); full-resolution rows update
-        the running cost per row."""
+        which a GPU affords); full-resolution rows update the running cost per row."""
         if work.low:
             if seconds > 1.5 * config.budget_s:
                 self.low_scale = min(self.low_scale + 1, config.max_low_scale)

@@ -14,9 +14,9 @@ to a positive point whose chromaticity is within a quarter of t become object se
 walker from one small seed shrinks on textured objects: petals, patterns), unless that colour
 covers over a fifth of the image (then it says nothing of the object). Multimask = three
 distances t (small: only what looks like the seeds; large: the region bounded by colour and depth
-edges). The upsampled
-probability is thresholded at 0.5 and reduced to the connected parts holding a positive point (or
-overlapping the prior). Score = SAM's stability score: IoU of the masks at 0.5 + delta and 0.5 - delta.
+edges). The upsampled probability is thresholded at 0.5 and reduced to the connected parts holding
+a positive point (or overlapping the prior). Score = SAM's stability score: IoU of the masks at
+0.5 + delta and 0.5 - delta.
 """
 
 from __future__ import annotations
