@@ -1,13 +1,41 @@
-"""Atomic file writes: a crash or a full disk never leaves a half-written file behind."""
+"""Atomic file and folder writes: a crash or a full disk never leaves a half-written output behind.
+
+Files and folders come out with the usual modes (0644 / 0755 under umask 022): `mkstemp` and
+`mkdtemp` create private ones, so the process umask is applied before they are moved into place.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from engine.errors import UserFacingError
+
+_RENAME_EXCHANGE = 2     # renameat2 flag (Linux >= 3.15): swap two paths in one atomic step
+_AT_FDCWD = -100
+
+
+class OutputFolderError(UserFacingError):
+    """An output folder that cannot be replaced without losing something the user made."""
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def public_mode(path: Path, *, directory: bool = False) -> None:
+    """chmod `path` to 0666 (files) or 0777 (folders) less the process umask."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
 @contextlib.contextmanager
@@ -21,6 +49,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        public_mode(tmp)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -31,6 +60,50 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
     """Write bytes or text to `path` atomically (temporary file in the same folder, then rename)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically with renameat2(RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, marker: str) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; on success it replaces `path` as a whole.
+
+    An interrupted run leaves `path` exactly as it was (the old output, or nothing); a finished one
+    leaves exactly the new output. The swap is one atomic exchange where the kernel has one, else
+    two renames. `marker` names a file every output of this kind holds (e.g. "summary.json"): an
+    existing non-empty folder without it is not ours to replace, and is refused before any work.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise OutputFolderError(f"{target} exists and is a file: give --out a folder path")
+    if target.is_dir() and any(target.iterdir()) and not (target / marker).exists():
+        raise OutputFolderError(f"{target} holds files that are not an earlier output (no {marker}): "
+                                "give --out a new or empty folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        public_mode(tmp, directory=True)
+        if not target.exists():
+            os.replace(tmp, target)
+        elif _exchange(tmp, target):
+            shutil.rmtree(tmp)                  # tmp now holds the old output
+        else:
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(tmp, target)
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

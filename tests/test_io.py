@@ -1,0 +1,57 @@
+"""engine/io.py: atomic files get the usual modes, atomic folders replace an output as a whole."""
+
+import os
+import stat
+
+import pytest
+
+from engine.io import OutputFolderError, atomic_dir, atomic_write
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_atomic_write_applies_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "a.txt") == 0o644
+
+
+def test_atomic_dir_replaces_an_earlier_output_whole(tmp_path):
+    out = tmp_path / "out"
+    with atomic_dir(out, marker="summary.json") as tmp:
+        (tmp / "summary.json").write_text("1")
+        (tmp / "old_only.png").write_text("old")
+    with atomic_dir(out, marker="summary.json") as tmp:
+        (tmp / "summary.json").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    assert (out / "summary.json").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]       # no temporary folder left
+
+
+def test_atomic_dir_keeps_the_old_output_when_the_run_fails(tmp_path):
+    out = tmp_path / "out"
+    with atomic_dir(out, marker="summary.json") as tmp:
+        (tmp / "summary.json").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(out, marker="summary.json") as tmp:
+        (tmp / "summary.json").write_text("half")
+        raise RuntimeError("interrupted")
+    assert (out / "summary.json").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_dir_refuses_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "me.jpg").write_text("precious")
+    with pytest.raises(OutputFolderError, match="not an earlier output"):
+        with atomic_dir(tmp_path / "photos", marker="summary.json"):
+            pass
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputFolderError, match="is a file"):
+        with atomic_dir(tmp_path / "file", marker="summary.json"):
+            pass
+    assert (tmp_path / "photos" / "me.jpg").read_text() == "precious"
