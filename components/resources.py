@@ -62,7 +62,11 @@ class ViewEntry:
 class ViewCache:
     """Per-view weights/depth keyed by scene view index, or by a camera key for free cameras."""
     entries: dict = field(default_factory=dict)      # int | str -> ViewEntry
-    seconds: float = 0.0                             # total time spent building entries
+    seconds: float = 0.0                             # total time spent building (or loading) entries
+    store: object = None                             # systems.inverse.weights_cache.WeightsCache (disk),
+                                                     # None: entries live in memory only
+    built: int = 0                                   # entries rendered from the field ...
+    loaded: int = 0                                  # ... and read from the store
 
 
 @dataclass(slots=True)

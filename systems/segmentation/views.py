@@ -1,6 +1,8 @@
-"""View entries: a view's sparse pixel->voxel weights, depth and image, built once per scene.
+"""View entries: a view's sparse pixel->voxel weights, depth and image, built once per field.
 
-Rendering a view's weights is one full density render (the expensive part of a new view);
+Rendering a view's weights is one render of the frozen field (the expensive part of a new view);
+they are kept in memory (ViewCache) and, for a field read from a file, on disk
+(systems/inverse/weights_cache.py), so another run on the same field renders none.
 `prepare_views` builds at most one entry per frame, for the next view a propagation needs.
 """
 
@@ -27,33 +29,49 @@ def view_key(camera: Camera, view: int | None) -> int | str:
     return "camera:" + h.hexdigest()[:16]
 
 
-def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera,
-                view: int | None) -> ViewEntry:
-    """Render `camera` once with the frozen field (keep_weights) and coalesce its weights.
+def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera, view: int | None,
+                store=None) -> tuple[ViewEntry, bool]:
+    """(entry, built): the view's weights from `store` (a WeightsCache) when it holds them, else one
+    render of `camera` with the frozen field (keep_weights), coalesced, and stored there.
 
     The segmenter sees the scene's photo for a scene view at the scene's size, else the render.
     """
     from systems.inverse.frozen import frozen_view_weights
+    from systems.inverse.weights_cache import weights_key
 
-    weights, rendered = frozen_view_weights(data.field, camera, weight_cutoff=settings.weight_cutoff,
-                                            min_entry=settings.min_entry)
+    key = hit = None
+    if store is not None:
+        key = weights_key(data.field_hash, data.device, camera.K, camera.T_world_camera, camera.H, camera.W,
+                          settings.weight_cutoff, settings.min_entry)
+        hit = store.get(key)
+    if hit is not None:
+        weights, depth, rgb = hit
+    else:
+        weights, rendered = frozen_view_weights(data.field, camera, weight_cutoff=settings.weight_cutoff,
+                                                min_entry=settings.min_entry)
+        depth = rendered.depth.float().cpu()
+        rgb = (rendered.rgb.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        if store is not None:
+            store.put(key, weights, depth, rgb)
     scene = data.scene
     if view is not None and (camera.H, camera.W) == (scene.H, scene.W):
         image, name = np.asarray(scene.images[view]), scene.view_names[view]
     else:
-        image = (rendered.rgb.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-        name = scene.view_names[view] if view is not None else None
-    return ViewEntry(weights=weights, depth=rendered.depth.float().cpu(), image=image, name=name)
+        image, name = rgb, scene.view_names[view] if view is not None else None
+    return ViewEntry(weights=weights, depth=depth, image=image, name=name), hit is None
 
 
 def view_entry(app, camera: Camera, view: int | None) -> ViewEntry:
-    """The cached entry of a view, built now if missing (ViewCache is the only writer's store)."""
+    """The cached entry of a view, built (or read from the disk cache) now if missing (ViewCache
+    is the only writer's store)."""
     cache = app.resource(ViewCache)
     key = view_key(camera, view)
     if key not in cache.entries:
         start = time.perf_counter()
-        cache.entries[key] = build_entry(app.resource(SceneData), app.resource(SegmentationSettings),
-                                         camera, view)
+        cache.entries[key], built = build_entry(app.resource(SceneData), app.resource(SegmentationSettings),
+                                                camera, view, cache.store)
+        cache.built += built
+        cache.loaded += not built
         cache.seconds += time.perf_counter() - start
     return cache.entries[key]
 
