@@ -1,4 +1,4 @@
-"""Which ray samples render_rays generates: empty blocks skipped, spent rays stopped.
+"""Which ray samples render_rays generates: blocks of empty space skipped before they exist.
 
 Samples sit where engine/field/grid.py ("Ray marching") puts them: u_k = u0 + (k + offset) step_u for
 k = 0 .. count - 1, and a sample whose nearest voxel is unoccupied is dropped. `march_every_step`
@@ -10,23 +10,19 @@ those two end points, and a block whose box holds no occupied voxel (one lookup 
 table of the occupancy) is skipped before its samples exist. The other blocks are generated and
 filtered per sample as in the reference.
 
-Early termination (`stop_transmittance` > 0, renders without gradients): the density of the
-occupied blocks is looked up in rounds of ROUND_BLOCKS blocks per ray; a ray stops at the first
-sample in front of which its transmittance is below stop_transmittance (that sample and all later
-ones would weigh less than it), and its remaining blocks are never generated. The densities looked
-up are returned so that the caller does not look them up again.
+Early termination (rays stopped once their transmittance is spent) was measured and left out: on
+the built-in scene's field it saved 5% of the density lookups, on LLFF flower none (its rays keep
+a transmittance above 1e-4 up to the far plane), and its rounds cost more than they saved.
 """
 
 from __future__ import annotations
 
-import math
 import weakref
 from dataclasses import dataclass
 
 import torch
 
 BLOCK_STEPS = 16      # steps per block of the empty-space test
-ROUND_BLOCKS = 4      # occupied blocks per ray and round of early termination
 _EPS_VOXEL = 1e-3     # widening of a block's index box (float rounding of the in-between samples)
 
 
@@ -35,7 +31,6 @@ class Marched:
     ray_ids: torch.Tensor              # [S] int64, ascending; samples of a ray front to back
     u: torch.Tensor                    # [S] field-ray parameter of each sample
     coords: torch.Tensor               # [S, 3] normalised grid coords (x, y, z)
-    sigma: torch.Tensor | None = None  # [S] density, when early termination looked it up
 
 
 def march_every_step(field, origin_c, dir_c, u0, u1, step_u, offset) -> Marched:
@@ -50,10 +45,9 @@ def march_every_step(field, origin_c, dir_c, u0, u1, step_u, offset) -> Marched:
     return _filtered(field, origin_c, dir_c, u0, step_u, offset, ray_ids, k)
 
 
-def march_blocks(field, origin_c, dir_c, u0, u1, step_u, offset, *, stop_transmittance: float = 0.0
-                 ) -> Marched:
-    """The samples of march_every_step (up to early termination), skipping empty blocks first.
-    Same arguments; see the module docstring."""
+def march_blocks(field, origin_c, dir_c, u0, u1, step_u, offset) -> Marched:
+    """The samples of march_every_step, skipping empty blocks before generating them. Same
+    arguments; see the module docstring."""
     device = u0.device
     counts = torch.floor((u1 - u0) / step_u).clamp(min=0).long()            # [N]
     n_blocks = torch.div(counts + BLOCK_STEPS - 1, BLOCK_STEPS, rounding_mode="floor")  # [N]
@@ -64,50 +58,7 @@ def march_blocks(field, origin_c, dir_c, u0, u1, step_u, offset, *, stop_transmi
     ends = [_along(origin_c, dir_c, u0, step_u, offset, b_ray, k)[1] for k in (b_first, b_last)]
     occupied = _box_occupied(field, torch.minimum(*ends), torch.maximum(*ends))  # [B]
     b_ray, b_first, b_last = b_ray[occupied], b_first[occupied], b_last[occupied]
-    if stop_transmittance <= 0:
-        return _filtered(field, origin_c, dir_c, u0, step_u, offset, *_steps(b_ray, b_first, b_last))
-    return _terminated(field, origin_c, dir_c, u0, step_u, offset, b_ray, b_first, b_last,
-                       math.log(stop_transmittance))
-
-
-def _terminated(field, origin_c, dir_c, u0, step_u, offset, b_ray, b_first, b_last, log_stop) -> Marched:
-    """Rounds of ROUND_BLOCKS occupied blocks per live ray: densities, transmittance, stops."""
-    n_rays, device = u0.shape[0], u0.device
-    per_ray = torch.bincount(b_ray, minlength=n_rays)                        # [N] occupied blocks
-    rank = torch.arange(b_ray.shape[0], device=device) - (torch.cumsum(per_ray, 0) - per_ray)[b_ray]  # [B]
-    log_t = torch.zeros(n_rays, dtype=torch.float64, device=device)          # [N] log transmittance
-    alive = torch.ones(n_rays, dtype=torch.bool, device=device)              # [N]
-    parts = []
-    for first in range(0, int(per_ray.max()) if b_ray.numel() else 0, ROUND_BLOCKS):
-        chosen = (rank >= first) & (rank < first + ROUND_BLOCKS) & alive[b_ray]   # [B]
-        if not chosen.any():
-            break
-        m = _filtered(field, origin_c, dir_c, u0, step_u, offset,
-                      *_steps(b_ray[chosen], b_first[chosen], b_last[chosen]))
-        sigma = field.sample_density(m.coords)                               # [s]
-        log_keep = torch.log1p(-(1.0 - torch.exp(-sigma * field.step_size)).clamp(max=1.0 - 1e-6)).double()
-        before = log_t[m.ray_ids] + _exclusive_segment_sum(log_keep, m.ray_ids, n_rays)  # [s]
-        keep = before >= log_stop                                            # a prefix of each ray
-        m = Marched(m.ray_ids[keep], m.u[keep], m.coords[keep], sigma[keep])
-        log_t.index_add_(0, m.ray_ids, log_keep[keep])
-        alive &= log_t >= log_stop
-        parts.append(m)
-    if not parts:
-        empty = torch.zeros(0, device=device)
-        return Marched(torch.zeros(0, dtype=torch.long, device=device), empty, empty.reshape(0, 3), empty)
-    ray_ids = torch.cat([p.ray_ids for p in parts])
-    order = torch.sort(ray_ids, stable=True).indices                         # rounds are front to back
-    return Marched(ray_ids[order], torch.cat([p.u for p in parts])[order],
-                   torch.cat([p.coords for p in parts])[order], torch.cat([p.sigma for p in parts])[order])
-
-
-def _exclusive_segment_sum(values: torch.Tensor, ray_ids: torch.Tensor, n_rays: int) -> torch.Tensor:
-    """[S]: the sum of the earlier values of the same ray (ray_ids sorted, float64 values)."""
-    csum = torch.cumsum(values, 0)
-    counts = torch.bincount(ray_ids, minlength=n_rays)
-    starts = (torch.cumsum(counts, 0) - counts).clamp(max=max(values.shape[0] - 1, 0))
-    base = (csum - values)[starts] if values.shape[0] else values.new_zeros(n_rays)
-    return csum - values - base[ray_ids]
+    return _filtered(field, origin_c, dir_c, u0, step_u, offset, *_steps(b_ray, b_first, b_last))
 
 
 def _steps(b_ray, b_first, b_last) -> tuple[torch.Tensor, torch.Tensor]:

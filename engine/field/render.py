@@ -15,8 +15,6 @@ from engine.field.grid import VoxelField
 from engine.field.march import march_blocks, march_every_step
 from engine.math.rays import camera_rays, ray_box
 
-STOP_TRANSMITTANCE = 1e-4   # render_view's early termination: later samples weigh less than this
-
 
 @dataclass(slots=True)
 class SampleWeights:
@@ -48,8 +46,7 @@ class RenderedView:
 def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
                 near: float | None = None, far: float | None = None, jitter: bool = False,
                 color_cutoff: float = 1e-4, keep_weights: bool = False,
-                weight_cutoff: float = 1e-3, stop_transmittance: float = 0.0,
-                skip_blocks: bool = True) -> RayResult:
+                weight_cutoff: float = 1e-3, skip_blocks: bool = True) -> RayResult:
     """Render rays origins [N, 3], dirs [N, 3] (camera z of dirs = 1) through `field`.
 
     Differentiable unless called under no_grad. `jitter` draws the sample offset per ray uniformly
@@ -58,9 +55,7 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     returned (the background exit sample included when field.background_from_exit). near / far
     (camera depths) default to the field's own range. Rays are converted to the field's space
     (world or NDC) first; depth is camera depth either way. Samples come from
-    engine/field/march.py: empty blocks skipped (skip_blocks=False: every step, the reference),
-    and with stop_transmittance > 0 (no-grad renders) rays stop once their transmittance is below
-    it (samples weighing less are not generated).
+    engine/field/march.py: empty blocks skipped (skip_blocks=False: every step, the reference).
     """
     near = field.near if near is None else near
     far = field.far if far is None else far
@@ -74,12 +69,9 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     offset = torch.rand(n_rays, device=device) if jitter else torch.full((n_rays,), 0.5, device=device)
     scale = 2.0 / (field.bbox[1] - field.bbox[0])                      # [3] field -> normalised
     rays = (field.to_grid_coords(o_f), d_f * scale, u0, u1, step_u, offset)  # [N, 3] x2, [N] x4
-    if skip_blocks:
-        marched = march_blocks(field, *rays, stop_transmittance=stop_transmittance)
-    else:
-        marched = march_every_step(field, *rays)
+    marched = (march_blocks if skip_blocks else march_every_step)(field, *rays)
     ray_ids, u, coords = marched.ray_ids, marched.u, marched.coords    # [S], [S], [S, 3]
-    sigma = field.sample_density(coords) if marched.sigma is None else marched.sigma  # [S]
+    sigma = field.sample_density(coords)                               # [S]
     alpha = 1.0 - torch.exp(-sigma * field.step_size)                  # [S]
     weights, t_final = composite_weights(alpha, ray_ids, n_rays)       # [S], [N]
 
@@ -142,14 +134,14 @@ def _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, cutoff)
 
 @torch.no_grad()
 def render_view(field: VoxelField, K, T_world_camera, H: int, W: int, *, keep_weights: bool = False,
-                weight_cutoff: float = 1e-3, chunk: int = 8192, stop_transmittance: float = STOP_TRANSMITTANCE,
-                skip_blocks: bool = True) -> RenderedView:
+                weight_cutoff: float = 1e-3, chunk: int = 8192, skip_blocks: bool = True,
+                color_cutoff: float = 1e-4) -> RenderedView:
     """Render an H x W view (no gradients) in chunks of `chunk` rays.
 
     Reads K [3, 3], T_world_camera [4, 4] (numpy or torch); the depth range is the field's own
     (field.near, field.far). SampleWeights.ray_ids index pixels row-major over the whole view.
-    Rays stop once their transmittance is below stop_transmittance (0: never); skip_blocks=False
-    with stop_transmittance=0 is the reference marcher (every step generated).
+    skip_blocks=False is the reference marcher (every step generated); color_cutoff as in
+    render_rays (inf: no colour lookups but the exit's, for callers that need weights and depth).
     """
     device = field.density.device
     origins, dirs = camera_rays(K, T_world_camera, H, W, device=device)  # [H*W, 3] each
@@ -157,7 +149,7 @@ def render_view(field: VoxelField, K, T_world_camera, H: int, W: int, *, keep_we
     for lo in range(0, H * W, chunk):
         parts.append(render_rays(field, origins[lo:lo + chunk], dirs[lo:lo + chunk],
                                  keep_weights=keep_weights, weight_cutoff=weight_cutoff,
-                                 stop_transmittance=stop_transmittance, skip_blocks=skip_blocks))
+                                 skip_blocks=skip_blocks, color_cutoff=color_cutoff))
     samples = None
     if keep_weights:
         offsets = range(0, H * W, chunk)

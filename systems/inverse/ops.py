@@ -82,17 +82,13 @@ def trilinear_corners(coords: torch.Tensor, grid_shape: tuple[int, int, int]
     frac = pos - low                                                                # [S, 3]
     low = low.long()
     high = torch.minimum(low + 1, size.long() - 1)     # == low on an axis of size 1 (frac is 0)
-    ids, weights = [], []
-    for dz in (0, 1):
-        for dy in (0, 1):
-            for dx in (0, 1):
-                wx = frac[:, 0] if dx else 1 - frac[:, 0]
-                wy = frac[:, 1] if dy else 1 - frac[:, 1]
-                wz = frac[:, 2] if dz else 1 - frac[:, 2]
-                x, y, z = ((high if d else low)[:, a] for d, a in ((dx, 0), (dy, 1), (dz, 2)))
-                ids.append((z * Y + y) * X + x)
-                weights.append(wx * wy * wz)
-    return torch.stack(ids, dim=1), torch.stack(weights, dim=1).float()
+    n = coords.shape[0]
+    corner = torch.stack([low, high], dim=1)                                        # [S, 2, 3] (d, axis)
+    w = torch.stack([1 - frac, frac], dim=1)                                        # [S, 2, 3]
+    # corner order (dz, dy, dx) = 000, 001, 010, ...: broadcast over [S, dz, dy, dx]
+    ids = (corner[:, :, None, None, 2] * Y + corner[:, None, :, None, 1]) * X + corner[:, None, None, :, 0]
+    weights = w[:, None, None, :, 0] * w[:, None, :, None, 1] * w[:, :, None, None, 2]
+    return ids.reshape(n, 8), weights.reshape(n, 8).float()
 
 
 def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor,

@@ -6,7 +6,7 @@ import esper
 import torch
 
 from components.messages import MaskUpdated, PropagationFinished, PropagationProgressed
-from components.resources import MaskGrid, SegmentationSettings
+from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle
 from components.segmentation import Candidates, NeedsLift, PendingView, Prompts, Propagation, SegObject
 from systems.inverse.ops import accumulate_votes, gate_iou, view_votes
 from systems.segmentation.views import scene_view_entry, view_entry
@@ -40,7 +40,7 @@ def lift_prompted_views(app) -> None:
         lift(app, obj, entry.weights, candidates.masks[candidates.picked], settings.lambda_first)
 
 
-def finish_message(propagation: Propagation, gate: float) -> str:
+def finish_message(propagation: Propagation, gate: float, segmenter: str = "SAM") -> str:
     """One line: what the pass did, or why every view was rejected and what to try."""
     n_ok, n_bad = len(propagation.accepted), len(propagation.rejected)
     if n_ok or not n_bad:
@@ -49,7 +49,8 @@ def finish_message(propagation: Propagation, gate: float) -> str:
     if not ious:
         return ("every view was rejected: the rendered mask had no positive pixel to self-prompt from; "
                 "check the prompt (is the object visible in the training views?)")
-    return (f"every view was rejected: SAM masks disagreed with the rendered mask (best IoU {max(ious):.2f} "
+    return (f"every view was rejected: the {segmenter} segmenter's masks disagreed with the rendered mask "
+            f"(best IoU {max(ious):.2f} "
             f"< gate {gate:g}); try more prompts or a lower --iou-gate")
 
 
@@ -58,6 +59,7 @@ def lift_pending_views(app) -> None:
     the view by IoU and lifts accepted ones with lambda_others into MaskGrid; writes Propagation
     (accepted / rejected, finished); sends PropagationProgressed, then PropagationFinished."""
     settings = app.resource(SegmentationSettings)
+    segmenter_name = getattr(app.resource(SegmenterHandle).segmenter, "name", "SAM")
     for entity, (obj, propagation, pending) in esper.get_components(SegObject, Propagation, PendingView):
         esper.remove_component(entity, PendingView)
         iou = -1.0
@@ -76,4 +78,4 @@ def lift_pending_views(app) -> None:
         if not propagation.queue:
             propagation.finished = True
             app.send(PropagationFinished(obj.id, len(propagation.accepted), len(propagation.rejected),
-                                         finish_message(propagation, settings.iou_gate)))
+                                         finish_message(propagation, settings.iou_gate, segmenter_name)))

@@ -52,7 +52,8 @@ def weights_key(field_hash: str, device: str, K, T_world_camera, H: int, W: int,
 
 
 class WeightsCache:
-    """get / put of (ViewWeights, depth [H, W] float32, rgb [H, W, 3] uint8) by key in `folder`."""
+    """get / put of (ViewWeights, depth [H, W] float32, rgb [H, W, 3] uint8) by key in `folder`
+    (rgb [0, 0, 3] for a view whose render colours were not needed)."""
 
     def __init__(self, folder: str | Path, cap: int | None = None):
         self.folder = Path(folder).expanduser()
@@ -119,7 +120,8 @@ def _from_arrays(a: dict) -> tuple[ViewWeights, torch.Tensor, np.ndarray]:
     H, W, Z, Y, X = (int(v) for v in a["shape"])
     U = a["voxels"].shape[0]
     if (a["indptr"].shape != (H * W + 1,) or a["col_sums"].shape != (U,) or a["pixel_weight"].shape != (H * W,)
-            or a["depth"].shape != (H, W) or a["rgb"].shape != (H, W, 3) or a["data"].shape != a["indices"].shape
+            or a["depth"].shape != (H, W) or a["rgb"].shape not in ((H, W, 3), (0, 0, 3))
+            or a["data"].shape != a["indices"].shape
             or (U and (a["voxels"].min() < 0 or a["voxels"].max() >= Z * Y * X))):
         raise ValueError("view-weights arrays do not fit together")
     A = sparse.csr_matrix((a["data"].astype(np.float32, copy=False), a["indices"].astype(np.int32, copy=False),

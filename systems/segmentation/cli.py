@@ -1,7 +1,9 @@
-"""Command-line helpers of `segment`: parse and check prompts, find the field, drive the App."""
+"""Command-line helpers of `segment`: parse and check prompts, views and prompt files, find the field."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,22 @@ class FieldMissingError(UserFacingError):
 
 class PropagationError(UserFacingError):
     """A propagation that rejected every view; the message says why and what to try."""
+
+
+class PromptsFileError(UserFacingError):
+    """A --prompts file that cannot be read or holds a bad entry (the line names the entry)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectPrompt:
+    """One object to segment: its name, prompted view and prompts (pixels of that view)."""
+    name: str
+    view: int                                         # scene view index
+    points: tuple = ()                                # ((x, y, label), ...)
+    box: tuple[float, float, float, float] | None = None
+    mask: np.ndarray | None = None                    # bool [H, W]
+    gt_masks: str | None = None                       # ground-truth folder (gt segmenter)
+    given: dict = field(default_factory=dict)         # the prompts as the user wrote them (summary.json)
 
 
 def parse_point(text: str, H: int, W: int, view_name: str) -> tuple[float, float, int]:
@@ -99,3 +117,97 @@ def gt_mask_folder(scene, view: int, points, gt_masks: str | None) -> str | None
         raise PromptError(f"the first --point {x:g},{y:g} is on no object of the built-in scene: "
                           f"click inside an object (or pass --gt-masks DIR)")
     return str(truth.mask_dir(truth.object_names[k - 1]))
+
+
+def parse_views(text: str | None, scene) -> tuple[int, ...] | None:
+    """--views: N (that many training views, evenly spaced, like the viewer's --propagation-views)
+    or a comma-separated list of view names / indices; None without the option."""
+    if text is None:
+        return None
+    if text.strip().isdigit() and text.strip() not in scene.view_names:
+        n = int(text)
+        if n < 1:
+            raise UserFacingError("--views must be a count >= 1 or a list of view names")
+        ids = list(scene.train_ids)
+        step = max(1, len(ids) // n)
+        return tuple(ids[::step][:n])
+    views = tuple(scene.view_index(part.strip()) for part in text.split(",") if part.strip())
+    if not views:
+        raise UserFacingError("--views is empty: give a count or view names separated by commas")
+    return views
+
+
+def object_from_flags(args, scene) -> ObjectPrompt:
+    """The one object of --view with --point / --box / --mask."""
+    if args.view is None:
+        raise PromptError("no prompted view: give --view NAME with a prompt, or --prompts FILE.json")
+    view = scene.view_index(args.view)
+    name = scene.view_names[view]
+    points = tuple(parse_point(p, scene.H, scene.W, name) for p in args.point)
+    box = parse_box(args.box, scene.H, scene.W, name) if args.box else None
+    mask = read_mask_png(args.mask, scene.H, scene.W) if args.mask else None
+    if not (points or box or mask is not None):
+        raise PromptError("no prompt: give --point X,Y (repeatable), --box X0,Y0,X1,Y1 or --mask PNG")
+    return ObjectPrompt(args.name or "object 1", view, points, box, mask, args.gt_masks,
+                        {"points": args.point, "box": args.box, "mask": args.mask})
+
+
+def read_prompts_file(path: str, scene, gt_masks: str | None = None) -> list[ObjectPrompt]:
+    """--prompts FILE.json: a list of objects {"name", "view", and "points" [[x, y(, label)], ...]
+    and/or "box" [x0, y0, x1, y1] and/or "mask" "PNG" (relative to the file), optional "gt_masks"
+    DIR}. Raises PromptsFileError naming the file and entry."""
+    file = Path(path)
+    try:
+        entries = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PromptsFileError(f"--prompts {file} cannot be read as JSON ({error}): give a list of objects, "
+                               'e.g. [{"name": "cup", "view": "0", "points": [[120, 80]]}]') from None
+    if not isinstance(entries, list) or not entries:
+        raise PromptsFileError(f"--prompts {file} must hold a non-empty JSON list of objects")
+    objects = []
+    for i, entry in enumerate(entries):
+        where = f"--prompts {file} entry {i}"
+        try:
+            objects.append(_object_entry(entry, i, scene, file.parent, gt_masks))
+        except (PromptError, UserFacingError) as error:
+            raise PromptsFileError(f"{where}: {error}") from None
+        except (TypeError, ValueError, KeyError):
+            raise PromptsFileError(f"{where} is not an object with a name, a view and points / box / mask "
+                                   '(e.g. {"name": "cup", "view": "0", "points": [[120, 80]]})') from None
+    names = [o.name for o in objects]
+    if len(set(names)) != len(names):
+        raise PromptsFileError(f"--prompts {file}: object names must differ (they name the mask folders)")
+    return objects
+
+
+def _object_entry(entry: dict, i: int, scene, folder: Path, gt_masks: str | None) -> ObjectPrompt:
+    if not isinstance(entry, dict) or "view" not in entry:
+        raise ValueError
+    unknown = set(entry) - {"name", "view", "points", "box", "mask", "gt_masks"}
+    if unknown:
+        raise PromptsFileError(f"unknown keys {sorted(unknown)}: use name, view, points, box, mask, gt_masks")
+    name = str(entry.get("name", f"object {i + 1}"))
+    if not name.strip() or "/" in name or "\\" in name or name.startswith("."):
+        raise PromptsFileError(f"name {name!r} cannot name a folder: use letters, digits, spaces")
+    view = scene.view_index(str(entry["view"]))
+    label = scene.view_names[view]
+    points = []
+    for p in entry.get("points", []):
+        if not isinstance(p, (list, tuple)) or any(isinstance(v, (bool, str)) for v in p):
+            raise ValueError
+        points.append(parse_point(",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in p),
+                                  scene.H, scene.W, label))
+    box = entry.get("box")
+    if box is not None:
+        if not isinstance(box, (list, tuple)) or any(isinstance(v, (bool, str)) for v in box):
+            raise ValueError
+        box = parse_box(",".join(str(v) for v in box), scene.H, scene.W, label)
+    mask = None
+    if entry.get("mask") is not None:
+        mask = read_mask_png(str(folder / str(entry["mask"])), scene.H, scene.W)
+    if not (points or box or mask is not None):
+        raise PromptsFileError("no prompt: give points, a box or a mask")
+    gt = entry.get("gt_masks")
+    gt = str(folder / str(gt)) if gt is not None else gt_masks
+    given = {k: entry[k] for k in ("points", "box", "mask") if k in entry}
+    return ObjectPrompt(name, view, tuple(points), box, mask, gt, given)

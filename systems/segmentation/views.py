@@ -34,27 +34,31 @@ def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera,
     """(entry, built): the view's weights from `store` (a WeightsCache) when it holds them, else one
     render of `camera` with the frozen field (keep_weights), coalesced, and stored there.
 
-    The segmenter sees the scene's photo for a scene view at the scene's size, else the render.
+    The segmenter sees the scene's photo for a scene view at the scene's size (the render's
+    colours are then not looked up), else the render.
     """
     from systems.inverse.frozen import frozen_view_weights
     from systems.inverse.weights_cache import weights_key
 
+    scene = data.scene
+    photo = view is not None and (camera.H, camera.W) == (scene.H, scene.W)
     key = hit = None
     if store is not None:
         key = weights_key(data.field_hash, data.device, camera.K, camera.T_world_camera, camera.H, camera.W,
                           settings.weight_cutoff, settings.min_entry)
         hit = store.get(key)
+        if hit is not None and not photo and hit[2].size == 0:
+            hit = None                                       # stored without the render's colours
     if hit is not None:
         weights, depth, rgb = hit
     else:
         weights, rendered = frozen_view_weights(data.field, camera, weight_cutoff=settings.weight_cutoff,
-                                                min_entry=settings.min_entry)
+                                                min_entry=settings.min_entry, color=not photo)
         depth = rendered.depth.float().cpu()
-        rgb = (rendered.rgb.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        rgb = np.zeros((0, 0, 3), np.uint8) if photo else (rendered.rgb.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
         if store is not None:
             store.put(key, weights, depth, rgb)
-    scene = data.scene
-    if view is not None and (camera.H, camera.W) == (scene.H, scene.W):
+    if photo:
         image, name = np.asarray(scene.images[view]), scene.view_names[view]
     else:
         image, name = rgb, scene.view_names[view] if view is not None else None
