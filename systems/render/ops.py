@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from scipy.ndimage import distance_transform_cdt
 
+from systems.render.outside import OutsideArrays, outside_arrays
+
 MAX_OBJECTS = 31   # object ids 1..31 fit the shader's colour table (index 0 = no object)
 # (group size S, largest alpha of one step allowed within reach of such a group). S = 2 holds
 # everywhere (its bound exceeds any alpha): samples are one voxel apart, the grid's own resolution,
@@ -49,6 +51,7 @@ class VolumeArrays:
     space: str = "world"     # "ndc": bbox / step are in NDC (engine/field/grid.py), rays converted
     ndc_near: float = 1.0
     ndc_scale: tuple[float, float] = (1.0, 1.0)
+    outside: OutsideArrays | None = None   # the unbounded kind's background grid (systems/render/outside.py)
 
     @property
     def resolution(self) -> tuple[int, int, int]:
@@ -93,7 +96,8 @@ def volume_arrays(field, *, precision: str = "u8") -> VolumeArrays:
         near=float(field.near), far=float(field.far),
         background=field.background.detach().cpu().numpy().astype(np.float32),
         background_from_exit=bool(field.background_from_exit),
-        space=field.space, ndc_near=float(field.ndc_near), ndc_scale=tuple(field.ndc_scale))
+        space=field.space, ndc_near=float(field.ndc_near), ndc_scale=tuple(field.ndc_scale),
+        outside=outside_arrays(getattr(field, "outside", None)))
 
 
 def block_distance(occupancy: np.ndarray, block: int) -> np.ndarray:
