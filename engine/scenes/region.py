@@ -22,7 +22,7 @@ FORWARD_DEGREES = 40.0   # forward-facing: every optical axis within this angle 
 SEEN_SHARE = 0.9         # a point belongs to the region when this share of the cameras sees it
 CELLS = 64               # the region is estimated on CELLS^3 points
 POINTS_PERCENTILE = 0.5  # the point cloud's box spans these percentiles of the points inside ...
-POINTS_MARGIN = 0.1      # ... plus this share of its extent on every side
+POINTS_MARGIN = 0.2      # ... plus this share of its extent on every side (sparse clouds miss edges)
 
 
 def is_forward_facing(T_world_camera: np.ndarray) -> bool:

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(box plus a contracted background); auto picks one from the cameras")
     parser.add_argument("--bbox", default=None, metavar="X0,Y0,Z0,X1,Y1,Z1",
                         help="world box of the foreground grid (min and max corner), instead of the "
-                             "scene's own estimate (train.json records the box and how it was chosen)")
+                             "scene's own estimate (train.json records the box and how it was chosen); write "
+                             "--bbox=X0,... when X0 is negative")
 
 
 def parse_bbox(text: str):
