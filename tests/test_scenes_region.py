@@ -188,3 +188,27 @@ def test_nerfstudio_ply_points_tighten_the_region(tmp_path):
     (tmp_path / "sparse_pc.ply").write_bytes(b"not a ply")
     with pytest.raises(SceneError, match="not a PLY"):
         load_scene(str(tmp_path))
+
+
+def test_a_forward_facing_colmap_capture_is_moved_to_the_frame_ndc_needs(tmp_path):
+    from engine.field.train import field_kind
+
+    T = np.stack([look_at(np.array([x, 0.0, z]), np.array([0.3 * x, 6.0, 0.5]))
+                  for x in np.linspace(-1, 1, 4) for z in (0.0, 0.4)])   # 8 views looking along +y
+    K = np.array([[30.0, 0, W / 2], [0, 30.0, H / 2], [0, 0, 1]])
+    cameras = [(1, "PINHOLE", 1, [K[0, 0], K[1, 1], K[0, 2], K[1, 2]])]
+    images = []
+    for i, pose in enumerate(T):
+        T_camera_world = np.linalg.inv(pose)
+        x, y, z, w = Rotation.from_matrix(T_camera_world[:3, :3]).as_quat()
+        images.append((i + 1, (w, x, y, z), T_camera_world[:3, 3], 1, f"f_{i}.png", []))
+    xyz = np.random.default_rng(4).uniform([-2, 3, -1], [2, 9, 2], (50, 3))      # 3..9 ahead
+    points = [(j + 1, p, (0, 0, 0), 0.1, [(1, 0)]) for j, p in enumerate(xyz)]
+    _write_images(tmp_path / "images", [image[4] for image in images])
+    _write_binary(tmp_path / "sparse" / "0", cameras, images, points)
+    scene = load_scene(str(tmp_path))
+    assert scene.forward_facing and field_kind(scene) == "ndc"
+    axes = scene.T_world_camera[:, :3, 2]
+    assert (axes[:, 2] > 0.9).all()                                # world +Z = the viewing direction
+    assert np.abs(scene.T_world_camera[:, :3, 3].mean(0)).max() < 1e-5   # cameras centred on 0
+    assert 0.5 < scene.near < 1.0 < scene.far                      # nearest points at depth ~1

@@ -8,9 +8,11 @@ Camera models: SIMPLE_PINHOLE, PINHOLE, and SIMPLE_RADIAL / RADIAL / OPENCV with
 distortion; undistort anything else first (`colmap image_undistorter`). COLMAP stores
 world-to-camera rotations (qw, qx, qy, qz) and translations in the OpenCV camera convention and
 puts pixel centres at +0.5, like us. The region: for captures that walk around an object the
-region the cameras see (engine/scenes/region.py), tightened to the 3D points inside it; for
-forward-facing ones the 1st..99th percentile of the 3D points (+5% margin); without 10 points, a
-cube around the point the cameras look at. Views are sorted by name; 0, 8, 16, ... are held out.
+region the cameras see (engine/scenes/region.py), tightened to the 3D points inside it.
+Forward-facing captures with 3D points (their fields live in NDC space) are moved to the frame NDC
+needs (region.forward_frame, scaled so that the 1st percentile of the points' depths is 1) and
+get the 1st..99th percentile of the points (+5% margin); without 10 points, a cube around the
+point the cameras look at. Views are sorted by name; 0, 8, 16, ... are held out.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from engine.scenes.common import (
     stack_images,
     warn_missing,
 )
-from engine.scenes.region import is_forward_facing, points_region, visual_region
+from engine.scenes.region import forward_frame, is_forward_facing, points_region, visual_region
 from engine.scenes.scene import Scene, SceneError
 
 # model -> (number of params, indices of fx, fy, cx, cy, first distortion index)
@@ -184,10 +186,13 @@ def load_colmap(folder: Path, text_dir: Path, downscale: int | None = None) -> S
     stacked = stack_images(images, names, image_dir)
     K, T = np.stack(Ks).astype(np.float32), np.stack(poses)
     H, W = stacked.shape[1:3]
+    forward = is_forward_facing(T) and points is not None and len(points) >= 10
+    if forward:
+        T, points = _forward_world(T, points)
     region = _bbox_from_points(points, T)
     bbox, near, far = region or bbox_from_cameras(K, T, H, W)
     source = "3D points (1st..99th percentile)" if region else "cube around the cameras' look-at point"
-    if not is_forward_facing(T):
+    if not forward:
         seen = visual_region(K, T, H, W, near)
         if seen is not None:
             tight = points_region(points, seen) if points is not None else None
@@ -198,4 +203,16 @@ def load_colmap(folder: Path, text_dir: Path, downscale: int | None = None) -> S
     return Scene(name=folder.name, source=str(folder), kind="colmap", images=stacked, K=K,
                  T_world_camera=T.astype(np.float32), view_names=tuple(names),
                  train_ids=train_ids, test_ids=test_ids, bbox=bbox, near=near, far=far,
-                 bbox_source=source)
+                 forward_facing=forward, bbox_source=source)
+
+
+def _forward_world(T: np.ndarray, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Poses [N, 4, 4] and points [P, 3] of a forward-facing capture in the frame NDC needs
+    (region.forward_frame), scaled so that the 1st percentile of the points' depths is 1."""
+    T_frame = forward_frame(T)
+    T = np.linalg.inv(T_frame) @ T
+    xyz = (xyz - T_frame[:3, 3]) @ T_frame[:3, :3]
+    depth = np.einsum("nj,pj->np", T[:, :3, 2], xyz) - (T[:, :3, 2] * T[:, :3, 3]).sum(1)[:, None]
+    scale = 1.0 / max(float(np.percentile(depth[depth > 0], 1)), 1e-6)
+    T[:, :3, 3] *= scale
+    return T, xyz * scale

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.scenes.common import IMAGE_SUFFIXES, bbox_from_cameras, every_8th_split, read_image, stack_images
-from engine.scenes.region import is_forward_facing, visual_region
+from engine.scenes.region import forward_frame, is_forward_facing, visual_region
 from engine.scenes.scene import Scene, SceneError
 
 FAR_PERCENTILE = 90.0  # far limit of the bbox: this percentile of the views' far bounds
@@ -58,14 +58,6 @@ def _choose_folder(folder: Path, downscale: int | None) -> Path:
     return found[downscale]
 
 
-def _orthonormal_frame(forward: np.ndarray, down: np.ndarray) -> np.ndarray:
-    """[3, 3] rotation with columns [right, down, forward] built from approximate axes."""
-    forward = forward / np.linalg.norm(forward)
-    right = np.cross(down, forward)
-    right /= np.linalg.norm(right)
-    return np.stack([right, np.cross(forward, right), forward], 1)
-
-
 def load_llff(folder: Path, downscale: int | None = None) -> Scene:
     """Read an LLFF scene folder (see module docstring). Raises SceneError on bad input."""
     path = folder / "poses_bounds.npy"
@@ -89,10 +81,7 @@ def load_llff(folder: Path, downscale: int | None = None) -> Scene:
     T = np.tile(np.eye(4), (len(raw), 1, 1))                                  # [N, 4, 4]
     T[:, :3, :3] = np.stack([poses[:, :, 1], poses[:, :, 0], -poses[:, :, 2]], -1)
     T[:, :3, 3] = poses[:, :, 3]
-    T_avg = np.eye(4)
-    T_avg[:3, :3] = _orthonormal_frame(T[:, :3, 2].mean(0), T[:, :3, 1].mean(0))
-    T_avg[:3, 3] = T[:, :3, 3].mean(0)
-    T = np.linalg.inv(T_avg) @ T
+    T = np.linalg.inv(forward_frame(T)) @ T
     scale = 1.0 / bounds[:, 0].min()
     T[:, :3, 3] *= scale
     near, far = 0.9, float(np.percentile(bounds[:, 1], FAR_PERCENTILE) * scale)

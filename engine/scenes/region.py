@@ -36,6 +36,19 @@ def is_forward_facing(T_world_camera: np.ndarray) -> bool:
     return bool((axes @ (mean / np.linalg.norm(mean))).min() > math.cos(math.radians(FORWARD_DEGREES)))
 
 
+def forward_frame(T_world_camera: np.ndarray) -> np.ndarray:
+    """T_world_frame [4, 4]: origin at the mean camera position, +Z the mean viewing direction, +Y
+    the mean image down (an OpenCV-like world for NDC)."""
+    forward = T_world_camera[:, :3, 2].mean(0)
+    forward = forward / np.linalg.norm(forward)
+    right = np.cross(T_world_camera[:, :3, 1].mean(0), forward)
+    right /= np.linalg.norm(right)
+    T = np.eye(4)
+    T[:3, :3] = np.stack([right, np.cross(forward, right), forward], 1)
+    T[:3, 3] = T_world_camera[:, :3, 3].mean(0)
+    return T
+
+
 def look_at_point(T_world_camera: np.ndarray) -> np.ndarray:
     """[3]: the point nearest (least squares) to every camera's optical axis."""
     origins, axes = T_world_camera[:, :3, 3], T_world_camera[:, :3, 2]       # [N, 3] each
