@@ -23,14 +23,42 @@ import torch.nn.functional as F
 from scipy import ndimage
 from scipy.ndimage import distance_transform_cdt
 
-from systems.render.outside import OutsideArrays, outside_arrays
-
 MAX_OBJECTS = 31   # object ids 1..31 fit the shader's colour table (index 0 = no object)
 # (group size S, largest alpha of one step allowed within reach of such a group). S = 2 holds
 # everywhere (its bound exceeds any alpha): samples are one voxel apart, the grid's own resolution,
 # at least; on trained fields this keeps the image within ~46 dB of torch's half-voxel steps at
 # 1.6x the speed (bench/bench_viewer.py, tests/test_gl_raymarch.py).
 GROUP_LEVELS = ((8, 0.02), (4, 0.1), (2, 2.0))
+
+
+@dataclass(frozen=True)
+class OutsideArrays:
+    """The unbounded kind's background grid (engine/field/background.py) for upload: float16 raw
+    values, the shader applies the activations after interpolation, as torch does."""
+    rgba: np.ndarray         # [R, R, R, 4] float16 raw colour + raw density, [Z, Y, X] order
+    centre: np.ndarray       # [3] float32 world centre of the foreground box
+    half_extent: np.ndarray  # [3] float32 world half size of the foreground box
+    samples: int             # background samples per ray
+    density_shift: float
+    density_scale: float
+
+    @property
+    def resolution(self) -> int:
+        return int(self.rgba.shape[0])
+
+
+def outside_arrays(outside) -> OutsideArrays | None:
+    """Encode a BackgroundField (or None: a field without one) for upload."""
+    if outside is None:
+        return None
+    with torch.no_grad():
+        grid = outside.grid.detach()[0].float().cpu()                        # [4, R, R, R]
+        rgba = torch.cat([grid[1:], grid[:1]]).permute(1, 2, 3, 0).numpy()   # [R, R, R, 4]
+    return OutsideArrays(rgba=np.ascontiguousarray(rgba.astype(np.float16)),
+                         centre=outside.centre.detach().cpu().numpy().astype(np.float32),
+                         half_extent=outside.half_extent.detach().cpu().numpy().astype(np.float32),
+                         samples=int(outside.samples), density_shift=float(outside.density_shift),
+                         density_scale=float(outside.density_scale))
 
 
 @dataclass(frozen=True)
@@ -51,7 +79,7 @@ class VolumeArrays:
     space: str = "world"     # "ndc": bbox / step are in NDC (engine/field/grid.py), rays converted
     ndc_near: float = 1.0
     ndc_scale: tuple[float, float] = (1.0, 1.0)
-    outside: OutsideArrays | None = None   # the unbounded kind's background grid (systems/render/outside.py)
+    outside: OutsideArrays | None = None   # the unbounded kind's background grid
 
     @property
     def resolution(self) -> tuple[int, int, int]:
