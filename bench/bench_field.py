@@ -1,12 +1,16 @@
-"""Field benchmark: train the built-in scene (3 min) and LLFF fern at 504x378 (10 min) on this machine.
+"""Field benchmark: train the built-in scene (3 min), LLFF fern at 504x378 (10 min) and the real 360
+capture gold-cape at 456x456 (10 min) on this machine.
 
 Writes bench/results/field.json and prints a table (held-out PSNR, seconds, iterations, peak RSS,
-resolution). `--memory` instead measures the peak memory of training steps on a 160^3 grid.
-Usage: python bench/bench_field.py [--only builtin|fern] [--builtin-minutes 3] [--fern-minutes 10]
-                                   [--resolution N (default: builtin 128, fern 160)]
+resolution, field kind). `--memory` instead measures the peak memory of training steps on a 160^3 grid.
+Usage: python bench/bench_field.py [--only builtin|fern|gold-cape] [--builtin-minutes 3]
+                                   [--fern-minutes 10] [--cape-minutes 10]
+                                   [--resolution N (default: fern 160, else 128, as `train`)]
        python bench/bench_field.py --memory [--resolution 160]
-Fern is modelled in NDC space (it is forward-facing), the built-in scene in its world box.
-Each case runs in a fresh subprocess so that its peak RSS is its own.
+The field kind is chosen as `train` chooses it: fern in NDC space (forward-facing), the built-in
+scene in its box (constant backdrop), gold-cape in its box plus a contracted background grid (a
+capture that walks around an object). Each case runs in a fresh subprocess so that its peak RSS is
+its own.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FERN = ROOT.parent / "shared" / "data" / "llff" / "fern"
+GOLD_CAPE = ROOT.parent / "shared" / "data" / "real" / "gold-cape"
 RESULTS = ROOT / "bench" / "results" / "field.json"
 
 
@@ -45,6 +50,8 @@ def run_case(scene_name: str, downscale: int | None, minutes: float, resolution:
             "test_psnr": result.test_psnr, "train_seconds": round(result.seconds, 1),
             "total_seconds": round(time.perf_counter() - started, 1), "iterations": result.iterations,
             "resolution": list(result.field.resolution), "space": result.field.space,
+            "kind": result.field.kind, "bbox": scene.bbox.tolist(), "bbox_source": scene.bbox_source,
+            "background_resolution": result.field.outside.resolution if result.field.outside else None,
             "peak_rss_mb": round(_peak_rss_mb()),
             "occupied": round(float(result.field.occupancy.float().mean()), 3)}
 
@@ -77,9 +84,10 @@ def run_memory(resolution: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("builtin", "fern"))
+    parser.add_argument("--only", choices=("builtin", "fern", "gold-cape"))
     parser.add_argument("--builtin-minutes", type=float, default=3.0)
     parser.add_argument("--fern-minutes", type=float, default=10.0)
+    parser.add_argument("--cape-minutes", type=float, default=10.0)
     parser.add_argument("--resolution", type=int, default=None, help="grid size (about N^3 voxels)")
     parser.add_argument("--memory", action="store_true", help="peak memory of a 160^3 grid")
     parser.add_argument("--case", help=argparse.SUPPRESS)   # internal: run one case, print JSON
@@ -89,11 +97,12 @@ def main() -> int:
         return 0
     if args.case:
         name, downscale, minutes = args.case.split(":")
-        resolution = args.resolution or (128 if name == "builtin" else 160)
+        resolution = args.resolution or (160 if name == str(FERN) else 128)
         print(json.dumps(run_case(name, int(downscale) or None, float(minutes), resolution)))
         return 0
     cases = ["memory"] if args.memory else [
-        c for c in (f"builtin:0:{args.builtin_minutes}", f"{FERN}:8:{args.fern_minutes}")
+        c for c in (f"builtin:0:{args.builtin_minutes}", f"{FERN}:8:{args.fern_minutes}",
+                    f"{GOLD_CAPE}:0:{args.cape_minutes}")
         if args.only is None or args.only in c]
     rows = []
     for case in cases:
@@ -103,9 +112,11 @@ def main() -> int:
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for row in rows:
         previous[row.get("scene", row.get("case"))] = row
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
-    keys = ("test_psnr", "train_seconds", "iterations", "peak_rss_mb", "resolution", "occupied")
+    sys.path.insert(0, str(ROOT))
+    from engine.io import atomic_write
+
+    atomic_write(RESULTS, json.dumps(previous, indent=2) + "\n")
+    keys = ("test_psnr", "train_seconds", "iterations", "peak_rss_mb", "resolution", "occupied", "kind")
     print(f"{'case':<10}" + "".join(f"{k:>16}" for k in keys))
     for row in rows:
         cells = [f"{row[k]:.2f}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys]

@@ -160,3 +160,40 @@ def test_gl_image_matches_torch_for_an_ndc_field(ctx):
     marcher.load_volume(volume_arrays(field, precision="f16"))
     gl_rgb = marcher.render_image(K, T, H, W)                                               # [H, W, 3]
     assert psnr(gl_rgb, torch_rgb) >= 35.0
+
+
+def unbounded_blob_field() -> VoxelField:
+    """The blobs in their box, and around it a background grid of smooth colour bands with a denser
+    shell (a 'room') at contracted radius ~1.5: rays that pass the blobs see the room."""
+    from engine.field.background import BackgroundField
+
+    blobs = blob_field(background=None)
+    outside = BackgroundField([[-1, -1, -1], [1, 1, 1]], 32, samples=24)
+    field = VoxelField([[-1, -1, -1], [1, 1, 1]], blobs.resolution, background=None, near=0.05,
+                       far=1e10, outside=outside)
+    zs, ys, xs = torch.meshgrid(*(torch.linspace(-2, 2, 32),) * 3, indexing="ij")
+    radius = torch.stack([xs, ys, zs]).abs().amax(0)                           # [32, 32, 32]
+    grid = torch.stack([4.0 - 40.0 * (radius - 1.5).abs(), 3 * torch.sin(2 * xs), 3 * torch.cos(3 * ys),
+                        2 * torch.sin(zs + xs)])
+    with torch.no_grad():
+        field.density.copy_(blobs.density)
+        field.color.copy_(blobs.color)
+        outside.grid.copy_(grid[None])
+    field.update_occupancy()
+    return field
+
+
+def test_gl_image_matches_torch_for_an_unbounded_field(ctx):
+    from systems.render.gl_raymarch import GLRayMarcher
+    from systems.render.ops import volume_arrays
+
+    field = unbounded_blob_field()
+    H, W = 72, 96
+    K = np.array([[80.0, 0, W / 2], [0, 80.0, H / 2], [0, 0, 1]], np.float32)
+    T = look_at([1.6, -2.0, 1.0])                  # outside the box: some rays miss it entirely
+    torch_rgb = (render_view(field, K, T, H, W).rgb.numpy() * 255).round().astype(np.uint8)  # [H, W, 3]
+    marcher = GLRayMarcher(ctx)
+    marcher.load_volume(volume_arrays(field, precision="f16"))
+    gl_rgb = marcher.render_image(K, T, H, W)                                               # [H, W, 3]
+    assert torch_rgb.reshape(-1, 3).std(0).min() > 20             # the room's colour varies over the view
+    assert psnr(gl_rgb, torch_rgb) >= 35.0

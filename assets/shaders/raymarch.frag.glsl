@@ -9,6 +9,8 @@
 // (what is left is given the last sample's colour: behind a surface it looks much the same), the overlay / object views read the voxel's id,
 // and in thin fog (every alpha within reach small, see systems/render/ops.py group_sizes) S
 // consecutive samples merge into one at their centre with alpha over S steps (midpoint rule).
+// Unbounded fields: what passes the box is composited from the contracted background grid,
+// marched from the box exit outward exactly as engine/field/background.py does.
 
 uniform sampler3D u_volume;   // [Z, Y, X] rgb = colour, a = density; RGBA16F raw values, or RGBA8:
                               // sigmoid'ed colour and density (raw - lo) / (hi - lo)
@@ -37,6 +39,14 @@ uniform float u_ndc_near;
 uniform vec2 u_ndc_scale;
 uniform vec3 u_background;
 uniform bool u_background_from_exit;
+uniform bool u_unbounded;     // a background grid outside the box (engine/field/background.py)
+uniform sampler3D u_outside;  // [R, R, R] RGBA16F raw: rgb = colour, a = density (contracted space)
+uniform vec3 u_bg_centre;     // foreground box centre and half size (world): box coords p = (x - c) / h
+uniform vec3 u_bg_half;
+uniform float u_bg_res;       // R
+uniform int u_bg_samples;     // N background samples per ray
+uniform float u_bg_shift;
+uniform float u_bg_scale;
 uniform float u_tail;         // a ray ends once its transmittance T < u_tail, T given to the last colour
 
 uniform bool u_overlay;       // tint pixels whose rendered mask reaches u_mask_threshold
@@ -58,6 +68,31 @@ vec3 colour_of(vec4 v) {
 
 vec3 colour_at(vec3 tc) {
     return colour_of(texture(u_volume, tc));
+}
+
+vec3 contract(vec3 p) {       // box coords -> contracted coords in [-2, 2]^3
+    float n = max(max(abs(p.x), abs(p.y)), abs(p.z));
+    return n > 1.0 ? (2.0 - 1.0 / n) * p / max(n, 1e-9) : p;
+}
+
+vec3 outside_colour(vec3 o, vec3 d, float ts) {   // the background grid from ray parameter ts on
+    const float EDGE_CAP = 1.0 - 1e-6;
+    vec3 ob = (o - u_bg_centre) / u_bg_half, db = d / u_bg_half;
+    float N = float(u_bg_samples);
+    vec3 edge = contract(ob + ts * db);
+    vec3 rgb = vec3(0.0);
+    float T = 1.0;
+    for (int j = 0; j < u_bg_samples; j++) {
+        vec3 next = contract(ob + ts / (1.0 - min(float(j + 1) / N, EDGE_CAP)) * db);
+        float delta = length(next - edge);
+        edge = next;
+        vec3 c = contract(ob + ts / (1.0 - (float(j) + 0.5) / N) * db);
+        vec4 v = texture(u_outside, ((c * 0.5 + 1.0) * 0.5 * (u_bg_res - 1.0) + 0.5) / u_bg_res);
+        float alpha = j == u_bg_samples - 1 ? 1.0 : 1.0 - exp(-softplus(v.a + u_bg_shift) * u_bg_scale * delta);
+        rgb += T * alpha / (1.0 + exp(-v.rgb));
+        T *= 1.0 - alpha;
+    }
+    return rgb;
 }
 
 void main() {
@@ -138,7 +173,10 @@ void main() {
         }
     }
     vec3 background = u_background;
-    if (u_background_from_exit) {
+    if (u_unbounded) {
+        float closest = dot(u_bg_centre - o, d) / max(dot(d, d), 1e-12);
+        background = T > 0.0 ? outside_colour(o, d, max(t1 > t0 ? t1 : closest, near)) : vec3(0.0);
+    } else if (u_background_from_exit) {
         float t_bg = t1 > t0 ? t1 : far;
         vec3 c = (o + t_bg * d - u_bmin) / (u_bmax - u_bmin) * 2.0 - 1.0;
         background = colour_at(((c + 1.0) * 0.5 * (u_res - 1.0) + 0.5) / u_res);

@@ -3,7 +3,10 @@
 Format (version 1): {"format": "sa3d-field", "version": 1, "scene_hash": str, "meta": dict,
 "config": {space, step_voxels, near, far, background (None = exit colour), ndc_near, ndc_scale
 (read as 1.0 / (1, 1) when absent)}, "tensors": {bbox [2,3],
-density [1,1,Z,Y,X], color [1,3,Z,Y,X], density_scale [], density_shift [], occupancy [Z,Y,X] bool}}.
+density [1,1,Z,Y,X], color [1,3,Z,Y,X], density_scale [], density_shift [], occupancy [Z,Y,X] bool},
+"outside": None (kinds box and ndc; also when absent) or the background grid of the unbounded kind
+{"samples": int, "tensors": {grid [1,4,R,R,R], centre [3], half_extent [3], density_scale [],
+density_shift []}} (engine/field/background.py)}.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from pathlib import Path
 import torch
 
 from engine.errors import UserFacingError
+from engine.field.background import BackgroundField
 from engine.field.grid import VoxelField
 from engine.io import atomic_path
 
 FORMAT = "sa3d-field"
 VERSION = 1
 _TENSORS = ("bbox", "density", "color", "density_scale", "density_shift", "occupancy")
+_OUTSIDE_TENSORS = ("grid", "centre", "half_extent", "density_scale", "density_shift")
 
 
 class FieldCheckpointError(UserFacingError):
@@ -32,8 +37,12 @@ def save_field(path: str | os.PathLike, field: VoxelField, *, scene_hash: str, m
         "format": FORMAT, "version": VERSION, "scene_hash": str(scene_hash), "meta": dict(meta or {}),
         "config": {"space": field.space, "step_voxels": field.step_voxels, "near": field.near,
                    "far": field.far, "ndc_near": field.ndc_near, "ndc_scale": list(field.ndc_scale),
-                   "background": None if field.background_from_exit else field.background.tolist()},
+                   "background": (None if field.background_from_exit or field.outside is not None
+                                  else field.background.tolist())},
         "tensors": {name: getattr(field, name).detach().cpu().clone() for name in _TENSORS},
+        "outside": None if field.outside is None else {
+            "samples": field.outside.samples,
+            "tensors": {name: getattr(field.outside, name).detach().cpu().clone() for name in _OUTSIDE_TENSORS}},
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -65,16 +74,23 @@ def load_field(path: str | os.PathLike, *, scene_hash: str | None = None, device
     try:
         config, tensors = state["config"], state["tensors"]
         density = tensors["density"]
+        outside = state.get("outside")
+        background = None
+        if outside is not None:
+            background = BackgroundField(tensors["bbox"], outside["tensors"]["grid"].shape[-1],
+                                         samples=int(outside["samples"]))
         field = VoxelField(tensors["bbox"], tuple(density.shape[2:]), step_voxels=config["step_voxels"],
                            background=config["background"], near=config["near"], far=config["far"],
                            space=config["space"], ndc_near=config.get("ndc_near", 1.0),
-                           ndc_scale=tuple(config.get("ndc_scale", (1.0, 1.0))))
+                           ndc_scale=tuple(config.get("ndc_scale", (1.0, 1.0))), outside=background)
         with torch.no_grad():
-            for name in _TENSORS:
-                target = getattr(field, name)
-                if target.shape != tensors[name].shape:
-                    raise ValueError(name)
-                target.copy_(tensors[name])
+            for module, names, source in ((field, _TENSORS, tensors),
+                                          (background, _OUTSIDE_TENSORS, (outside or {}).get("tensors"))):
+                for name in names if module is not None else ():
+                    target = getattr(module, name)
+                    if target.shape != source[name].shape:
+                        raise ValueError(name)
+                    target.copy_(source[name])
     except (KeyError, ValueError, TypeError, RuntimeError) as error:
         raise FieldCheckpointError(f"{path} is damaged (field '{error}' missing or malformed): "
                                    f"{retrain}") from None

@@ -34,10 +34,13 @@ depth of s is t = t_n + n s / ((1 - s) d_z). Samples at u_k = u0 + (k + 0.5) * s
 k = 0 .. floor((u1 - u0) |d_f| / step_size) - 1 (training jitters the 0.5). Each sample has
 alpha_k = 1 - exp(-sigma(x_k) * step_size), transmittance
 T_k = prod_{j<k} (1 - alpha_j), weight w_k = T_k alpha_k, colour sigmoid(color(x_k)).
-Background: the remaining T_final = prod_k (1 - alpha_k) takes either the constant `background`
-colour, or, when `background_from_exit` (scenes without a known backdrop, e.g. LLFF), the grid's
-colour at the exit point x(u1), which then counts as one more, fully opaque, sample of weight T_final.
-Depth: sum_k w_k t_k + T_final t(u1) (t(u1) = far where the ray misses the box).
+Background: the remaining T_final = prod_k (1 - alpha_k) takes the constant `background` colour
+(kind "box": scenes with a known backdrop), or the colour of the contracted background grid
+`outside` marched from the box exit outward (kind "unbounded": captures that walk around an object;
+engine/field/background.py), or, when `background_from_exit` (kind "ndc": forward-facing scenes),
+the grid's colour at the exit point x(u1), which then counts as one more, fully opaque, sample of
+weight T_final. Depth: sum_k w_k t_k + T_final t_bg, t_bg = t(u1) (= far where the ray misses the
+box), or the background grid's expected depth.
 
 Empty-space skipping. `occupancy` [Z, Y, X] bool marks voxels whose 3x3x3 neighbourhood has
 alpha >= a threshold (and that some training camera sees); since the activation is monotone and
@@ -48,12 +51,16 @@ threshold and is skipped before any grid lookup.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.math.rays import ndc_rays, ndc_to_world, world_to_ndc
+
+if TYPE_CHECKING:
+    from engine.field.background import BackgroundField
 
 
 def grid_sample_points(grid: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
@@ -90,16 +97,20 @@ class VoxelField(nn.Module):
     def __init__(self, bbox, resolution: tuple[int, int, int], *, init_alpha: float = 1e-2,
                  step_voxels: float = 0.5, background: tuple[float, float, float] | None = None,
                  near: float = 0.0, far: float = 1e10, space: str = "world",
-                 ndc_near: float = 1.0, ndc_scale: tuple[float, float] = (1.0, 1.0)) -> None:
+                 ndc_near: float = 1.0, ndc_scale: tuple[float, float] = (1.0, 1.0),
+                 outside: BackgroundField | None = None) -> None:
         super().__init__()
         if space not in ("world", "ndc"):
             raise ValueError(f"space '{space}' is not supported: 'world' or 'ndc'")
+        if outside is not None and (space != "world" or background is not None):
+            raise ValueError("a background grid needs space 'world' and no constant background")
         Z, Y, X = (int(r) for r in resolution)
         self.space = space
         self.ndc_near = float(ndc_near)                                  # NDC parameters (space "ndc")
         self.ndc_scale = (float(ndc_scale[0]), float(ndc_scale[1]))
         self.step_voxels = float(step_voxels)
-        self.background_from_exit = background is None
+        self.outside = outside                                           # contracted background grid
+        self.background_from_exit = background is None and outside is None
         self.near, self.far = float(near), float(far)   # camera-depth range the field was trained on
         self.register_buffer("bbox", torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3).clone())
         self.register_buffer("background", torch.tensor(background or (0.0, 0.0, 0.0)))  # [3]
@@ -113,6 +124,13 @@ class VoxelField(nn.Module):
         self.register_buffer("occupancy", torch.ones(Z, Y, X, dtype=torch.bool))  # [Z, Y, X]
 
     # ---- geometry -------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """"box" (constant backdrop), "unbounded" (background grid outside the box) or "ndc"."""
+        if self.space == "ndc":
+            return "ndc"
+        return "unbounded" if self.outside is not None else "box"
+
     @property
     def resolution(self) -> tuple[int, int, int]:
         return tuple(int(r) for r in self.density.shape[2:])

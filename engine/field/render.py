@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.field.background import background_start
 from engine.field.grid import VoxelField
 from engine.field.march import march_blocks, march_every_step
 from engine.math.rays import camera_rays, ray_box
@@ -82,13 +83,9 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     hit = u1 > u0                                                      # [N]
     u_bg = torch.where(hit, u1, u_hi)                                  # [N] exit (or far) parameter
     t = field.camera_depth(u, origins[ray_ids], dirs[ray_ids])         # [S] camera depth
-    t_bg = torch.where(hit, field.camera_depth(u_bg, origins, dirs), torch.full_like(u1, far))  # [N]
-    depth = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights * t) + t_final * t_bg
     exit_coords = field.to_grid_coords(o_f + u_bg[:, None] * d_f)      # [N, 3]
-    if field.background_from_exit:
-        background = field.sample_rgb(exit_coords)                     # [N, 3]
-    else:
-        background = field.background.to(device).expand(n_rays, 3)    # [N, 3]
+    background, t_bg = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, jitter)
+    depth = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights * t) + t_final * t_bg
     rgb = rgb + t_final[:, None] * background
 
     samples = None
@@ -96,6 +93,21 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
         samples = _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, weight_cutoff)
     return RayResult(rgb=rgb, depth=depth, opacity=opacity, alpha=alpha, weights=weights, coords=coords,
                      samples=samples)
+
+
+def _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, jitter
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a ray's remaining transmittance sees: colour [N, 3] and camera depth [N] of the
+    background grid (kind "unbounded", from the box exit on), the exit sample's colour at the exit
+    (background_from_exit) or the constant backdrop at the exit (or at far, missing the box)."""
+    if field.outside is not None:
+        start = background_start(origins, dirs, field.outside.centre, u_bg, hit, near)  # [N]
+        out = field.outside.render(origins, dirs, start, jitter=jitter)
+        return out.rgb, out.depth
+    t_bg = torch.where(hit, field.camera_depth(u_bg, origins, dirs), torch.full_like(u_bg, far))  # [N]
+    if field.background_from_exit:
+        return field.sample_rgb(exit_coords), t_bg                     # [N, 3]
+    return field.background.to(origins.device).expand(origins.shape[0], 3), t_bg
 
 
 def composite_weights(alpha: torch.Tensor, ray_ids: torch.Tensor, n_rays: int

@@ -9,9 +9,12 @@ sample alpha) regularisers, and empty-space skipping: voxels that no training ca
 never occupied; every `prune_every` iterations, voxels whose samples never reached weight
 `prune_weight` are emptied for good (their density lowered far below the occupancy threshold), and
 after `occupancy_warmup` iterations the occupancy is refreshed from the density every
-`occupancy_every` iterations. Scenes with a known background start thin (init alpha 1e-3);
-forward-facing scenes are modelled in NDC space (see engine/field/grid.py). At the end the
-held-out views are rendered and scored (PSNR).
+`occupancy_every` iterations. Scenes with a known background start thin (init alpha 1e-3).
+The field kind follows the capture (`field_kind`): forward-facing scenes are modelled in NDC space,
+scenes with a known constant backdrop in their box, and the rest (captures that walk around an
+object) in their box plus a contracted background grid outside it, grown coarse to fine with the
+box (see engine/field/grid.py and background.py). At the end the held-out views are rendered and
+scored (PSNR).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine.field.background import BackgroundField
 from engine.field.grid import VoxelField, resolution_for
 from engine.field.render import render_rays, render_view
 from engine.math.rays import camera_rays, world_to_ndc
@@ -51,7 +55,9 @@ class TrainConfig:
     prune_weight: float = 5e-3            # ... none of whose 3x3x3 neighbours' samples reached this
                                           # weight are emptied
     max_iterations: int | None = None     # iteration budget (None: the time budget alone)
-    space: str = "auto"                   # "world" | "ndc" | "auto" (ndc for forward-facing scenes)
+    space: str = "auto"                   # field kind "box" | "ndc" | "unbounded" | "auto" (field_kind)
+    background_resolution: int = 96       # final side of the unbounded kind's background grid
+    background_samples: int = 32          # background samples per ray (unbounded kind)
     eval_views: int = 8                   # held-out views scored at the end (the first n)
     seed: int = 0
 
@@ -96,6 +102,8 @@ def train_field(scene, *, device: str = "cpu", max_seconds: float | None = 60.0,
                 and iteration - stage_begin >= min(config.stage_min_iterations, _budget(config))):
             stage, stage_begin = stage + 1, iteration
             field.upsample(_stage_resolution(final, config.stage_scales[stage]))
+            if field.outside is not None:
+                field.outside.upsample(_background_resolution(config, stage))
             seen = _seen_mask(scene, field)
             occupied = field.update_occupancy(config.occupancy_alpha if iteration >= config.occupancy_warmup
                                               else 0.0, seen)
@@ -113,6 +121,9 @@ def train_field(scene, *, device: str = "cpu", max_seconds: float | None = 60.0,
         if config.tv_every and iteration % config.tv_every == 0:
             loss = loss + field.total_variation(config.tv_density * config.tv_every,
                                                 config.tv_color * config.tv_every)
+            if field.outside is not None:
+                loss = loss + field.outside.total_variation(config.tv_density * config.tv_every,
+                                                            config.tv_color * config.tv_every)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -140,21 +151,45 @@ def train_field(scene, *, device: str = "cpu", max_seconds: float | None = 60.0,
                        eval_seconds=time.perf_counter() - eval_start)
 
 
+FIELD_KINDS = ("box", "ndc", "unbounded")
+
+
+def field_kind(scene, requested: str = "auto") -> str:
+    """The field kind for `scene`: `requested` unless "auto"; else "ndc" for forward-facing
+    captures, "box" for scenes with a known constant backdrop (synthetic), "unbounded" otherwise
+    (captures that walk around an object: the box holds it, a background grid the rest)."""
+    if requested != "auto":
+        if requested not in FIELD_KINDS:
+            raise ValueError(f"field kind '{requested}' is not one of {', '.join(FIELD_KINDS)}, auto")
+        return requested
+    if scene.forward_facing:
+        return "ndc"
+    return "box" if scene.background is not None else "unbounded"
+
+
 def make_field(scene, config: TrainConfig = TrainConfig()) -> tuple[VoxelField, tuple[int, int, int]]:
     """An untrained field of `scene` at the first stage's resolution, and the final resolution.
 
-    World space: the scene's bbox. NDC space (forward-facing scenes, or config.space "ndc"): near
-    plane n = scene.near, scale (2 f_x / W, 2 f_y / H) of the first view, far = unlimited, and the
-    NDC box around every training camera's frustum from z = n to 2 x scene.far.
+    Kinds (field_kind): "box": the scene's bbox and its backdrop (the exit colour when it has none).
+    "unbounded": the scene's bbox from the camera depth scene.near on, and a background grid
+    outside it. "ndc": near plane n = scene.near, scale (2 f_x / W, 2 f_y / H) of the first view,
+    far = unlimited, and the NDC box around every training camera's frustum from z = n to 2 x
+    scene.far.
     """
-    space = config.space if config.space != "auto" else ("ndc" if scene.forward_facing else "world")
+    kind = field_kind(scene, config.space)
     init_alpha = config.init_alpha
     if init_alpha is None:
-        init_alpha = 1e-3 if scene.background is not None else 1e-2
-    if space == "world":
+        init_alpha = 1e-3 if scene.background is not None and kind != "unbounded" else 1e-2
+    if kind in ("box", "unbounded"):
         final = resolution_for(scene.bbox, config.resolution)
-        return VoxelField(scene.bbox, _stage_resolution(final, config.stage_scales[0]), init_alpha=init_alpha,
-                          background=scene.background, near=scene.near, far=scene.far), final
+        first = _stage_resolution(final, config.stage_scales[0])
+        if kind == "box":
+            return VoxelField(scene.bbox, first, init_alpha=init_alpha, background=scene.background,
+                              near=scene.near, far=scene.far), final
+        outside = BackgroundField(scene.bbox, _background_resolution(config, 0),
+                                  samples=config.background_samples, init_alpha=init_alpha)
+        return VoxelField(scene.bbox, first, init_alpha=init_alpha, near=scene.near, far=1e10,
+                          outside=outside), final
     K = scene.K[scene.train_ids[0]]
     scale = (2.0 * float(K[0, 0]) / scene.W, 2.0 * float(K[1, 1]) / scene.H)
     bbox = _ndc_box(scene, scene.near, scale, 2.0 * scene.far)                # [2, 3]
@@ -211,13 +246,19 @@ def _psnr(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-10))
 
 
+def _background_resolution(config: TrainConfig, stage: int) -> int:
+    """Side of the background grid in `stage`: its final side times the stage's scale."""
+    return max(4, int(round(config.background_resolution * config.stage_scales[stage])))
+
+
 def _stage_resolution(final: tuple[int, int, int], scale: float) -> tuple[int, int, int]:
     return tuple(max(2, int(round(r * scale))) for r in final)
 
 
 def _adam(field: VoxelField, lr: float) -> torch.optim.Adam:
     fused = field.density.device.type in ("cpu", "cuda")
-    return torch.optim.Adam([field.density, field.color], lr=lr, betas=(0.9, 0.99), eps=1e-15, fused=fused)
+    params = [field.density, field.color] + ([field.outside.grid] if field.outside is not None else [])
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99), eps=1e-15, fused=fused)
 
 
 def _training_rays(scene, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,8 +1,9 @@
 """Scene loading: `load_scene("builtin" | folder, downscale)` -> Scene, format detected.
 
 Formats: Blender/nerfstudio/instant-ngp `transforms*.json` (transforms_json.py), LLFF
-`poses_bounds.npy` + `images_N/` (llff.py), COLMAP text `cameras.txt` + `images.txt` in the
-folder, `sparse/0/` or `sparse/` (colmap.py), and the generated built-in scene (builtin.py).
+`poses_bounds.npy` + `images_N/` (llff.py), COLMAP text `cameras.txt` + `images.txt` or binary
+`cameras.bin` + `images.bin` in the folder, `sparse/0/` or `sparse/` (colmap.py, colmap_bin.py),
+and the generated built-in scene (builtin.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ __all__ = ["Scene", "SceneError", "load_scene"]
 
 BUILTIN_SIZE = 128
 FORMATS = ("'builtin', or a folder with transforms.json / transforms_train.json, "
-           "poses_bounds.npy + images_N/, or COLMAP cameras.txt + images.txt (also under sparse/0)")
+           "poses_bounds.npy + images_N/, or a COLMAP model: cameras.txt + images.txt or cameras.bin + "
+           "images.bin (also under sparse/0)")
 
 
 def load_scene(path_or_name: str, downscale: int | None = None) -> Scene:
@@ -42,7 +44,7 @@ def load_scene(path_or_name: str, downscale: int | None = None) -> Scene:
         from engine.scenes.llff import load_llff
         return load_llff(folder, downscale)
     for sub in (folder, folder / "sparse" / "0", folder / "sparse"):
-        if (sub / "cameras.txt").is_file():
+        if (sub / "cameras.txt").is_file() or (sub / "cameras.bin").is_file():
             from engine.scenes.colmap import load_colmap
             return load_colmap(folder, sub, downscale)
     raise SceneError(f"no scene found in {folder}: expected {FORMATS}")

@@ -1,14 +1,18 @@
-"""COLMAP text models: `cameras.txt` + `images.txt` (+ optional `points3D.txt`).
+"""COLMAP models: `cameras`, `images` (+ optional `points3D`), as text (`.txt`) or binary (`.bin`,
+what COLMAP writes by default; engine/scenes/colmap_bin.py reads those).
 
-The text files may sit in the scene folder, in `sparse/0/` or in `sparse/`; images are read from
-the first `images/` folder found from the text files' folder up to the scene folder (with
+The model files may sit in the scene folder, in `sparse/0/` or in `sparse/`; images are read from
+the first `images/` folder found from the model's folder up to the scene folder (with
 `--downscale N`, a sibling `images_N/` is used when present, else the images are resized).
 Camera models: SIMPLE_PINHOLE, PINHOLE, and SIMPLE_RADIAL / RADIAL / OPENCV with zero
 distortion; undistort anything else first (`colmap image_undistorter`). COLMAP stores
 world-to-camera rotations (qw, qx, qy, qz) and translations in the OpenCV camera convention and
-puts pixel centres at +0.5, like us. The bbox spans the 1st..99th percentile of the 3D points
-(+5% margin) when points3D.txt has at least 10 points, else a cube around the point the cameras
-look at. Views are sorted by name; 0, 8, 16, ... are held out.
+puts pixel centres at +0.5, like us. The region: for captures that walk around an object the
+region the cameras see (engine/scenes/region.py), tightened to the 3D points inside it.
+Forward-facing captures with 3D points (their fields live in NDC space) are moved to the frame NDC
+needs (region.forward_frame, scaled so that the 1st percentile of the points' depths is 1) and
+get the 1st..99th percentile of the points (+5% margin); without 10 points, a cube around the
+point the cameras look at. Views are sorted by name; 0, 8, 16, ... are held out.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from engine.scenes.common import (
     stack_images,
     warn_missing,
 )
+from engine.scenes.region import forward_frame, is_forward_facing, points_region, visual_region
 from engine.scenes.scene import Scene, SceneError
 
 # model -> (number of params, indices of fx, fy, cx, cy, first distortion index)
@@ -54,17 +59,30 @@ def read_cameras(path: Path) -> dict[int, tuple[np.ndarray, int, int]]:
         except (ValueError, IndexError) as exc:
             raise SceneError(f"{path}: cannot parse camera line '{line}'; export the model "
                              "as text again") from exc
-        if model not in MODELS or len(params) != MODELS[model][0]:
-            raise SceneError(f"{path}: camera {cam_id} uses model {model} with {len(params)} "
-                             f"parameters; supported: {', '.join(MODELS)} (undistort first with "
-                             "colmap image_undistorter)")
-        _, fx, fy, cx, cy, dist = MODELS[model]
-        if any(abs(p) > 1e-9 for p in params[dist:]):
-            raise SceneError(f"{path}: camera {cam_id} ({model}) has lens distortion; undistort "
-                             "the images first (colmap image_undistorter) and load that output")
-        K = np.array([[params[fx], 0, params[cx]], [0, params[fy], params[cy]], [0, 0, 1]])
-        cameras[cam_id] = (K, W, H)
+        cameras[cam_id] = camera_matrix(path, cam_id, model, params, W, H)
     return cameras
+
+
+def camera_matrix(path: Path, cam_id: int, model: str, params: list[float], W: int, H: int
+                  ) -> tuple[np.ndarray, int, int]:
+    """(K [3, 3], W, H) of one camera; SceneError for distorted or unsupported models."""
+    if model not in MODELS or len(params) != MODELS[model][0]:
+        raise SceneError(f"{path}: camera {cam_id} uses model {model} with {len(params)} "
+                         f"parameters; supported: {', '.join(MODELS)} (undistort first with "
+                         "colmap image_undistorter)")
+    _, fx, fy, cx, cy, dist = MODELS[model]
+    if any(abs(p) > 1e-9 for p in params[dist:]):
+        raise SceneError(f"{path}: camera {cam_id} ({model}) has lens distortion; undistort "
+                         "the images first (colmap image_undistorter) and load that output")
+    return np.array([[params[fx], 0, params[cx]], [0, params[fy], params[cy]], [0, 0, 1]]), W, H
+
+
+def world_from_colmap(q: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """T_world_camera [4, 4] of COLMAP's world-to-camera quaternion (w, x, y, z) and translation."""
+    R = quaternion_to_matrix(q)                                    # world -> camera
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R.T, -R.T @ t
+    return T
 
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -88,10 +106,7 @@ def read_images(path: Path) -> list[tuple[str, int, np.ndarray]]:
         except (ValueError, IndexError) as exc:
             raise SceneError(f"{path}: cannot parse image line '{line[:80]}'; export the model "
                              "as text again") from exc
-        R = quaternion_to_matrix(q)                                # world -> camera
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R.T, -R.T @ t
-        views.append((name, cam_id, T))
+        views.append((name, cam_id, world_from_colmap(q, t)))
     return sorted(views, key=lambda view: view[0])
 
 
@@ -108,14 +123,21 @@ def _image_folder(folder: Path, text_dir: Path, downscale: int) -> tuple[Path, i
                      "put the images in <scene>/images/")
 
 
-def _bbox_from_points(path: Path, T: np.ndarray) -> tuple[np.ndarray, float, float] | None:
-    """bbox [2, 3], near, far from points3D.txt (robust percentiles), or None without points."""
+def read_points(path: Path) -> np.ndarray | None:
+    """xyz [P, 3] float64 from points3D.txt, or None when the file is absent."""
     if not path.is_file():
         return None
-    rows = [line.split()[1:4] for line in _lines(path) if line.strip()]
-    if len(rows) < 10:
+    try:
+        return np.array([line.split()[1:4] for line in _lines(path) if line.strip()],
+                        dtype=float).reshape(-1, 3)
+    except ValueError as exc:
+        raise SceneError(f"{path}: cannot parse a point line ({exc}); export the model again") from exc
+
+
+def _bbox_from_points(xyz: np.ndarray | None, T: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    """bbox [2, 3], near, far from 3D points [P, 3] (robust percentiles), or None with fewer than 10."""
+    if xyz is None or len(xyz) < 10:
         return None
-    xyz = np.array(rows, dtype=float)                                           # [P, 3]
     lo, hi = np.percentile(xyz, 1, axis=0), np.percentile(xyz, 99, axis=0)
     margin = 0.05 * (hi - lo)
     depth = np.einsum("nj,pj->np", T[:, :3, 2], xyz) - (T[:, :3, 2] * T[:, :3, 3]).sum(1)[:, None]
@@ -124,22 +146,33 @@ def _bbox_from_points(path: Path, T: np.ndarray) -> tuple[np.ndarray, float, flo
     return np.stack([lo - margin, hi + margin]).astype(np.float32), float(near), float(far)
 
 
-def load_colmap(folder: Path, text_dir: Path, downscale: int | None = None) -> Scene:
-    """Read the COLMAP text model in `text_dir` of the scene `folder`. Raises SceneError."""
-    if not (text_dir / "images.txt").is_file():
-        raise SceneError(f"{text_dir} has cameras.txt but no images.txt; export the whole model "
-                         "as text (colmap model_converter --output_type TXT)")
-    cameras = read_cameras(text_dir / "cameras.txt")
-    views = read_images(text_dir / "images.txt")
+def read_model(model_dir: Path):
+    """(cameras, views, points or None) of the text or binary model in `model_dir` (text first)."""
+    from engine.scenes import colmap_bin
+
+    if (model_dir / "cameras.txt").is_file():
+        ext, readers = ".txt", (read_cameras, read_images, read_points)
+    else:
+        ext, readers = ".bin", (colmap_bin.read_cameras, colmap_bin.read_images, colmap_bin.read_points)
+    if not (model_dir / f"images{ext}").is_file():
+        raise SceneError(f"{model_dir} has cameras{ext} but no images{ext}; export the whole model "
+                         "again (colmap model_converter)")
+    cameras, views = readers[0](model_dir / f"cameras{ext}"), readers[1](model_dir / f"images{ext}")
     if not views:
-        raise SceneError(f"{text_dir / 'images.txt'} lists no images; register images in COLMAP "
+        raise SceneError(f"{model_dir / f'images{ext}'} lists no images; register images in COLMAP "
                          "and export the model again")
+    return cameras, views, readers[2](model_dir / f"points3D{ext}")
+
+
+def load_colmap(folder: Path, text_dir: Path, downscale: int | None = None) -> Scene:
+    """Read the COLMAP model (text or binary) in `text_dir` of the scene `folder`. Raises SceneError."""
+    cameras, views, points = read_model(text_dir)
     image_dir, factor = _image_folder(folder, text_dir, downscale or 1)
     images, Ks, poses, names, missing = [], [], [], [], []
     for name, cam_id, T in views:
         if cam_id not in cameras:
-            raise SceneError(f"{text_dir / 'images.txt'}: image {name} uses camera {cam_id}, "
-                             "which cameras.txt lacks; export the model again")
+            raise SceneError(f"{text_dir}: image {name} uses camera {cam_id}, which the model's "
+                             "cameras lack; export the model again")
         if not (image_dir / name).is_file():
             missing.append(name)
             continue
@@ -152,9 +185,34 @@ def load_colmap(folder: Path, text_dir: Path, downscale: int | None = None) -> S
     warn_missing(missing, len(views), image_dir)
     stacked = stack_images(images, names, image_dir)
     K, T = np.stack(Ks).astype(np.float32), np.stack(poses)
-    region = _bbox_from_points(text_dir / "points3D.txt", T)
-    bbox, near, far = region or bbox_from_cameras(K, T, stacked.shape[1], stacked.shape[2])
+    H, W = stacked.shape[1:3]
+    forward = is_forward_facing(T) and points is not None and len(points) >= 10
+    if forward:
+        T, points = _forward_world(T, points)
+    region = _bbox_from_points(points, T)
+    bbox, near, far = region or bbox_from_cameras(K, T, H, W)
+    source = "3D points (1st..99th percentile)" if region else "cube around the cameras' look-at point"
+    if not forward:
+        seen = visual_region(K, T, H, W, near)
+        if seen is not None:
+            tight = points_region(points, seen) if points is not None else None
+            bbox = tight if tight is not None else seen
+            source = "3D points inside the region the cameras see" if tight is not None else \
+                "region the cameras see"
     train_ids, test_ids = every_8th_split(len(names))
     return Scene(name=folder.name, source=str(folder), kind="colmap", images=stacked, K=K,
                  T_world_camera=T.astype(np.float32), view_names=tuple(names),
-                 train_ids=train_ids, test_ids=test_ids, bbox=bbox, near=near, far=far)
+                 train_ids=train_ids, test_ids=test_ids, bbox=bbox, near=near, far=far,
+                 forward_facing=forward, bbox_source=source)
+
+
+def _forward_world(T: np.ndarray, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Poses [N, 4, 4] and points [P, 3] of a forward-facing capture in the frame NDC needs
+    (region.forward_frame), scaled so that the 1st percentile of the points' depths is 1."""
+    T_frame = forward_frame(T)
+    T = np.linalg.inv(T_frame) @ T
+    xyz = (xyz - T_frame[:3, 3]) @ T_frame[:3, :3]
+    depth = np.einsum("nj,pj->np", T[:, :3, 2], xyz) - (T[:, :3, 2] * T[:, :3, 3]).sum(1)[:, None]
+    scale = 1.0 / max(float(np.percentile(depth[depth > 0], 1)), 1e-6)
+    T[:, :3, 3] *= scale
+    return T, xyz * scale

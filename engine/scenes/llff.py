@@ -1,4 +1,4 @@
-"""LLFF forward-facing scenes: `poses_bounds.npy` + `images_N/` (or `images/`) folders.
+"""LLFF scenes: `poses_bounds.npy` + `images_N/` (or `images/`) folders, forward-facing or 360.
 
 `poses_bounds.npy` is [N, 17]: a 3x5 matrix per view (rotation columns [down, right, back],
 camera position, [H, W, focal] of the full-resolution images) then near and far depth bounds.
@@ -6,14 +6,16 @@ The folder `images_N` is chosen by `downscale` N (1 -> `images`); with no downsc
 if it exists, else the most downsampled folder there is. Focal is divided by the ratio of the
 poses' H to the folder's image height.
 
-We model a BOUNDED WORLD BOX, not NDC space:
+World frame and region:
   - the poses are recentred on the average camera (world origin at the mean camera position,
     world +Z = the mean viewing direction, +Y = mean image down; an OpenCV-like world), and scaled
-    so that the smallest near bound becomes 1;
-  - `bbox` covers every camera frustum between depth `near` (0.9 x the smallest near bound) and a
-    far limit, the 90th percentile of the far bounds, so grid cells are not spent on the few
-    views whose far bound is an outlier;
-  - `near`/`far` = those two depths, `forward_facing` = True, `background` = None.
+    so that the smallest near bound becomes 1; `near` = 0.9 (x the smallest near bound), `far` =
+    the 90th percentile of the far bounds (not spent on the few views whose far bound is an
+    outlier), `background` = None;
+  - forward-facing captures (engine/scenes/region.py is_forward_facing; the field models them in
+    NDC space): `bbox` covers every camera frustum between depths near and far;
+  - captures that walk around an object (LLFF poses are also used for those, e.g. NeRD's): `bbox`
+    is the region that the cameras see (region.visual_region), `forward_facing` = False.
 Views 0, 8, 16, ... (sorted by file name) are held out for testing.
 """
 
@@ -24,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.scenes.common import IMAGE_SUFFIXES, every_8th_split, read_image, stack_images
+from engine.scenes.common import IMAGE_SUFFIXES, bbox_from_cameras, every_8th_split, read_image, stack_images
+from engine.scenes.region import forward_frame, is_forward_facing, visual_region
 from engine.scenes.scene import Scene, SceneError
 
 FAR_PERCENTILE = 90.0  # far limit of the bbox: this percentile of the views' far bounds
@@ -55,14 +58,6 @@ def _choose_folder(folder: Path, downscale: int | None) -> Path:
     return found[downscale]
 
 
-def _orthonormal_frame(forward: np.ndarray, down: np.ndarray) -> np.ndarray:
-    """[3, 3] rotation with columns [right, down, forward] built from approximate axes."""
-    forward = forward / np.linalg.norm(forward)
-    right = np.cross(down, forward)
-    right /= np.linalg.norm(right)
-    return np.stack([right, np.cross(forward, right), forward], 1)
-
-
 def load_llff(folder: Path, downscale: int | None = None) -> Scene:
     """Read an LLFF scene folder (see module docstring). Raises SceneError on bad input."""
     path = folder / "poses_bounds.npy"
@@ -86,20 +81,23 @@ def load_llff(folder: Path, downscale: int | None = None) -> Scene:
     T = np.tile(np.eye(4), (len(raw), 1, 1))                                  # [N, 4, 4]
     T[:, :3, :3] = np.stack([poses[:, :, 1], poses[:, :, 0], -poses[:, :, 2]], -1)
     T[:, :3, 3] = poses[:, :, 3]
-    T_avg = np.eye(4)
-    T_avg[:3, :3] = _orthonormal_frame(T[:, :3, 2].mean(0), T[:, :3, 1].mean(0))
-    T_avg[:3, 3] = T[:, :3, 3].mean(0)
-    T = np.linalg.inv(T_avg) @ T
+    T = np.linalg.inv(forward_frame(T)) @ T
     scale = 1.0 / bounds[:, 0].min()
     T[:, :3, 3] *= scale
     near, far = 0.9, float(np.percentile(bounds[:, 1], FAR_PERCENTILE) * scale)
-    bbox = _frustum_bbox(K, T, H, W, near, far)
+    forward = is_forward_facing(T)
+    if forward:
+        bbox, bbox_source = _frustum_bbox(K, T, H, W, near, far), "camera frusta from near to far"
+    else:
+        bbox, bbox_source = visual_region(K, T, H, W, near), "region the cameras see"
+        if bbox is None:
+            bbox, bbox_source = bbox_from_cameras(K, T, H, W)[0], "cube around the cameras' look-at point"
     train_ids, test_ids = every_8th_split(len(raw))
     return Scene(
         name=folder.name, source=str(folder), kind="llff", images=images,
         K=K.astype(np.float32), T_world_camera=T.astype(np.float32),
         view_names=tuple(p.stem for p in files), train_ids=train_ids, test_ids=test_ids,
-        bbox=bbox, near=near, far=far, forward_facing=True, background=None)
+        bbox=bbox, near=near, far=far, forward_facing=forward, background=None, bbox_source=bbox_source)
 
 
 def _frustum_bbox(K: np.ndarray, T: np.ndarray, H: int, W: int, near: float, far: float

@@ -35,6 +35,7 @@ class Scene:
     far: float                     # ray end, in camera depth (z) units
     forward_facing: bool = False   # LLFF-style capture (all cameras look one way)
     background: tuple[float, float, float] | None = None  # known backdrop colour in [0, 1]
+    bbox_source: str = "given"     # how the bbox was chosen (train.json records it)
     _hash: list = field(default_factory=list, repr=False, compare=False)
 
     @property

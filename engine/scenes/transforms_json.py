@@ -8,8 +8,10 @@ the top level, else `camera_angle_x` (+ `camera_angle_y`). `transform_matrix` is
 OpenGL convention (+Y up, -Z forward) and is converted to OpenCV here. RGBA images are composited
 over the background (white unless the file says otherwise). Listed images that do not exist are
 skipped with a warning. The optional key `sa3d` = {bbox, background, near, far, forward_facing}
-(written by the built-in scene) overrides the defaults; otherwise the bbox is a cube around the
-point all cameras look at (see common.bbox_from_cameras).
+(written by the built-in scene) overrides the defaults; otherwise the bbox is the region the
+cameras see (engine/scenes/region.py), tightened to nerfstudio's sparse point cloud inside it
+when `ply_file_path` names one, else (cameras that share no region) a cube around the point all
+cameras look at (common.bbox_from_cameras).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from engine.scenes.common import (
     stack_images,
     warn_missing,
 )
+from engine.scenes.ply import read_ply_points
+from engine.scenes.region import points_region, visual_region
 from engine.scenes.scene import Scene, SceneError
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips camera +Y up / -Z forward to +Y down / +Z
@@ -117,14 +121,32 @@ def load_transforms(folder: Path, downscale: int | None = None, include_val: boo
     T = np.stack(poses).astype(np.float32)
     stacked = stack_images(images, names, folder)
     bbox, near, far = bbox_from_cameras(K, T, stacked.shape[1], stacked.shape[2])
+    if "bbox" in extra:
+        bbox, bbox_source = extra["bbox"], "sa3d.bbox in the scene file"
+    else:
+        bbox, bbox_source = _region(folder, meta, K, T, stacked.shape[1], stacked.shape[2], near, bbox)
     if background is None and saw_alpha:
         background = (1.0, 1.0, 1.0)
     return Scene(
         name=folder.name, source=str(folder), kind="blender", images=stacked, K=K,
         T_world_camera=T, view_names=tuple(names), train_ids=train_ids, test_ids=test_ids,
-        bbox=np.asarray(extra.get("bbox", bbox), dtype=np.float32),
+        bbox=np.asarray(bbox, dtype=np.float32),
         near=float(extra.get("near", near)), far=float(extra.get("far", far)),
-        forward_facing=bool(extra.get("forward_facing", False)), background=background)
+        forward_facing=bool(extra.get("forward_facing", False)), background=background,
+        bbox_source=bbox_source)
+
+
+def _region(folder: Path, meta: dict, K, T, H: int, W: int, near: float, cube) -> tuple[np.ndarray, str]:
+    """(bbox [2, 3], how it was chosen): the region the cameras see, tightened to the points of
+    `ply_file_path` inside it; `cube` when the cameras share no region."""
+    seen = visual_region(K, T, H, W, near)
+    if seen is None:
+        return cube, "cube around the cameras' look-at point"
+    if meta.get("ply_file_path"):
+        tight = points_region(read_ply_points(folder / str(meta["ply_file_path"])), seen)
+        if tight is not None:
+            return tight, "ply_file_path points inside the region the cameras see"
+    return seen, "region the cameras see"
 
 
 def read_size(path: Path) -> tuple[int, int]:

@@ -19,7 +19,7 @@ BLOCK = 4                 # voxels per side of an empty-space-skipping block
 MASK_THRESHOLD = 0.5      # a pixel shows its object's colour where the rendered mask M >= this
 TINT = 0.55               # share of the object colour in a tinted pixel
 TAIL = 0.02               # a ray stops at transmittance T < TAIL, T going to its last colour
-TEXTURE_UNITS = ("volume", "flags", "blocks")     # sampler u_<name> reads texture unit i
+TEXTURE_UNITS = ("volume", "flags", "blocks", "outside")   # sampler u_<name> reads texture unit i
 
 
 def shader_source(name: str) -> str:
@@ -55,6 +55,12 @@ class GLRayMarcher:
         blocks = block_distance(volume.occupancy, BLOCK)                  # [Zb, Yb, Xb]
         self._replace("volume", (X, Y, Z), 4, volume.rgba, "f1" if volume.encoded_u8 else "f2", linear=True)
         self._replace("blocks", blocks.shape[::-1], 1, blocks, "f1", linear=False)
+        outside = volume.outside
+        if outside is not None:
+            R = outside.resolution
+            self._replace("outside", (R, R, R), 4, outside.rgba, "f2", linear=True)
+        else:                                   # a placeholder: every sampler needs a texture
+            self._replace("outside", (2, 2, 2), 4, np.zeros((2, 2, 2, 4), np.float16), "f2", linear=True)
         self.set_object_ids(object_ids(None, volume.resolution))
         p = self.program
         for unit, name in enumerate(TEXTURE_UNITS):
@@ -76,6 +82,14 @@ class GLRayMarcher:
         _set(p, "u_ndc_scale", tuple(map(float, volume.ndc_scale)))
         _set(p, "u_background", tuple(map(float, volume.background)))
         _set(p, "u_background_from_exit", volume.background_from_exit)
+        _set(p, "u_unbounded", outside is not None)
+        if outside is not None:
+            _set(p, "u_bg_centre", tuple(map(float, outside.centre)))
+            _set(p, "u_bg_half", tuple(map(float, outside.half_extent)))
+            _set(p, "u_bg_res", float(outside.resolution))
+            _set(p, "u_bg_samples", outside.samples)
+            _set(p, "u_bg_shift", outside.density_shift)
+            _set(p, "u_bg_scale", outside.density_scale)
         _set(p, "u_mask_threshold", MASK_THRESHOLD)
         _set(p, "u_tint", TINT)
         _set(p, "u_tail", TAIL)

@@ -32,6 +32,36 @@ GROUP_LEVELS = ((8, 0.02), (4, 0.1), (2, 2.0))
 
 
 @dataclass(frozen=True)
+class OutsideArrays:
+    """The unbounded kind's background grid (engine/field/background.py) for upload: float16 raw
+    values, the shader applies the activations after interpolation, as torch does."""
+    rgba: np.ndarray         # [R, R, R, 4] float16 raw colour + raw density, [Z, Y, X] order
+    centre: np.ndarray       # [3] float32 world centre of the foreground box
+    half_extent: np.ndarray  # [3] float32 world half size of the foreground box
+    samples: int             # background samples per ray
+    density_shift: float
+    density_scale: float
+
+    @property
+    def resolution(self) -> int:
+        return int(self.rgba.shape[0])
+
+
+def outside_arrays(outside) -> OutsideArrays | None:
+    """Encode a BackgroundField (or None: a field without one) for upload."""
+    if outside is None:
+        return None
+    with torch.no_grad():
+        grid = outside.grid.detach()[0].float().cpu()                        # [4, R, R, R]
+        rgba = torch.cat([grid[1:], grid[:1]]).permute(1, 2, 3, 0).numpy()   # [R, R, R, 4]
+    return OutsideArrays(rgba=np.ascontiguousarray(rgba.astype(np.float16)),
+                         centre=outside.centre.detach().cpu().numpy().astype(np.float32),
+                         half_extent=outside.half_extent.detach().cpu().numpy().astype(np.float32),
+                         samples=int(outside.samples), density_shift=float(outside.density_shift),
+                         density_scale=float(outside.density_scale))
+
+
+@dataclass(frozen=True)
 class VolumeArrays:
     rgba: np.ndarray         # [Z, Y, X, 4] colour + density: float16 raw, or uint8 (see the module doc)
     occupancy: np.ndarray    # [Z, Y, X] uint8 0 / 255
@@ -49,6 +79,7 @@ class VolumeArrays:
     space: str = "world"     # "ndc": bbox / step are in NDC (engine/field/grid.py), rays converted
     ndc_near: float = 1.0
     ndc_scale: tuple[float, float] = (1.0, 1.0)
+    outside: OutsideArrays | None = None   # the unbounded kind's background grid
 
     @property
     def resolution(self) -> tuple[int, int, int]:
@@ -93,7 +124,8 @@ def volume_arrays(field, *, precision: str = "u8") -> VolumeArrays:
         near=float(field.near), far=float(field.far),
         background=field.background.detach().cpu().numpy().astype(np.float32),
         background_from_exit=bool(field.background_from_exit),
-        space=field.space, ndc_near=float(field.ndc_near), ndc_scale=tuple(field.ndc_scale))
+        space=field.space, ndc_near=float(field.ndc_near), ndc_scale=tuple(field.ndc_scale),
+        outside=outside_arrays(getattr(field, "outside", None)))
 
 
 def block_distance(occupancy: np.ndarray, block: int) -> np.ndarray:
