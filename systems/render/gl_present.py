@@ -93,13 +93,14 @@ def _style(app, settings: ViewerSettings) -> tuple:
 
 
 def _sync_mask(app, p: GLPresenter) -> bool:
-    """Upload object ids when the mask grid changed (throttled); returns whether it uploaded."""
+    """Upload object ids when the mask grid changed (throttled, and not while a refinement is
+    drawing bands: they would show old and new masks split by a seam); returns whether it uploaded."""
     for kind in (MaskUpdated, ObjectCreated, ObjectDeleted):
         if app.read(kind):
             p.mask_dirty = True
     grid = app.try_resource(MaskGrid)
     now = time.perf_counter()
-    if not p.mask_dirty or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:
+    if not p.mask_dirty or p.state.phase is Phase.REFINING or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:
         return False
     volume = p.marcher.volume
     votes = None if grid is None else grid.votes.numpy()                            # [K, Z, Y, X]
@@ -145,10 +146,10 @@ def _draw(p: GLPresenter, cam: ViewerCamera, work: FrameWork, style: tuple) -> N
 
 def take_screenshots(app) -> None:
     """Reads ScreenshotRequested and GLPresenter; writes PNG files (atomically) once the frame is at
-    full resolution; sends ScreenshotSaved and logs the path."""
+    full resolution with the newest mask grid; sends ScreenshotSaved and logs the path."""
     p = app.resource(GLPresenter)
     p.screenshots += app.read(ScreenshotRequested)
-    if not p.screenshots or p.state.phase is not Phase.DONE:
+    if not p.screenshots or p.state.phase is not Phase.DONE or p.mask_dirty:
         return
     cam = app.resource(ViewerCamera)
     H, W = cam.H, cam.W
