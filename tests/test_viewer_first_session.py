@@ -232,3 +232,51 @@ def test_first_session_in_a_1280x720_window(inputs, xvfb, tmp_path):
     near = binary_dilation(object_mask, iterations=1)[v, u]                   # [720, 1280] near the object
     flipped = binary_dilation(object_mask[::-1], iterations=1)[v, u]
     assert drawn.sum() > 500 and drawn[near].sum() > 0.9 * drawn.sum() > drawn[flipped].sum() * 1.2
+
+
+@pytest.mark.gl
+def test_toggling_the_overlay_redraws_the_whole_view_at_once_then_refines_it(inputs):
+    """M after the full-resolution frame: the next frame shown is a whole low-resolution frame in
+    the new state (no band of new overlay over the old image), then it refines to full again."""
+    from engine.platform.gl import GLUnavailableError, headless_context
+    from engine.schedule import Stage
+    from systems.render.gl_present import GLPresenter
+    from systems.sam.gt import GtSegmenter
+    from systems.viewer.plugin import build_viewer
+    from systems.viewer.resources import ViewerSettings
+    from systems.viewer.run import run_headless
+    from systems.viewer.script import ScriptPlayer
+
+    try:
+        headless_context().release()
+    except GLUnavailableError as error:
+        pytest.skip(f"no EGL OpenGL context: {error}")
+    scene, field, truth, _ = inputs
+    app = build_viewer(scene, field, GtSegmenter(truth.instance_dir()), H=96, W=128, gl=True, ui=False,
+                       script=[], fixed_dt=1 / 30)
+    app.resource(ScriptPlayer).steps = [{"wait": "still"}, {"key": "M"}, {"after": 2, "wait": "still"},
+                                        {"quit": True}]
+    shown = []
+
+    def note_frame(app) -> None:
+        shown.append((app.resource(ViewerSettings).overlay, app.resource(GLPresenter).shown))
+
+    app.schedule.add(Stage.END, note_frame)
+    run_headless(app, max_frames=600)
+    toggled = next(i for i, (overlay, _) in enumerate(shown) if not overlay)
+    assert shown[toggled - 1][1] == "full" and shown[toggled][1] == "low"
+    assert shown[-1] == (False, "full")
+
+
+def test_the_built_in_scene_generation_is_announced_only_when_it_runs(tmp_path, monkeypatch, capsys):
+    from engine.scenes.builtin import cache_dir
+    from systems.viewer.scene_setup import _announce_builtin_generation
+
+    monkeypatch.setenv("SA3D_CACHE", str(tmp_path))
+    _announce_builtin_generation("builtin-64", 2)
+    assert "generating the built-in scene (32x32 px" in capsys.readouterr().err
+    (cache_dir(32)).mkdir(parents=True)
+    (cache_dir(32) / "transforms.json").write_text("{}")
+    for name in ("builtin-64", str(tmp_path)):
+        _announce_builtin_generation(name, 2)
+    assert capsys.readouterr().err == ""

@@ -39,6 +39,8 @@ PANEL_W = 300          # panel width, pixels
 MARGIN = 8             # panel distance to the window's edges, pixels
 MAX_AREA = 0.2         # the panel covers at most this share of the view (it scrolls beyond) ...
 MIN_HEIGHT = 240       # ... but stays this tall in a small window
+SLOW_SYSTEM_S = 0.2    # a system that took longer is named in the panel
+BUSY = imgui.ImVec4(1.0, 0.8, 0.3, 1.0)
 HINT = "Click an object to segment it.   Right-drag: look   WASD: fly   Esc: quit   H: hide the panel"
 QUESTION = "Recording: Esc / Ctrl+Q again stops it (the file is kept) and quits; any other key stays"
 HELP = ("left click: add point   shift/ctrl click: negative point   1/2/3: pick mask + propagate",
@@ -152,10 +154,14 @@ def _info(app) -> None:
 
 
 def _work(app) -> None:
-    """The segmentation work in flight (the frames it blocks show in the readout's frame time)."""
+    """The work in flight and the slowest system of the frames that block (their time is what the
+    readout above shows)."""
     pending = [p.view for _, p in esper.get_component(PendingView)]
     if pending:
-        imgui.text_colored(imgui.ImVec4(1.0, 0.8, 0.3, 1.0), f"working: segmenting view {pending[0]} ...")
+        imgui.text_colored(BUSY, f"working: segmenting view {pending[0]} ...")
+    name, seconds = max(app.system_seconds.items(), key=lambda item: item[1], default=("", 0.0))
+    if seconds > SLOW_SYSTEM_S:
+        imgui.text_colored(BUSY, f"slow frame: {name} took {seconds:.1f} s")
 
 
 def _objects(app, settings: ViewerSettings) -> None:
