@@ -139,9 +139,9 @@ def _info(app) -> None:
     else:
         drawing = f"{presenter.state.phase.value}, ray march {presenter.ray_seconds * 1000:.0f} ms"
     imgui.text(f"{drawing}; {cam.mode}, " + (f"view {cam.view}" if cam.view is not None else "free camera"))
+    imgui.text(f"field {'x'.join(map(str, data.field.resolution))} voxels")
     segmenter = app.resource(SegmenterHandle).segmenter
-    imgui.text(f"field {'x'.join(map(str, data.field.resolution))}; "
-               f"segmenter {getattr(segmenter, 'name', type(segmenter).__name__)}")
+    imgui.text(f"segmenter: {getattr(segmenter, 'name', type(segmenter).__name__)}")
     notice = getattr(segmenter, "notice", None)
     if notice:
         imgui.same_line()
