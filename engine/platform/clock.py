@@ -61,7 +61,8 @@ class FrameClock:
         return max(self._window(), default=0.0) * 1000.0
 
     def readout(self) -> str:
-        """'42.0 FPS  frame 23.8 ms (slowest 31.0)', or seconds for frames over one second."""
+        """'42.0 FPS  frame 23.8 ms  max 31.0 ms' (max: the slowest of the last second's frames),
+        seconds for frames over one second."""
         def span(ms: float) -> str:
             return f"{ms / 1000.0:.1f} s" if ms >= 1000.0 else f"{ms:.1f} ms"
-        return f"{self.fps:.1f} FPS  frame {span(self.frame_ms)} (slowest {span(self.slowest_ms)})"
+        return f"{self.fps:.1f} FPS  frame {span(self.frame_ms)}  max {span(self.slowest_ms)}"

@@ -7,6 +7,7 @@ first click, the quit question while recording). Buttons send the same requests 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import esper
@@ -39,7 +40,8 @@ PANEL_W = 300          # panel width, pixels
 MARGIN = 8             # panel distance to the window's edges, pixels
 MAX_AREA = 0.2         # the panel covers at most this share of the view (it scrolls beyond) ...
 MIN_HEIGHT = 240       # ... but stays this tall in a small window
-SLOW_SYSTEM_S = 0.2    # a system that took longer is named in the panel
+SLOW_SYSTEM_S = 0.2    # a system that took longer is named in the panel ...
+SLOW_SHOWN_S = 3.0     # ... for this long
 BUSY = imgui.ImVec4(1.0, 0.8, 0.3, 1.0)
 HINT = "Click an object to segment it.   Right-drag: look   WASD: fly   Esc: quit   H: hide the panel"
 QUESTION = "Recording: Esc / Ctrl+Q again stops it (the file is kept) and quits; any other key stays"
@@ -58,6 +60,13 @@ class PanelLayout:
     H: float = 0.0
 
 
+@dataclasses.dataclass
+class SlowFrame:
+    """The panel's note of the last slow system (one writer: draw_ui)."""
+    line: str = ""
+    until: float = 0.0                     # perf_counter time it is shown until
+
+
 def panel_max_height(H: float, W: float) -> float:
     """The panel's height limit in an H x W window: MAX_AREA of the view, at least MIN_HEIGHT, never
     more than the window."""
@@ -66,8 +75,8 @@ def panel_max_height(H: float, W: float) -> float:
 
 def draw_ui(app) -> None:
     """Reads every viewer and segmentation resource; sends requests; writes ViewerSettings,
-    SegmentationSettings (replaced), InputState.want_mouse / want_keyboard, PanelLayout and
-    CandidateOverlays."""
+    SegmentationSettings (replaced), InputState.want_mouse / want_keyboard, PanelLayout, SlowFrame
+    and CandidateOverlays."""
     layer, settings, state = app.resource(ImGuiLayer), app.resource(ViewerSettings), app.resource(InputState)
     layout = app.try_resource(PanelLayout) or PanelLayout()
     app.insert_resource(layout)
@@ -91,7 +100,7 @@ def draw_ui(app) -> None:
 def _panel(app, settings: ViewerSettings) -> None:
     _info(app)
     _work(app)
-    for line in app.resource(ViewerLog).lines[-3:]:
+    for line in app.resource(ViewerLog).lines[-2:]:
         imgui.text_wrapped(line)
     replaying = replay_active(app)
     if replaying:              # begin_disabled(False) would hide the colour swatches (imgui_bundle 1.93)
@@ -154,14 +163,19 @@ def _info(app) -> None:
 
 
 def _work(app) -> None:
-    """The work in flight and the slowest system of the frames that block (their time is what the
-    readout above shows)."""
+    """The work in flight, and for SLOW_SHOWN_S the slowest system of the last frame that blocked
+    (its time is what the readout above shows)."""
     pending = [p.view for _, p in esper.get_component(PendingView)]
     if pending:
         imgui.text_colored(BUSY, f"working: segmenting view {pending[0]} ...")
+    slow = app.try_resource(SlowFrame) or SlowFrame()
+    app.insert_resource(slow)
     name, seconds = max(app.system_seconds.items(), key=lambda item: item[1], default=("", 0.0))
+    now = time.perf_counter()
     if seconds > SLOW_SYSTEM_S:
-        imgui.text_colored(BUSY, f"slow frame: {name} took {seconds:.1f} s")
+        slow.line, slow.until = f"slow frame: {name} took {seconds:.1f} s", now + SLOW_SHOWN_S
+    if now < slow.until:
+        imgui.text_colored(BUSY, slow.line)
 
 
 def _objects(app, settings: ViewerSettings) -> None:
