@@ -280,3 +280,11 @@ def test_the_built_in_scene_generation_is_announced_only_when_it_runs(tmp_path, 
     for name in ("builtin-64", str(tmp_path)):
         _announce_builtin_generation(name, 2)
     assert capsys.readouterr().err == ""
+
+
+def test_the_no_sam_notice_says_it_once(tmp_path, monkeypatch):
+    from systems.sam.factory import make_segmenter
+
+    monkeypatch.delenv("SA3D_SAM_CHECKPOINT", raising=False)
+    notice = make_segmenter("auto", cache_dir=tmp_path).notice
+    assert notice.startswith("using the fallback segmenter: ") and notice.lower().count("sam checkpoint") == 1
