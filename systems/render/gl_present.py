@@ -146,10 +146,10 @@ def _draw(p: GLPresenter, cam: ViewerCamera, work: FrameWork, style: tuple) -> N
 
 def take_screenshots(app) -> None:
     """Reads ScreenshotRequested and GLPresenter; writes PNG files (atomically) once the frame is at
-    full resolution with the newest mask grid; sends ScreenshotSaved and logs the path."""
+    full resolution; sends ScreenshotSaved and logs the path."""
     p = app.resource(GLPresenter)
     p.screenshots += app.read(ScreenshotRequested)
-    if not p.screenshots or p.state.phase is not Phase.DONE or p.mask_dirty:
+    if not p.screenshots or p.state.phase is not Phase.DONE:
         return
     cam = app.resource(ViewerCamera)
     H, W = cam.H, cam.W
