@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-MARKER_RADIUS = 7       # pixels
+MARKER_SHARE = 1 / 60   # click marker radius as a share of the image height (at least 7 px)
 MARKER_COLOR = (255, 255, 255)
 PAD = 6                 # pixels around the caption's text
 TEXT_SHARE = 1 / 36     # caption text height as a share of the image height (at least 11 px)
@@ -33,7 +33,7 @@ def annotate(image: np.ndarray, title: str, legend: list[tuple[tuple[int, int, i
             draw.rectangle((x, y + 1, x + line - 2, y + line - 1), fill=tuple(color))
         draw.text((x + line + PAD, y), text, fill=(255, 255, 255))
     if click is not None:
-        _marker(draw, *click, MARKER_RADIUS)
+        _marker(draw, *click, max(7, round(image.shape[0] * MARKER_SHARE)))
     return np.asarray(picture)
 
 
