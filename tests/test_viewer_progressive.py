@@ -26,19 +26,23 @@ def test_moving_draws_low_res_then_still_refines_band_by_band_to_done():
     assert state.plan("still", 720, CONFIG) == FrameWork()                # done: nothing to draw
 
 
-def test_moving_interrupts_refining_and_changes_restart_it_without_going_low():
+def test_moving_interrupts_refining_and_a_change_restarts_it_from_a_whole_low_res_frame():
+    """A change (overlay toggle, new mask) never refines bands over the old image: the whole view
+    is drawn in the new state at low resolution, then refined from the top over that frame."""
     state = ProgressiveState()
     state.plan("moved", 100, CONFIG)
     state.plan("still", 100, CONFIG)
     assert state.plan("moved", 100, CONFIG).low
     state.plan("still", 100, CONFIG)
     state.plan("still", 100, CONFIG)
-    again = state.plan("changed", 100, CONFIG)
-    assert (again.row, again.low, again.upscale_first) == (0, False, False)
+    assert state.plan("changed", 100, CONFIG) == FrameWork(low=True)      # mid-refinement
+    again = state.plan("still", 100, CONFIG)
+    assert (again.row, again.low, again.upscale_first) == (0, False, True)
     while state.phase is not Phase.DONE:
         state.plan("still", 100, CONFIG)
-    restarted = state.plan("changed", 100, CONFIG)
-    assert state.phase is Phase.REFINING and restarted.row == 0 and not restarted.low
+    assert state.plan("changed", 100, CONFIG) == FrameWork(low=True)      # after the full image
+    restarted = state.plan("still", 100, CONFIG)
+    assert state.phase is Phase.REFINING and restarted.row == 0 and restarted.upscale_first
 
 
 def test_the_low_scale_adapts_to_the_budget():

@@ -107,11 +107,30 @@ def test_headless_demo_prints_its_folder_and_scores(inputs, tmp_path, capsys, mo
     _, _, _, field_path = inputs
     monkeypatch.delenv("DISPLAY", raising=False)
     out = tmp_path / "demo"
-    assert main(["view", "builtin-64", "--field", str(field_path), "--size", "96x64", "--segmenter", "gt",
+    assert main(["view", "builtin-64", "--field", str(field_path), "--size", "192x128", "--segmenter", "gt",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}/" in printed and "object_alone.png" in printed and "mean IoU" in printed
     summary = json.loads((out / "summary.json").read_text())
     (obj,) = summary["objects"]
     assert obj["truth"] == "sphere" and obj["mean_iou"] > 0.7 and len(obj["iou"]) == 12
-    assert all((out / name).is_file() for name in ("viewer.png", "object_alone.png", "object_removed.png"))
+    # One name throughout: the log's "segmenting 'sphere'", the summary and its line.
+    assert summary["object"] == obj["name"] == "sphere" and "segmenting 'sphere'" in printed
+    assert "'sphere': " in printed
+    from PIL import Image
+
+    from engine.scenes.builtin_render import BACKGROUND
+    from systems.viewer.annotate import MARKER_COLOR
+
+    viewer, alone = (np.asarray(Image.open(out / name).convert("RGB")).astype(int)
+                     for name in ("viewer.png", "object_alone.png"))
+    x, y = (int(v) for v in summary["click"])
+    assert tuple(viewer[y, x]) == MARKER_COLOR                                  # the click is marked
+    assert viewer[2:12, 2:30].mean() < 90                                       # under a dark caption
+    legend = np.all(np.abs(viewer[:60] - obj["color"]) < 3, axis=-1)
+    assert legend.sum() > 20                                                    # the overlay colour's swatch
+    shown = np.abs(alone - np.array(BACKGROUND) * 255).sum(-1) > 60
+    shown[:40] = False                                                          # (the caption)
+    tinted = np.linalg.norm(alone - obj["color"], axis=-1) < 80
+    assert shown.sum() > 300 and tinted[shown].mean() < 0.05                   # its own colours, no overlay
+    assert np.median(alone[shown][:, 0]) > 1.5 * np.median(alone[shown][:, 2])  # the red sphere

@@ -43,16 +43,16 @@ class InputState:
     keys: set[str] = field(default_factory=set)           # keys held down
     buttons: set[str] = field(default_factory=set)        # mouse buttons held down
     mouse: tuple[float, float] | None = None              # last cursor position
-    delta: tuple[float, float] = (0.0, 0.0)               # cursor motion this frame
+    right_drag: tuple[float, float] = (0.0, 0.0)          # cursor motion this frame after a right press
     scroll: float = 0.0                                   # wheel steps this frame
     events: list = field(default_factory=list)            # this frame's events, in order
     want_mouse: bool = False                              # the UI uses the mouse: scene ignores it
     want_keyboard: bool = False                           # the UI uses the keyboard (text entry)
 
     def begin_frame(self) -> None:
-        """Forget the previous frame's events, motion and scroll (held keys and buttons stay)."""
+        """Forget the previous frame's events, drag motion and scroll (held keys and buttons stay)."""
         self.events = []
-        self.delta = (0.0, 0.0)
+        self.right_drag = (0.0, 0.0)
         self.scroll = 0.0
 
     def apply(self, event: InputEvent) -> None:
@@ -63,8 +63,10 @@ class InputState:
         elif isinstance(event, MouseButtonEvent):
             (self.buttons.add if event.pressed else self.buttons.discard)(event.button)
         elif isinstance(event, MouseMoveEvent):
-            if self.mouse is not None:
-                self.delta = (self.delta[0] + event.x - self.mouse[0], self.delta[1] + event.y - self.mouse[1])
+            # Only motion after the press drags: a move then a press in one frame does not swing the view.
+            if self.mouse is not None and "right" in self.buttons:
+                dx, dy = self.right_drag
+                self.right_drag = (dx + event.x - self.mouse[0], dy + event.y - self.mouse[1])
             self.mouse = (event.x, event.y)
         elif isinstance(event, ScrollEvent):
             self.scroll += event.dy

@@ -89,8 +89,8 @@ def move_camera(app) -> None:
             cam.set_pose(T)
     if state.want_mouse:
         return
-    dx, dy = state.delta
-    if "right" in state.buttons and (dx or dy):
+    dx, dy = state.right_drag
+    if dx or dy:
         if cam.mode == "fly":
             cam.set_pose(ops.mouse_look(cam.T_world_camera, dx, dy, cam.up, LOOK_RADIANS_PER_PIXEL))
         else:

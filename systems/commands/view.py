@@ -69,6 +69,8 @@ def run(args) -> int:
 
         run_demo(scene, field, segmenter, H=H, W=W, out=Path(args.out))
         return 0
+    if getattr(segmenter, "notice", None):
+        print(f"note: {segmenter.notice}", file=sys.stderr)
     settings = None
     if args.propagation_views:
         from components.resources import SegmentationSettings

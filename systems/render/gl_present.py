@@ -93,13 +93,14 @@ def _style(app, settings: ViewerSettings) -> tuple:
 
 
 def _sync_mask(app, p: GLPresenter) -> bool:
-    """Upload object ids when the mask grid changed (throttled); returns whether it uploaded."""
+    """Upload object ids when the mask grid changed (throttled, and not while a refinement is
+    drawing bands: they would show old and new masks split by a seam); returns whether it uploaded."""
     for kind in (MaskUpdated, ObjectCreated, ObjectDeleted):
         if app.read(kind):
             p.mask_dirty = True
     grid = app.try_resource(MaskGrid)
     now = time.perf_counter()
-    if not p.mask_dirty or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:
+    if not p.mask_dirty or p.state.phase is Phase.REFINING or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:
         return False
     volume = p.marcher.volume
     votes = None if grid is None else grid.votes.numpy()                            # [K, Z, Y, X]

@@ -2,8 +2,9 @@
 
 A pure state machine (no GL). Each frame the presenter reports one event:
 - "moved":   the camera moved (or the window was resized): draw the whole frame at 1/low_scale size;
-- "changed": what is drawn changed (mask, overlay, object view) but not the camera: redraw the full
-             resolution image band by band over the old one;
+- "changed": what is drawn changed (mask, overlay, object view) but not the camera: as "moved", a
+             whole low-resolution frame in the new state first, then the refinement restarts over it
+             (refining bands over the old full-resolution image showed a seam between old and new);
 - "still":   nothing changed: continue refining, or do nothing once the full image is done.
 Refining draws bands of rows from the top, sized so a frame spends about `refine_budget_s` ray marching
 (seconds per row are measured as frames go), the way nerfstudio's viewer refines a still view.
@@ -27,10 +28,10 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
     (Phase.MOVING, "changed"): Phase.MOVING,
     (Phase.MOVING, "still"): Phase.REFINING,
     (Phase.REFINING, "moved"): Phase.MOVING,
-    (Phase.REFINING, "changed"): Phase.REFINING,
+    (Phase.REFINING, "changed"): Phase.MOVING,
     (Phase.REFINING, "still"): Phase.REFINING,
     (Phase.DONE, "moved"): Phase.MOVING,
-    (Phase.DONE, "changed"): Phase.REFINING,
+    (Phase.DONE, "changed"): Phase.MOVING,
     (Phase.DONE, "still"): Phase.DONE,
 }
 
@@ -70,7 +71,7 @@ class ProgressiveState:
             return FrameWork(low=True)
         if self.phase is Phase.DONE:
             return FrameWork()
-        restart = previous is not Phase.REFINING or event == "changed"
+        restart = previous is not Phase.REFINING
         if restart:
             self.next_row = 0
         rows = config.min_rows if self.seconds_per_row is None else \

@@ -43,8 +43,8 @@ def make_segmenter(kind: str = "auto", *, checkpoint: str | None = None, model_t
         if kind == "sam":
             raise SegmenterError(missing_checkpoint_line(model_type, cache / "sam"))
         from systems.sam.fallback import FallbackSegmenter
-        return FallbackSegmenter(notice=f"no SAM checkpoint found: using the fallback segmenter "
-                                        f"({missing_checkpoint_line(model_type, cache / 'sam')})")
+        return FallbackSegmenter(notice="using the fallback segmenter: "
+                                        f"{missing_checkpoint_line(model_type, cache / 'sam')}")
     try:
         import segment_anything  # noqa: F401  (optional dependency: checked where it is used)
     except ImportError:

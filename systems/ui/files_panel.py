@@ -39,7 +39,7 @@ def draw_files(app) -> None:
     panel = app.try_resource(FilesPanel) or FilesPanel()
     app.insert_resource(panel)
     files = app.resource(SessionFiles)
-    if imgui.collapsing_header("Export", imgui.TreeNodeFlags_.default_open):
+    if imgui.collapsing_header("Export"):
         _export(app, panel, files)
     if imgui.collapsing_header("Recording"):
         _recording(app, panel, files)

@@ -1,19 +1,19 @@
-"""The ImGui overlay: scene / field / speed info, segmenter, objects, candidates, propagation,
-settings, screenshot, export and recording (systems/ui/files_panel.py). Buttons send the same
-requests as keys (systems/viewer/prompts.py); while a recording replays they are disabled."""
+"""The ImGui overlay: a compact panel (scene, speed readout, segmenter, what is being worked on, the
+objects with their candidates, propagation, export and recording in collapsible sections, keys)
+that covers at most MAX_AREA of the view, and one line at the bottom of the view (a hint until the
+first click, the quit question while recording). Buttons send the same requests as keys
+(systems/viewer/prompts.py); while a recording replays they are disabled."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import esper
-import moderngl
-import numpy as np
 from imgui_bundle import imgui
 
 from components.messages import (
-    CandidatePicked,
     ClearRequested,
     DeleteObjectRequested,
     NewObjectRequested,
@@ -23,80 +23,159 @@ from components.messages import (
     RenameObjectRequested,
     UndoRequested,
 )
-from components.resources import ActiveObject, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
-from components.segmentation import Candidates, Prompts, Propagation, SegObject
+from components.resources import ActiveObject, SceneData, SegmentationSettings, SegmenterHandle
+from components.segmentation import PendingView, Propagation, SegObject
 from engine.platform.clock import FrameClock
 from engine.platform.imgui_layer import ImGuiLayer
 from engine.platform.input import InputState
 from systems.camera.system import ViewerCamera
 from systems.record.replayer import replay_active
 from systems.render.gl_present import GLPresenter
-from systems.segmentation.views import view_key
+from systems.render.progressive import Phase
+from systems.ui.candidates import draw_candidates
 from systems.ui.files_panel import draw_files
 from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerLog, ViewerSettings
 
-THUMB = 96             # candidate thumbnail size, pixels
-PANEL_W = 330          # panel width, pixels
+PANEL_W = 300          # panel width, pixels
 MARGIN = 8             # panel distance to the window's edges, pixels
+MAX_AREA = 0.2         # the panel covers at most this share of the view (it scrolls beyond) ...
+MIN_HEIGHT = 240       # ... but stays this tall in a small window
+SLOW_SYSTEM_S = 0.2    # a system that took longer is named in the panel ...
+SLOW_SHOWN_S = 3.0     # ... for this long
+BUSY = imgui.ImVec4(1.0, 0.8, 0.3, 1.0)
+HINT = "Click an object to segment it.   Right-drag: look   WASD: fly   Esc: quit   H: hide the panel"
+QUESTION = "Recording: Esc / Ctrl+Q again stops it (the file is kept) and quits; any other key stays"
 HELP = ("left click: add point   shift/ctrl click: negative point   1/2/3: pick mask + propagate",
         "WASD/QE: fly   right drag: look (orbit)   scroll: speed   TAB: fly/orbit",
         "F: nearest view   [ ]: prev/next view   M: overlay   V: object view   Z: undo   C: clear",
-        "N: new object   P: propagate   DEL: delete   H: hide UI   F12: screenshot")
+        "N: new object   P: propagate   DEL: delete   H: hide UI   F12: screenshot   Esc / Ctrl+Q: quit")
 
 
 @dataclasses.dataclass
-class Thumbnails:
-    """GL textures of the candidate masks shown (one writer: draw_ui)."""
-    source: object = None                  # the Candidates instance they show
-    textures: list = dataclasses.field(default_factory=list)
+class PanelLayout:
+    """Where the panel was drawn this frame, window pixels; all 0 while hidden (one writer: draw_ui)."""
+    x: float = 0.0
+    y: float = 0.0
+    W: float = 0.0
+    H: float = 0.0
+
+
+@dataclasses.dataclass
+class SlowFrame:
+    """The panel's note of the last slow system (one writer: draw_ui)."""
+    line: str = ""
+    until: float = 0.0                     # perf_counter time it is shown until
+
+
+def panel_max_height(H: float, W: float) -> float:
+    """The panel's height limit in an H x W window: MAX_AREA of the view, at least MIN_HEIGHT, never
+    more than the window."""
+    return min(H - 2 * MARGIN, max(MAX_AREA * H * W / PANEL_W, MIN_HEIGHT))
 
 
 def draw_ui(app) -> None:
     """Reads every viewer and segmentation resource; sends requests; writes ViewerSettings,
-    SegmentationSettings (replaced), InputState.want_mouse / want_keyboard and Thumbnails."""
+    SegmentationSettings (replaced), InputState.want_mouse / want_keyboard, PanelLayout, SlowFrame
+    and CandidateOverlays."""
     layer, settings, state = app.resource(ImGuiLayer), app.resource(ViewerSettings), app.resource(InputState)
+    layout = app.try_resource(PanelLayout) or PanelLayout()
+    app.insert_resource(layout)
     layer.begin_frame()
+    layout.x = layout.y = layout.W = layout.H = 0.0
     if settings.show_ui:
+        size = imgui.get_io().display_size
         imgui.set_next_window_pos(imgui.ImVec2(MARGIN, MARGIN), imgui.Cond_.first_use_ever)
-        # As tall as its content (sections open and close), at most the window's height: then it scrolls.
-        height = max(imgui.get_io().display_size.y - 2 * MARGIN, 100.0)
-        imgui.set_next_window_size_constraints(imgui.ImVec2(PANEL_W, 0), imgui.ImVec2(PANEL_W, height))
-        imgui.begin("SA3D", None, imgui.WindowFlags_.always_auto_resize)
-        _info(app)
-        replaying = replay_active(app)
-        if replaying:              # begin_disabled(False) would hide the colour swatches (imgui_bundle 1.93)
-            imgui.begin_disabled()
-        _objects(app, settings)
-        _candidates(app)
-        _propagation(app)
-        if replaying:
-            imgui.end_disabled()
-        if imgui.button("Screenshot"):
-            app.send(ScreenshotRequested(_screenshot_path(app)))
-        draw_files(app)
-        if imgui.collapsing_header("Keys"):
-            for line in HELP:
-                imgui.text_wrapped(line)
+        imgui.set_next_window_size_constraints(imgui.ImVec2(PANEL_W, 0),
+                                               imgui.ImVec2(PANEL_W, panel_max_height(size.y, size.x)))
+        if imgui.begin("SA3D", None, imgui.WindowFlags_.always_auto_resize)[0]:
+            _panel(app, settings)
+        position, extent = imgui.get_window_pos(), imgui.get_window_size()
+        layout.x, layout.y, layout.W, layout.H = position.x, position.y, extent.x, extent.y
         imgui.end()
+    _banner(settings)
     layer.end_frame()
     state.want_mouse, state.want_keyboard = layer.want_mouse, layer.want_keyboard
+
+
+def _panel(app, settings: ViewerSettings) -> None:
+    _info(app)
+    _work(app)
+    for line in app.resource(ViewerLog).lines[-2:]:
+        imgui.text_wrapped(line)
+    replaying = replay_active(app)
+    if replaying:              # begin_disabled(False) would hide the colour swatches (imgui_bundle 1.93)
+        imgui.begin_disabled()
+    _objects(app, settings)
+    _propagation(app)
+    if replaying:
+        imgui.end_disabled()
+    draw_files(app)
+    if imgui.collapsing_header("Keys"):
+        for line in HELP:
+            imgui.text_wrapped(line)
+    if imgui.button("Screenshot (F12)"):
+        app.send(ScreenshotRequested(_screenshot_path(app)))
+    imgui.same_line()
+    imgui.text_disabled("Esc / Ctrl+Q: quit")
+
+
+def _banner(settings: ViewerSettings) -> None:
+    """One line at the bottom centre of the view: the quit question while it is asked, else (with
+    the panel shown) the first-session hint until the first click."""
+    if settings.quit_asked:
+        text = QUESTION
+    elif settings.show_ui and not settings.prompted and not esper.get_component(SegObject):
+        text = HINT
+    else:
+        return
+    size, extent = imgui.get_io().display_size, imgui.calc_text_size(text)
+    x, y = max((size.x - extent.x) / 2, MARGIN), size.y - extent.y - 3 * MARGIN
+    draw = imgui.get_foreground_draw_list()
+    draw.add_rect_filled(imgui.ImVec2(x - MARGIN, y - MARGIN / 2),
+                         imgui.ImVec2(x + extent.x + MARGIN, y + extent.y + MARGIN / 2),
+                         imgui.get_color_u32(imgui.ImVec4(0.0, 0.0, 0.0, 0.75)), 4.0)
+    draw.add_text(imgui.ImVec2(x, y), imgui.get_color_u32(imgui.ImVec4(1.0, 1.0, 1.0, 1.0)), text)
 
 
 def _info(app) -> None:
     data, clock, cam = app.resource(SceneData), app.resource(FrameClock), app.resource(ViewerCamera)
     presenter = app.try_resource(GLPresenter)
     scene = data.scene
-    imgui.text(f"scene {scene.name}: {len(scene)} views, {scene.H}x{scene.W} px")
-    imgui.text(f"field {'x'.join(map(str, data.field.resolution))} voxels (Z Y X)")
-    phase = presenter.state.phase.value if presenter else "-"
-    ray_ms = presenter.ray_seconds * 1000 if presenter else 0.0
-    imgui.text(f"{clock.fps:5.1f} FPS  ray march {ray_ms:5.1f} ms  {phase}")
-    view = f"view {cam.view}" if cam.view is not None else "free"
-    imgui.text(f"camera {cam.mode}, {view}, speed {cam.speed:.2f}")
+    imgui.text(f"{scene.name}: {len(scene)} views of {scene.W}x{scene.H}")
+    imgui.text(clock.readout())
+    if presenter is None or presenter.state.phase is Phase.DONE:
+        drawing = "full resolution"
+    else:
+        drawing = f"{presenter.state.phase.value}, ray march {presenter.ray_seconds * 1000:.0f} ms"
+    imgui.text(f"{drawing}; {cam.mode}, " + (f"view {cam.view}" if cam.view is not None else "free camera"))
+    imgui.text(f"field {'x'.join(map(str, data.field.resolution))} voxels")
     segmenter = app.resource(SegmenterHandle).segmenter
     imgui.text(f"segmenter: {getattr(segmenter, 'name', type(segmenter).__name__)}")
-    for line in app.resource(ViewerLog).lines:
-        imgui.text_wrapped(line)
+    notice = getattr(segmenter, "notice", None)
+    if notice:
+        imgui.same_line()
+        imgui.text_disabled("(why?)")
+        if imgui.begin_item_tooltip():
+            imgui.push_text_wrap_pos(imgui.get_font_size() * 30)
+            imgui.text_wrapped(notice)
+            imgui.pop_text_wrap_pos()
+            imgui.end_tooltip()
+
+
+def _work(app) -> None:
+    """The work in flight, and for SLOW_SHOWN_S the slowest system of the last frame that blocked
+    (its time is what the readout above shows)."""
+    pending = [p.view for _, p in esper.get_component(PendingView)]
+    if pending:
+        imgui.text_colored(BUSY, f"working: segmenting view {pending[0]} ...")
+    slow = app.try_resource(SlowFrame) or SlowFrame()
+    app.insert_resource(slow)
+    name, seconds = max(app.system_seconds.items(), key=lambda item: item[1], default=("", 0.0))
+    now = time.perf_counter()
+    if seconds > SLOW_SYSTEM_S:
+        slow.line, slow.until = f"slow frame: {name} took {seconds:.1f} s", now + SLOW_SHOWN_S
+    if now < slow.until:
+        imgui.text_colored(BUSY, slow.line)
 
 
 def _objects(app, settings: ViewerSettings) -> None:
@@ -135,52 +214,12 @@ def _objects(app, settings: ViewerSettings) -> None:
         app.send(ClearRequested())
     _, settings.overlay = imgui.checkbox("overlay (M)", settings.overlay)
     _, settings.view_mode = imgui.combo("view (V)", settings.view_mode, list(VIEW_MODES))
+    draw_candidates(app, _active_entity(app))
 
 
 def _active_entity(app) -> int | None:
     active = app.resource(ActiveObject).object_id
     return next((e for e, o in esper.get_component(SegObject) if o.id == active), None)
-
-
-def _candidates(app) -> None:
-    entity = _active_entity(app)
-    if entity is None or not esper.has_component(entity, Candidates):
-        return
-    candidates = esper.component_for_entity(entity, Candidates)
-    thumbs = app.try_resource(Thumbnails) or Thumbnails()
-    app.insert_resource(thumbs)
-    if thumbs.source is not candidates:
-        _make_thumbnails(app, thumbs, entity, candidates)
-    imgui.text("candidates (1 / 2 / 3):")
-    for i, texture in enumerate(thumbs.textures):
-        if i:
-            imgui.same_line()
-        picked = i == candidates.picked
-        if picked:
-            imgui.push_style_color(imgui.Col_.button, imgui.ImVec4(0.9, 0.7, 0.1, 1.0))
-        if imgui.image_button(f"cand{i}", imgui.ImTextureRef(texture.glo), imgui.ImVec2(THUMB, THUMB)):
-            app.send(CandidatePicked(i))
-            app.send(PropagationRequested())
-        if picked:
-            imgui.pop_style_color()
-
-
-def _make_thumbnails(app, thumbs: Thumbnails, entity: int, candidates: Candidates) -> None:
-    """Candidate masks tinted over the prompted view's image, as GL textures."""
-    for texture in thumbs.textures:
-        texture.release()
-    ctx: moderngl.Context = app.resource(GLPresenter).ctx
-    prompts = esper.component_for_entity(entity, Prompts)
-    color = np.array(esper.component_for_entity(entity, SegObject).color, np.float32)
-    entry = app.resource(ViewCache).entries.get(view_key(prompts.camera, prompts.view))
-    thumbs.textures = []
-    for mask in candidates.masks:                                          # [H, W] bool each
-        base = entry.image.astype(np.float32) if entry is not None and entry.image.shape[:2] == mask.shape \
-            else np.full((*mask.shape, 3), 40.0, np.float32)
-        image = np.where(mask[..., None], 0.45 * base + 0.55 * color, 0.6 * base)    # [H, W, 3]
-        rgba = np.concatenate([image, np.full((*mask.shape, 1), 255.0)], -1).astype(np.uint8)[::-1]
-        thumbs.textures.append(ctx.texture(mask.shape[::-1], 4, np.ascontiguousarray(rgba).tobytes()))
-    thumbs.source = candidates
 
 
 def _propagation(app) -> None:

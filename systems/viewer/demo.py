@@ -1,7 +1,8 @@
 """The headless demo (no display): segment the built-in scene's first object through the viewer's
-own systems and the user's segmenter, driven by an input script; write screenshots (with the
-overlay, the object alone, the scene without it) and summary.json (per-view IoU against the
-built-in ground truth)."""
+own systems and the user's segmenter, driven by an input script; write screenshots that read on
+their own (the scene with the object's overlay, a marker at the click and a legend; the object
+alone in its own colours; the scene without it, each captioned) and summary.json (per-view IoU
+against the built-in ground truth). The object is named after the ground truth's object."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import esper
 import numpy as np
+from PIL import Image
 from scipy.ndimage import distance_transform_edt
 
 from components.camera import Camera
@@ -19,8 +21,10 @@ from engine.io import atomic_write
 from engine.scenes.builtin import builtin_truth
 from engine.scenes.scene import SceneError
 from systems.camera.system import ViewerCamera
+from systems.render.gl_present import write_png
 from systems.segmentation.metrics import mask_scores
 from systems.segmentation.outputs import view_mask
+from systems.viewer.annotate import annotate
 from systems.viewer.plugin import build_viewer
 from systems.viewer.run import run_headless
 from systems.viewer.script import ScriptPlayer
@@ -40,14 +44,27 @@ def object_click(cam: ViewerCamera, scene, instance_mask: np.ndarray, k: int) ->
     return float(p[0] / p[2]), float(p[1] / p[2])
 
 
-def demo_script(click: tuple[float, float], out: Path) -> list[dict]:
-    """Click the object, pick the first candidate (propagates), wait, screenshot in three views."""
+def demo_script(click: tuple[float, float], name: str, out: Path) -> list[dict]:
+    """Click the object, pick the first candidate (propagates), name it, wait, screenshot with the
+    overlay, then (overlay off: its own colours) the object alone and the scene without it."""
     (viewer, _), (alone, _), (removed, _) = SHOTS
-    return [{"wait": "still"}, {"click": list(click)}, {"after": 2, "key": "1"},
+    return [{"wait": "still"}, {"click": list(click)}, {"after": 2, "key": "1"}, {"rename": name},
             {"wait": "segmented"}, {"wait": "still"}, {"screenshot": str(out / viewer)},
-            {"key": "V"}, {"after": 2, "wait": "still"}, {"screenshot": str(out / alone)},
+            {"key": "M"}, {"key": "V"}, {"after": 2, "wait": "still"}, {"screenshot": str(out / alone)},
             {"key": "V"}, {"after": 2, "wait": "still"}, {"screenshot": str(out / removed)},
             {"after": 3, "quit": True}]
+
+
+def caption_shots(out: Path, name: str, color, segmenter: str, click: tuple[float, float]) -> None:
+    """Caption the demo's screenshots in `out` (those written) so each reads on its own."""
+    (viewer, _), (alone, _), (removed, _) = SHOTS
+    captions = {viewer: dict(title=f"one click segments '{name}' in 3D ({segmenter} segmenter)",
+                             legend=[(tuple(color), f"'{name}' (overlay)"), (None, "the click")], click=click),
+                alone: dict(title=f"'{name}' alone, in its own colours"),
+                removed: dict(title=f"the scene without '{name}'")}
+    for file, caption in captions.items():
+        if (out / file).is_file():
+            write_png(out / file, annotate(np.asarray(Image.open(out / file).convert("RGB")), **caption))
 
 
 def run_demo(scene, field, segmenter, *, H: int, W: int, out: Path, views: int = DEMO_VIEWS) -> dict:
@@ -65,12 +82,16 @@ def run_demo(scene, field, segmenter, *, H: int, W: int, out: Path, views: int =
     app = build_viewer(scene, field, segmenter, H=H, W=W, gl=True, ui=False, fixed_dt=1 / 30, script=[],
                        settings=settings)
     cam = app.resource(ViewerCamera)
-    app.resource(ScriptPlayer).steps = demo_script(object_click(cam, scene, truth.instance_masks[cam.view], 1), out)
-    print(f"segmenting '{truth.object_names[0]}' with the {segmenter.name} segmenter over {len(settings.views)} "
+    name = truth.object_names[0]
+    click = object_click(cam, scene, truth.instance_masks[cam.view], 1)
+    app.resource(ScriptPlayer).steps = demo_script(click, name, out)
+    print(f"segmenting '{name}' with the {segmenter.name} segmenter over {len(settings.views)} "
           f"views at {W}x{H} ...", flush=True)
     frames = run_headless(app, max_frames=20000)
-    summary = {"frames": frames, "segmenter": segmenter.name, "object": truth.object_names[0],
+    summary = {"frames": frames, "segmenter": segmenter.name, "object": name, "click": list(click),
                "objects": _objects(app, truth)}
+    for obj in summary["objects"][:1]:
+        caption_shots(out, obj["name"], obj["color"], segmenter.name, click)
     atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     print(f"headless demo (no DISPLAY): wrote {out}/")
     for name, what in SHOTS:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import esper
 
-from components.resources import SegmenterHandle
 from components.segmentation import PendingView, Propagation
 from engine.app import App
 from engine.io import file_sha256
@@ -67,11 +66,11 @@ def segmentation_idle(app) -> bool:
 
 
 def frame_still(app) -> bool:
-    """The live view is drawn at full resolution."""
+    """The live view is drawn at full resolution, with the newest mask grid."""
     from systems.render.gl_present import GLPresenter
 
     presenter = app.try_resource(GLPresenter)
-    return presenter is not None and presenter.state.phase is Phase.DONE
+    return presenter is not None and presenter.state.phase is Phase.DONE and not presenter.mask_dirty
 
 
 def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
@@ -113,11 +112,7 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
     app.insert_resource(InputState())
     app.insert_resource(FrameClock(fixed_dt=fixed_dt))
     app.insert_resource(ViewerSettings())
-    log = ViewerLog()
-    notice = getattr(app.resource(SegmenterHandle).segmenter, "notice", None)
-    if notice:
-        log.add(notice)
-    app.insert_resource(log)
+    app.insert_resource(ViewerLog())
     if script is not None:
         app.insert_resource(ScriptPlayer(script, waits={"segmented": segmentation_idle, "still": frame_still}))
     return app

@@ -5,7 +5,9 @@ the segmenter sees: the snapped training view when the camera sits on one (so GT
 embeddings apply), else the live camera rendered at ViewerSettings.prompt_size.
 Keys: 1 / 2 / 3 pick a candidate mask (and propagate), P propagate again, Z undo the last prompt,
 C clear the object, N new object, DELETE delete it, M overlay on / off, V object view mode,
-H hide the UI, F12 screenshot. While a recording replays into the viewer, requests are not sent.
+H hide the UI, F12 screenshot, Escape or Ctrl+Q quit (while recording, the first press asks and
+the second quits; the recording is closed and kept). While a recording replays into the viewer,
+requests are not sent.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from components.resources import SceneData
 from engine.platform.input import InputState
 from systems.camera.system import ViewerCamera
 from systems.record.replayer import replay_active
-from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerSettings
+from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerLog, ViewerSettings
+from systems.viewer.session import recording_active
 
 KEY_REQUESTS = {"P": PropagationRequested, "Z": UndoRequested, "C": ClearRequested, "N": NewObjectRequested,
                 "DELETE": DeleteObjectRequested}
@@ -48,12 +51,33 @@ def click_target(cam: ViewerCamera, scene, x: float, y: float, prompt_size: int
     return cam.camera().resized(H, W), x * W / cam.W, y * H / cam.H, None
 
 
+def is_quit_key(event) -> bool:
+    """Escape, or Ctrl+Q."""
+    return event.key == "ESCAPE" or (event.key == "Q" and "ctrl" in event.mods)
+
+
+def handle_quit(app, settings: ViewerSettings) -> None:
+    """Quit on Escape / Ctrl+Q; while a recording is written, only on the second press in a row."""
+    if settings.quit_asked or not recording_active(app):
+        app.exit_requested = True
+        return
+    settings.quit_asked = True
+    log = app.try_resource(ViewerLog)
+    if log is not None:
+        log.add("recording: press Esc or Ctrl+Q again to stop it and quit (it is kept), any other key stays")
+
+
 def handle_viewer_input(app) -> None:
     """Reads InputState, ViewerCamera, SceneData; sends PromptAdded, CandidatePicked (+
-    PropagationRequested), the KEY_REQUESTS and ScreenshotRequested; writes ViewerSettings."""
+    PropagationRequested), the KEY_REQUESTS and ScreenshotRequested; writes ViewerSettings; may
+    request exit (handle_quit)."""
     state, settings = app.resource(InputState), app.resource(ViewerSettings)
     replaying = replay_active(app)
     for event in state.key_presses():
+        if is_quit_key(event):
+            handle_quit(app, settings)
+            continue
+        settings.quit_asked = False
         if replaying and (event.key in CANDIDATE_KEYS or event.key in KEY_REQUESTS):
             continue
         if event.key in CANDIDATE_KEYS:
@@ -79,3 +103,4 @@ def handle_viewer_input(app) -> None:
         camera, px, py, view = click_target(cam, scene_data.scene, x, y, settings.prompt_size)
         label = 0 if event.mods & {"shift", "ctrl"} else 1
         app.send(PromptAdded(camera=camera, x=px, y=py, label=label, view=view))
+        settings.prompted = True

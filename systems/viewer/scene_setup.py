@@ -3,9 +3,12 @@ progress line) and the 2D segmenter."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from engine.errors import UserFacingError
+
+GENERATION_LINE = "generating the built-in scene ({size}x{size} px, 60 views; once, about 15 s at 128 px) ..."
 
 
 class ViewerArgumentError(UserFacingError):
@@ -25,6 +28,7 @@ def load_viewer_inputs(args):
     if args.device not in ("auto", "cpu", "cuda"):
         raise ViewerArgumentError(f"--device must be auto, cpu or cuda, not {args.device!r}")
     device = resolve_device(args.device)
+    _announce_builtin_generation(args.scene, args.downscale)
     scene = load_scene(args.scene, args.downscale)
     if args.field:
         field, field_path = load_field(args.field, scene_hash=scene.content_hash(), device=device), Path(args.field)
@@ -39,3 +43,16 @@ def load_viewer_inputs(args):
         gt_masks = str(builtin_truth(scene.H).instance_dir())          # the built-in objects' ids
     segmenter = make_segmenter(args.segmenter, checkpoint=args.sam_checkpoint, gt_masks=gt_masks, device=device)
     return scene, field, segmenter, field_path
+
+
+def _announce_builtin_generation(name: str, downscale: int | None) -> None:
+    """Say so before the built-in scene is generated (a silent wait otherwise)."""
+    from engine.scenes import BUILTIN_SIZE
+    from engine.scenes.builtin import cache_dir
+
+    size = str(name).removeprefix("builtin-").removeprefix("builtin")
+    if not str(name).startswith("builtin") or (size and not size.isdigit()):
+        return
+    pixels = int(size or BUILTIN_SIZE) // (downscale or 1)
+    if not (cache_dir(pixels) / "transforms.json").is_file():
+        print(GENERATION_LINE.format(size=pixels), file=sys.stderr, flush=True)

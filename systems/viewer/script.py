@@ -9,6 +9,7 @@ A script is a JSON list of steps, each a dict run `after` frames (default 1) aft
   {"wait": "segmented"}                    wait until no segmentation work is pending
   {"wait": "still"}                        wait until the frame is drawn at full resolution
   {"screenshot": "out.png"}                request a screenshot
+  {"rename": "sphere"}                     rename the active object
   {"quit": true}                           stop the viewer
 Conditions for "wait" come from the `waits` mapping given to the ScriptPlayer (name -> fn(app)).
 """
@@ -20,11 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.messages import RenameObjectRequested
+from components.resources import ActiveObject
 from engine.errors import UserFacingError
 from engine.platform.input import InputState, KeyEvent, MouseButtonEvent, MouseMoveEvent, ScrollEvent
 from systems.viewer.resources import ScreenshotRequested
 
-STEP_KINDS = ("key", "move", "drag", "click", "scroll", "wait", "screenshot", "quit")
+STEP_KINDS = ("key", "move", "drag", "click", "scroll", "wait", "screenshot", "rename", "quit")
 
 
 class ScriptError(UserFacingError):
@@ -60,7 +63,8 @@ class ScriptPlayer:
 
 
 def play_script(app) -> None:
-    """Reads ScriptPlayer; writes InputState (events), sends ScreenshotRequested, may request exit."""
+    """Reads ScriptPlayer, ActiveObject; writes InputState (events), sends ScreenshotRequested and
+    RenameObjectRequested, may request exit."""
     player, state = app.resource(ScriptPlayer), app.resource(InputState)
     still_pending = []
     for frames, event in player.pending:
@@ -105,5 +109,7 @@ def _run_step(app, player: ScriptPlayer, state: InputState, step: dict) -> None:
         state.apply(ScrollEvent(float(step["scroll"])))
     elif "screenshot" in step:
         app.send(ScreenshotRequested(Path(step["screenshot"])))
+    elif "rename" in step:
+        app.send(RenameObjectRequested(app.resource(ActiveObject).object_id, str(step["rename"])))
     elif "quit" in step:
         app.exit_requested = True
