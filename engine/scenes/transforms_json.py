@@ -123,11 +123,11 @@ def load_transforms(folder: Path, downscale: int | None = None, include_val: boo
         warn_missing(missing, len(meta["frames"]), path)
     if len(set(names)) != len(names):
         names = [p.replace("/", "_").replace(".", "").strip("_") for _, p in split_of]
+    stacked = stack_images(images, names, folder)
     train_ids, test_ids = _split(splits, split_of, meta)
     K = np.stack(Ks).astype(np.float32)
     T = np.stack(poses).astype(np.float32)
     check_cameras(K, T, names, splits[0][1], "fix that frame's transform_matrix and intrinsics, or remove the frame")
-    stacked = stack_images(images, names, folder)
     bbox, near, far = bbox_from_cameras(K, T, stacked.shape[1], stacked.shape[2])
     if "bbox" in extra:
         bbox, bbox_source = extra["bbox"], "sa3d.bbox in the scene file"

@@ -9,12 +9,15 @@ Formats (`FORMATS`), all written atomically (engine/io.py):
   masks            0/255 PNG masks <camera name>.png: the 2D mask in each camera (inverse.ops.coverage_mask)
   object-renders   RGB PNGs of the object alone (density outside the grown 3D mask removed)
   removed-renders  RGB PNGs of the scene without the object (density inside the grown 3D mask removed)
-The per-camera formats write a folder (`out`) and, with `video`, also an .mp4 or .gif of the frames.
+The per-camera formats write a folder (`out`) as a unit (engine/io.atomic_dir: an interrupted
+export leaves the previous folder whole), with `export.json` naming the format, object and files,
+and, with `video`, also an .mp4 or .gif of the frames.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +27,14 @@ import torch
 from PIL import Image
 
 from engine.field.grid import VoxelField
-from engine.io import atomic_path, atomic_write
+from engine.io import atomic_dir, atomic_path, atomic_write
 from systems.export import formats, ops, views
 from systems.export.grid_file import ExportError, MaskGridFile, check_matches_field
 
 FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
 MESH_FORMATS = ("ply", "obj", "mesh-ply")
 VIEW_FORMATS = ("masks", "object-renders", "removed-renders")
+FOLDER_MARKER = "export.json"    # every per-camera export folder holds it
 
 
 @dataclass(frozen=True)
@@ -121,15 +125,18 @@ def _write_views(grid: MaskGridFile, index: int, mask: np.ndarray, field: VoxelF
         edited = views.edited_field(field, grown)
     votes = torch.from_numpy(grid.votes[index:index + 1])             # [1, Z, Y, X]
     written, frames = [], []
-    for named in cameras:
-        if options.format == "masks":
-            image = np.where(views.object_masks(field, votes, named.camera)[0], 255, 0).astype(np.uint8)
-        else:
-            image = views.render_rgb(edited, named.camera)            # [H, W, 3] uint8
-        path = out / f"{named.name}.png"
-        atomic_write(path, _png(image))
-        written.append(path)
-        frames.append(image)
+    with atomic_dir(out, marker=FOLDER_MARKER) as tmp:
+        for named in cameras:
+            if options.format == "masks":
+                image = np.where(views.object_masks(field, votes, named.camera)[0], 255, 0).astype(np.uint8)
+            else:
+                image = views.render_rgb(edited, named.camera)        # [H, W, 3] uint8
+            (tmp / f"{named.name}.png").write_bytes(_png(image))
+            written.append(out / f"{named.name}.png")
+            frames.append(image)
+        (tmp / FOLDER_MARKER).write_text(json.dumps(
+            {"format": options.format, "object": grid.names[index], "grid": str(grid.path),
+             "files": [p.name for p in written]}, indent=1) + "\n")
     if options.video is not None:
         written.append(_write_video(frames, Path(options.video), options.fps))
     return written
