@@ -69,3 +69,12 @@ def missing_model_package(model_type: str | None) -> str | None:
     if model_type is None or model_type.startswith(("hq_", "mobile", "tiny_")):
         needs.append("segment_anything_hq")
     return next((name for name in needs if importlib.util.find_spec(name) is None), None)
+
+
+def add_sam_model_argument(parser) -> None:
+    """The --sam-model option of the commands that build a SAM-family segmenter."""
+    from systems.sam.checkpoints import CHECKPOINTS
+
+    parser.add_argument("--sam-model", choices=("auto", *CHECKPOINTS), default="auto",
+                        help="SAM-family model: auto (from the checkpoint's file name or weights; without "
+                             "--sam-checkpoint the lightest official file found on a CPU, the largest on CUDA)")
