@@ -14,6 +14,7 @@ predictor code path in milliseconds but their masks mean nothing.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -76,7 +77,9 @@ def is_hq(model_type: str) -> bool:
 
 def _modeling(family: str):
     if family == "hq":
-        import segment_anything_hq.modeling as modeling
+        with warnings.catch_warnings():       # HQ-SAM's TinyViT imports timm names that timm 1.0 deprecates
+            warnings.simplefilter("ignore")
+            import segment_anything_hq.modeling as modeling
     else:
         import segment_anything.modeling as modeling
     return modeling
@@ -84,7 +87,7 @@ def _modeling(family: str):
 
 def _tinyvit(c: TinyViTConfig, hq: bool):
     """TinyViT from the HQ-SAM package: as is for HQ-SAM, returning the embedding alone for SAM's Sam."""
-    from segment_anything_hq.modeling import TinyViT
+    TinyViT = _modeling("hq").TinyViT
 
     class TinyViTFeatures(TinyViT):
         """MobileSAM's encoder: the embedding [B, 256, 64, 64] without HQ-SAM's intermediate features."""
