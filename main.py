@@ -16,6 +16,7 @@ COMMANDS = {
     "view": "open the interactive viewer on a scene (the default command)",
     "train": "train the radiance field of a scene",
     "segment": "segment an object from prompts on one view and propagate it over the views",
+    "embed": "compute a scene's SAM embeddings ahead, so that segment and view start with them ready",
     "eval": "score predicted masks against ground-truth masks (mIoU, mAcc)",
     "export": "write a segmented object as a grid, point cloud, mesh, masks or renders",
     "replay": "replay a recorded segmentation session headless",

@@ -31,7 +31,8 @@ from systems.record.fileformat import RecordingWriter, make_header, write_new
 
 REQUESTS = (m.PromptAdded, m.BoxPrompted, m.MaskPrompted, m.CandidatePicked, m.UndoRequested,
             m.ClearRequested, m.NewObjectRequested, m.ObjectSelected, m.DeleteObjectRequested,
-            m.RenameObjectRequested, m.RecolorObjectRequested, m.PropagationRequested, m.PropagationCancelled)
+            m.RenameObjectRequested, m.RecolorObjectRequested, m.PropagationRequested, m.PropagationCancelled,
+            m.ViewEncoded)
 FACTS = (m.ObjectCreated, m.ObjectDeleted, m.ObjectRenamed, m.ObjectRecolored, m.CandidatesReady, m.PromptRejected,
          m.MaskUpdated, m.PropagationStarted, m.PropagationProgressed, m.PropagationFinished)
 
