@@ -14,17 +14,16 @@ The per-camera formats write a folder (`out`) and, with `video`, also an .mp4 or
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from engine.field.grid import VoxelField
-from engine.io import atomic_path, atomic_write
+from engine.io import atomic_write
+from engine.media import write_png, write_video
 from systems.export import formats, ops, views
 from systems.export.grid_file import ExportError, MaskGridFile, check_matches_field
 
@@ -126,32 +125,8 @@ def _write_views(grid: MaskGridFile, index: int, mask: np.ndarray, field: VoxelF
             image = np.where(views.object_masks(field, votes, named.camera)[0], 255, 0).astype(np.uint8)
         else:
             image = views.render_rgb(edited, named.camera)            # [H, W, 3] uint8
-        path = out / f"{named.name}.png"
-        atomic_write(path, _png(image))
-        written.append(path)
+        written.append(write_png(out / f"{named.name}.png", image))
         frames.append(image)
     if options.video is not None:
-        written.append(_write_video(frames, Path(options.video), options.fps))
+        written.append(write_video(options.video, frames, options.fps))
     return written
-
-
-def _png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
-    """Frames [H, W] or [H, W, 3] uint8 (one size) as an .mp4 (ffmpeg) or a looping .gif."""
-    import imageio.v2 as imageio
-
-    if path.suffix.lower() not in (".mp4", ".gif"):
-        raise ExportError(f"video {path} must end in .mp4 or .gif")
-    if len({f.shape for f in frames}) != 1:
-        raise ExportError(f"video {path} needs frames of one size: give cameras of one H x W")
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".gif":
-            imageio.mimwrite(tmp, frames, format="GIF", duration=1.0 / fps, loop=0)
-        else:
-            imageio.mimwrite(tmp, frames, format="FFMPEG", fps=fps, macro_block_size=1)
-    return path
