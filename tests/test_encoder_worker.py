@@ -26,7 +26,7 @@ from systems.sam.system import encoding_lines
 from systems.sam.worker import EncoderWorker
 from systems.viewer.plugin import build_viewer
 
-ENCODE_S = 0.4
+ENCODE_S = 1.5                      # long against a frame, even on a loaded machine
 VIEWS = (2, 5, 9)
 
 
