@@ -60,6 +60,7 @@ class SamSegmenter:
 
     name = "sam"
     rendered_box = False     # the reference passes SAM the self-prompts alone
+    rendered_prior = False
 
     def __init__(self, sam, *, model_type: str, identity: str | None = None,
                  cache_dir: str | Path | None = None, device: str = "cpu", notice: str | None = None):
