@@ -7,14 +7,16 @@ import esper
 from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle, ViewCache
 from components.segmentation import PendingView, Propagation, SegObject
 from systems.inverse.ops import render_coverage, render_mask
+from systems.sam.system import embedding_ready
 from systems.self_prompt.ops import select_self_prompts
 
 
 def self_prompt_views(app) -> None:
-    """Reads the first unfinished Propagation (lowest object id) whose next view is in ViewCache,
-    and MaskGrid; pops that view off the queue and writes a PendingView with the rendered soft
-    mask, the self-prompts and, for a segmenter with `rendered_prior`, what the 3D mask covers in
-    the view (the prior). One view per frame in total: the bounded step of a propagation."""
+    """Reads the first unfinished Propagation (lowest object id) whose next view is in ViewCache
+    (and, with background encoding, has its embedding), and MaskGrid; pops that view off the queue
+    and writes a PendingView with the rendered soft mask, the self-prompts and, for a segmenter with
+    `rendered_prior`, what the 3D mask covers in the view (the prior). One view per frame in total:
+    the bounded step of a propagation."""
     grid, cache = app.resource(MaskGrid), app.resource(ViewCache)
     wants_prior = getattr(app.resource(SegmenterHandle).segmenter, "rendered_prior", False)
     settings = app.resource(SegmentationSettings)
@@ -22,7 +24,7 @@ def self_prompt_views(app) -> None:
                if not p.finished and p.queue and not esper.has_component(entity, PendingView)]
     for _, entity, obj, propagation in sorted(running, key=lambda r: r[0]):
         view = propagation.queue[0]
-        if view not in cache.entries:
+        if view not in cache.entries or not embedding_ready(app, view, cache.entries[view].image):
             return
         propagation.queue.pop(0)
         entry = cache.entries[view]
