@@ -21,6 +21,7 @@ threads (the compiled loop releases the GIL), so the result does not depend on t
 
 from __future__ import annotations
 
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -95,9 +96,12 @@ def _corners(base, ox, oy, oz, fx, fy, fz, ids, tri):
 @numba.njit(cache=True, nogil=True)
 def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, step, origin_c, dir_c, u0, counts,
                  step_u, t_near, t_scale, exit_c, ndc, weight_cutoff, color_cutoff, stop_t, min_entry,
-                 footprint, exit_sample):
-    """March rays [n] of one chunk; see the module docstring. Returns per-ray opacity, sum w t,
-    final transmittance, colour sum [n, 3], footprint row lengths, voxel ids and values."""
+                 footprint, exit_sample, first_ray, stamp, acc):
+    """March rays [n] of one chunk, rays first_ray .. of the view; see the module docstring. The
+    footprint's scratch: stamp [Z*Y*X] int32, the last ray that touched each voxel (below
+    first_ray for this chunk's rays), and acc [Z*Y*X] float32, that ray's summed entry. Returns
+    per-ray opacity, sum w t, final transmittance, colour sum [n, 3], footprint row lengths,
+    voxel ids and values."""
     n = u0.shape[0]
     opacity = np.zeros(n, np.float32)
     wdepth = np.zeros(n, np.float32)
@@ -106,8 +110,6 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
     lengths = np.zeros(n, np.int64)
     out_ids = np.empty(max(1024, n * 64) if footprint else 1, np.int32)
     out_vals = np.empty(out_ids.shape[0], np.float32)
-    stamp = np.full(Z * Y * X if footprint else 1, -1, np.int32)      # ray that last touched a voxel
-    acc = np.zeros(Z * Y * X if footprint else 1, np.float32)         # its summed entry
     ids = np.empty(8, np.int64)
     tri = np.empty(8, np.float32)
     half_x, half_y, half_z = np.float32((X - 1) / 2), np.float32((Y - 1) / 2), np.float32((Z - 1) / 2)
@@ -159,7 +161,7 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
                 if pos + 8 > out_ids.shape[0]:
                     out_ids, out_vals = _grown(out_ids, out_vals)
                 _corners(base, ox, oy, oz, fx, fy, fz, ids, tri)
-                pos = _accumulate(ids, tri, w, r, stamp, acc, out_ids, pos)
+                pos = _accumulate(ids, tri, w, first_ray + r, stamp, acc, out_ids, pos)
             transmit *= max(keep, 1e-6)
             T = np.float32(transmit)
             if T < stop_t:
@@ -174,7 +176,7 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
             y0, oy, fy = _cell(exit_c[r, 1], Y)
             z0, oz, fz = _cell(exit_c[r, 2], Z)
             _corners((z0 * Y + y0) * X + x0, ox, oy * X, oz * X * Y, fx, fy, fz, ids, tri)
-            pos = _accumulate(ids, tri, T, r, stamp, acc, out_ids, pos)
+            pos = _accumulate(ids, tri, T, first_ray + r, stamp, acc, out_ids, pos)
         if footprint:
             row = np.sort(out_ids[start:pos])
             kept = start
@@ -239,10 +241,19 @@ def march_frozen(field, rays, *, weight_cutoff: float, color_cutoff: float, foot
     cutoffs = (np.float32(v) for v in (weight_cutoff, color_cutoff, stop_transmittance, min_entry))
     settings = (field.space == "ndc", *cutoffs, footprint, field.background_from_exit)
 
+    scratch = queue.SimpleQueue()              # one footprint scratch per thread, shared by its chunks
+    for _ in range(THREADS):
+        size = Z * Y * X if footprint else 1
+        scratch.put((np.full(size, -1, np.int32), np.zeros(size, np.float32)))
+
     def chunk(lo):
         o, d, a, s, tn, ts, e = (x[lo:lo + CHUNK_RAYS] for x in arrays)
-        return _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
-                            counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings)
+        stamp, acc = scratch.get()
+        try:
+            return _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
+                                counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings, lo, stamp, acc)
+        finally:
+            scratch.put((stamp, acc))
 
     parts = list(_pool().map(chunk, range(0, n, CHUNK_RAYS)))
     opacity, wdepth, t_final = (torch.from_numpy(np.concatenate([p[i] for p in parts])) for i in range(3))
