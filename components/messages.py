@@ -112,6 +112,14 @@ class PropagationCancelled:
     object_id: int | None = None
 
 
+@dataclass(frozen=True)
+class ViewEncoded:
+    """The segmenter's embedding of a view arrived from the background encoder: prompts on that
+    view may be answered from now on. Recorded as an input (its arrival time is not computed by the
+    systems), so a replay answers at the same point of the session."""
+    view: int | str       # the ViewCache key (systems.segmentation.views.view_key)
+
+
 # ---- facts -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ObjectCreated:

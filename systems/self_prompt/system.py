@@ -7,20 +7,22 @@ import esper
 from components.resources import MaskGrid, SegmentationSettings, ViewCache
 from components.segmentation import PendingView, Propagation, SegObject
 from systems.inverse.ops import render_mask
+from systems.sam.system import embedding_ready
 from systems.self_prompt.ops import select_self_prompts
 
 
 def self_prompt_views(app) -> None:
-    """Reads the first unfinished Propagation (lowest object id) whose next view is in ViewCache,
-    and MaskGrid; pops that view off the queue and writes a PendingView with the rendered soft
-    mask and the self-prompts. One view per frame in total: the bounded step of a propagation."""
+    """Reads the first unfinished Propagation (lowest object id) whose next view is in ViewCache
+    (and, with background encoding, has its embedding), and MaskGrid; pops that view off the queue
+    and writes a PendingView with the rendered soft mask and the self-prompts. One view per frame in
+    total: the bounded step of a propagation."""
     grid, cache = app.resource(MaskGrid), app.resource(ViewCache)
     settings = app.resource(SegmentationSettings)
     running = [(obj.id, entity, obj, p) for entity, (obj, p) in esper.get_components(SegObject, Propagation)
                if not p.finished and p.queue and not esper.has_component(entity, PendingView)]
     for _, entity, obj, propagation in sorted(running, key=lambda r: r[0]):
         view = propagation.queue[0]
-        if view not in cache.entries:
+        if view not in cache.entries or not embedding_ready(app, view, cache.entries[view].image):
             return
         propagation.queue.pop(0)
         entry = cache.entries[view]
