@@ -206,8 +206,6 @@ def main() -> int:
     import torch
 
     models = list(CHECKPOINTS) if args.models == "all" else args.models.split(",")
-    if "vit_b" not in models:
-        models.insert(0, "vit_b")                       # the reference of the ratios
     results = {"machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads(),
                            "device": args.device, "load_average_before": round(os.getloadavg()[0], 2)},
                "size": [H, W], "views": VIEWS, "models": {}, "propagation": {}}

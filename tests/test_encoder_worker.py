@@ -128,7 +128,7 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
     run_replay(replay_app, replay)
     assert replay.problems == [] and replay.checks >= 2
     assert np.array_equal(replay_app.resource(MaskGrid).votes.numpy(), votes)
-    assert len(replayer.embedded) == len(VIEWS)                       # only the views the session used
+    assert len(replayer.embedded) == kinds.count("ViewEncoded")         # the views the session announced
 
 
 def test_the_recorder_taps_viewencoded_between_its_sender_and_its_reader(session):
@@ -137,3 +137,23 @@ def test_the_recorder_taps_viewencoded_between_its_sender_and_its_reader(session
                        recording=True)
     names = [e.name.rsplit(".", 1)[-1] for e in app.schedule.stages[Stage.SIMULATE]]
     assert names.index("collect_embeddings") < names.index("tap_requests") < names.index("mark_encoded")
+
+
+def test_a_closing_viewer_interrupts_the_encoder_run_in_flight():
+    import torch
+
+    from systems.sam.models import build_sam
+    from systems.sam.sam import EncodingStopped, SamSegmenter
+
+    torch.manual_seed(0)
+    seg = SamSegmenter(build_sam("tiny"), model_type="tiny")
+    blocks = [m for name, m in seg.predictor.model.image_encoder.named_modules()
+              if name.startswith("blocks.") and name.count(".") == 1]
+    assert blocks and all(m._forward_pre_hooks for m in blocks)
+    worker = EncoderWorker()
+    seg.stop_encoding()
+    worker.post("v", lambda: seg.embed(np.zeros((16, 16, 3), np.uint8)))
+    assert isinstance(worker.wait("v", timeout=10).error, EncodingStopped)
+    start = time.perf_counter()
+    worker.close()
+    assert time.perf_counter() - start < 1.0 and seg.encoder_runs == 0

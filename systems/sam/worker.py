@@ -83,12 +83,14 @@ class EncoderWorker:
         """The key being computed now, if any."""
         return self._running
 
-    def close(self) -> None:
-        """Drop the queued jobs and let the thread end after the job it runs."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Drop the queued jobs and wait (at most timeout s) for the thread to end after the job it
+        runs: a process must not exit while the thread is inside a torch kernel."""
         with self._cv:
             self._closed = True
             self._queue.clear()
             self._cv.notify_all()
+        self._thread.join(timeout)
 
     def _loop(self) -> None:
         import time
