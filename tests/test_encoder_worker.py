@@ -26,9 +26,10 @@ from systems.record.session import headless_replay_app
 from systems.sam.gt import GtSegmenter
 from systems.sam.system import encoding_lines
 from systems.sam.worker import NICE, EncoderWorker
+from systems.segmentation.views import scene_view_entry
 from systems.viewer.plugin import build_viewer
 
-ENCODE_S = 0.4
+ENCODE_S = 1.0
 VIEWS = (2, 5, 9)
 
 
@@ -98,8 +99,11 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
     assert encoding.background[:1] == (scene.train_ids[0],)           # the camera's view first
     path = folder / "session.jsonl"
     start_recording(app, RecordingSettings(path, field_path=str(field_path)))
-    view = VIEWS[0]
+    view = next(v for v in reversed(scene.train_ids) if v not in encoding.background)   # not encoded ahead
     app.step()
+    with app.active():
+        for v in (view, *VIEWS):
+            scene_view_entry(app, v)               # the views' weights first: the frames below only wait
     app.send(PromptAdded(Camera.of_view(scene, view), *_pixel(truth, view, 1), 1, view))
     frames, answered, lines = [], None, set()
     start = time.perf_counter()
@@ -111,7 +115,7 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
         if app.messages.read(CandidatesReady, "test"):
             answered = time.perf_counter() - start
     assert answered is not None and answered >= ENCODE_S               # answered, once the embedding came
-    assert len(frames) > 5 and max(frames[2:]) < ENCODE_S / 2         # frames went on meanwhile
+    assert len(frames) > 5 and np.median(frames) < ENCODE_S / 5       # frames went on meanwhile
     assert f"encoding view {scene.view_names[view]} ... (answered when it is ready)" in lines
     app.send(PropagationRequested())
     finished = []
