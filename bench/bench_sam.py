@@ -206,8 +206,6 @@ def main() -> int:
     import torch
 
     models = list(CHECKPOINTS) if args.models == "all" else args.models.split(",")
-    if "vit_b" not in models:
-        models.insert(0, "vit_b")                       # the reference of the ratios
     results = {"machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads(),
                            "device": args.device, "load_average_before": round(os.getloadavg()[0], 2)},
                "size": [H, W], "views": VIEWS, "models": {}, "propagation": {}}
@@ -220,6 +218,7 @@ def main() -> int:
         results["models"][model] = row
         print(f"{model:<12} set_view {row['set_view_s']:7.2f} s  predict {row['predict_single_s']:.3f} s  "
               f"(load {row['load_average']})", flush=True)
+        atomic_write(args.out, json.dumps(results, indent=2))        # so far (the large models take minutes)
         del seg
         gc.collect()
     with_ratios(results["models"], ("set_view_s", "predict_single_s", "click_to_candidates_s",
@@ -228,6 +227,7 @@ def main() -> int:
         results["propagation"][model] = bench_propagation(model, args.device)
         results["propagation"][model]["load_average"] = round(os.getloadavg()[0], 2)
         print(f"{model:<12} propagation {json.dumps(results['propagation'][model])}", flush=True)
+        atomic_write(args.out, json.dumps(results, indent=2))
     base = results["propagation"].get("vit_b")
     for row in results["propagation"].values():
         for label in ("first_object", "second_object"):

@@ -166,6 +166,7 @@ def bench_while_encoding(args, H: int, W: int) -> int:
     from systems.sam.factory import make_segmenter
     from systems.sam.models import build_sam
     from systems.sam.sam import SamSegmenter
+    from systems.sam.system import stop_encoding
     from systems.viewer.plugin import build_viewer
 
     scene, truth = builtin_scene(128), builtin_truth(128)
@@ -188,8 +189,7 @@ def bench_while_encoding(args, H: int, W: int) -> int:
                        "views_encoded": len(encoding.arrived) if encoding else 0,
                        "encoder_s_per_view": round(encoding.seconds / max(1, len(encoding.arrived)), 1)
                        if encoding else 0.0}
-        if encoding is not None:
-            encoding.worker.close()
+        stop_encoding(app)
         with app.active():
             esper.clear_database()
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / "viewer.json"

@@ -4,6 +4,8 @@ the propagation waits for its views, and a recording of it replays bit for bit."
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -23,7 +25,8 @@ from systems.record.replayer import run_replay
 from systems.record.session import headless_replay_app
 from systems.sam.gt import GtSegmenter
 from systems.sam.system import encoding_lines
-from systems.sam.worker import EncoderWorker
+from systems.sam.worker import NICE, EncoderWorker
+from systems.segmentation.views import scene_view_entry
 from systems.viewer.plugin import build_viewer
 
 ENCODE_S = 1.5                      # long against a frame, even on a loaded machine
@@ -45,6 +48,9 @@ def test_the_worker_runs_jobs_in_the_background_urgent_first_and_reports_errors(
     assert worker.wait("b", timeout=5).result == "B"
     assert order == ["a", "c", "b"]
     assert [d.key for d in worker.poll()] == ["a", "c"]               # b was taken by wait
+    if hasattr(os, "setpriority") and sys.platform == "linux":         # the frame loop gets the cores first
+        worker.post("nice", lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert worker.wait("nice", timeout=5).result == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
     worker.post("bad", lambda: 1 / 0)
     assert isinstance(worker.wait("bad", timeout=5).error, ZeroDivisionError)
     assert worker.wait("never posted", timeout=0.1) is None
@@ -93,8 +99,11 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
     assert encoding.background[:1] == (scene.train_ids[0],)           # the camera's view first
     path = folder / "session.jsonl"
     start_recording(app, RecordingSettings(path, field_path=str(field_path)))
-    view = VIEWS[0]
+    view = next(v for v in reversed(scene.train_ids) if v not in encoding.background)   # not encoded ahead
     app.step()
+    with app.active():
+        for v in (view, *VIEWS):
+            scene_view_entry(app, v)               # the views' weights first: the frames below only wait
     app.send(PromptAdded(Camera.of_view(scene, view), *_pixel(truth, view, 1), 1, view))
     frames, answered, lines = [], None, set()
     start = time.perf_counter()
@@ -106,7 +115,7 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
         if app.messages.read(CandidatesReady, "test"):
             answered = time.perf_counter() - start
     assert answered is not None and answered >= ENCODE_S               # answered, once the embedding came
-    assert len(frames) > 5 and max(frames[2:]) < ENCODE_S / 2         # frames went on meanwhile
+    assert len(frames) > 5 and np.median(frames) < ENCODE_S / 5       # frames went on meanwhile
     assert f"encoding view {scene.view_names[view]} ... (answered when it is ready)" in lines
     app.send(PropagationRequested())
     finished = []
@@ -128,7 +137,7 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
     run_replay(replay_app, replay)
     assert replay.problems == [] and replay.checks >= 2
     assert np.array_equal(replay_app.resource(MaskGrid).votes.numpy(), votes)
-    assert len(replayer.embedded) == len(VIEWS)                       # only the views the session used
+    assert len(replayer.embedded) == kinds.count("ViewEncoded")         # the views the session announced
 
 
 def test_the_recorder_taps_viewencoded_between_its_sender_and_its_reader(session):
@@ -137,3 +146,23 @@ def test_the_recorder_taps_viewencoded_between_its_sender_and_its_reader(session
                        recording=True)
     names = [e.name.rsplit(".", 1)[-1] for e in app.schedule.stages[Stage.SIMULATE]]
     assert names.index("collect_embeddings") < names.index("tap_requests") < names.index("mark_encoded")
+
+
+def test_a_closing_viewer_interrupts_the_encoder_run_in_flight():
+    import torch
+
+    from systems.sam.models import build_sam
+    from systems.sam.sam import EncodingStopped, SamSegmenter
+
+    torch.manual_seed(0)
+    seg = SamSegmenter(build_sam("tiny"), model_type="tiny")
+    blocks = [m for name, m in seg.predictor.model.image_encoder.named_modules()
+              if name.startswith("blocks.") and name.count(".") == 1]
+    assert blocks and all(m._forward_pre_hooks for m in blocks)
+    worker = EncoderWorker()
+    seg.stop_encoding()
+    worker.post("v", lambda: seg.embed(np.zeros((16, 16, 3), np.uint8)))
+    assert isinstance(worker.wait("v", timeout=10).error, EncodingStopped)
+    start = time.perf_counter()
+    worker.close()
+    assert time.perf_counter() - start < 1.0 and seg.encoder_runs == 0

@@ -13,6 +13,7 @@ mask alone, so a mask-only prompt also sends the box of the prior's confident re
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,10 @@ def mask_prior_logits(mask: np.ndarray, input_size: tuple[int, int], img_size: i
     return torch.log(p / (1.0 - p)).numpy()
 
 
+class EncodingStopped(RuntimeError):
+    """An image-encoder run that stop_encoding interrupted."""
+
+
 class SamSegmenter:
     """A SAM-family predictor behind the Segmenter protocol (see the module docstring)."""
 
@@ -80,6 +85,19 @@ class SamSegmenter:
         self.predictor = SamPredictor(sam.to(device).eval())
         self.cache = EmbeddingCache(cache_dir)
         self.encoder_runs = 0                       # how many images ran the image encoder
+        self._stop = threading.Event()
+        for name, block in self.predictor.model.image_encoder.named_modules():
+            if name.split(".")[-2:-1] in (["blocks"], ["layers"]):    # ViT blocks, TinyViT stages and blocks
+                block.register_forward_pre_hook(self._check_stop)
+
+    def stop_encoding(self) -> None:
+        """Make a running and every later image-encoder run raise EncodingStopped at its next block
+        (a viewer that quits does not wait for a whole encoder run)."""
+        self._stop.set()
+
+    def _check_stop(self, module, inputs) -> None:
+        if self._stop.is_set():
+            raise EncodingStopped("the image encoder was stopped")
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, model_type: str | None = None, device: str = "cpu",

@@ -95,18 +95,34 @@ def _arrived(encoding: Encoding, done: Finished) -> None:
 
 def mark_encoded(app) -> None:
     """Reads ViewEncoded; writes Encoding.ready (and clears `waiting` once its view is ready). A view
-    announced before its job came back here (a replay runs ahead of its worker) is waited for."""
+    announced before its job came back here (a replay runs ahead of its worker) is waited for; a
+    scene view that was not posted yet (the session encoded it in the background) is posted first."""
     encoding = app.try_resource(Encoding)
     for message in app.read(ViewEncoded):
         if encoding is None:
             continue
         if message.view not in encoding.arrived:
+            if isinstance(message.view, int) and message.view not in encoding.posted:
+                _post(app, encoding, message.view, np.asarray(app.resource(SceneData).scene.images[message.view]),
+                      urgent=True)
             done = encoding.worker.wait(message.view)
             if done is not None:
                 _arrived(encoding, done)
         encoding.ready.add(message.view)
         if encoding.waiting == message.view:
             encoding.waiting = None
+
+
+def stop_encoding(app) -> None:
+    """End the background encoder of an App that is closing: drop its queue, interrupt the run in
+    flight, wait for the thread (no-op without Encoding)."""
+    encoding = app.try_resource(Encoding)
+    if encoding is None:
+        return
+    segmenter = app.resource(SegmenterHandle).segmenter
+    if hasattr(segmenter, "stop_encoding"):
+        segmenter.stop_encoding()
+    encoding.worker.close()
 
 
 def encoding_lines(app) -> list[str]:

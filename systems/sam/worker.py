@@ -4,7 +4,9 @@ The caller posts (key, job) pairs and polls the finished ones without ever waiti
 frame), or waits for one key (a replay, a headless command). An urgent job (the view the user just
 clicked) goes to the front of the queue. torch releases the GIL inside its kernels, so a frame loop
 keeps running while a job computes (torch's intra-op thread count is process-wide: the worker runs
-with whatever the process set). A job that raises is delivered as its exception, never lost.
+with whatever the process set). The thread runs at a lower scheduling priority (`nice`, where the
+OS allows it per thread, as Linux does), so the frame loop gets the cores first and the encoder
+the rest. A job that raises is delivered as its exception, never lost.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+
+NICE = 10                                   # scheduling priority of the worker thread, above the frame loop's 0
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,8 @@ class Finished:
 class EncoderWorker:
     """post / poll / wait of keyed jobs run on one thread (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int = NICE) -> None:
+        self.nice = nice
         self._queue: deque[tuple[Hashable, Callable[[], object]]] = deque()
         self._finished: OrderedDict[Hashable, Finished] = OrderedDict()   # done, not polled yet
         self._known: set[Hashable] = set()                                # queued, running or done
@@ -83,16 +88,23 @@ class EncoderWorker:
         """The key being computed now, if any."""
         return self._running
 
-    def close(self) -> None:
-        """Drop the queued jobs and let the thread end after the job it runs."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Drop the queued jobs and wait (at most timeout s) for the thread to end after the job it
+        runs: a process must not exit while the thread is inside a torch kernel."""
         with self._cv:
             self._closed = True
             self._queue.clear()
             self._cv.notify_all()
+        self._thread.join(timeout)
 
     def _loop(self) -> None:
+        import os
         import time
 
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)   # this thread only on Linux
+        except (AttributeError, OSError):
+            pass                            # no per-thread priority here: the encoder shares the cores evenly
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: self._queue or self._closed)
