@@ -12,7 +12,6 @@ masks than either grid alone in that case; the pass's additions are kept either 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from systems.inverse.ops import MASK_COVERAGE, ViewWeights, mask_iou, render_coverage

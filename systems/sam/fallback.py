@@ -10,7 +10,8 @@ its boundary are object seeds, pixels beyond the band outside are background, an
 colour and depth edges decide, with a weak unary term that pulls towards the prior (Grady's
 random walk with priors): without an edge the boundary stays where the prior puts it, so a part
 of the object that looks unlike the seeds is kept and a touching background is refused at its
-edge. Seed colours play no part there. Without a prior (a click, a box), free pixels whose chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out,
+edge. Seed colours play no part there. Without a prior (a click, a box), free pixels whose
+chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out,
 it varies across one object) is farther than t from every object seed become background seeds
 too: this keeps the walk from leaking into a touching object of another colour. Pixels connected
 to a positive point whose chromaticity is within a quarter of t become object seeds (a random
