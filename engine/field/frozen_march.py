@@ -37,12 +37,12 @@ KEEP_LO, KEEP_HI, KEEP_PER_UNIT = -60.0, 40.0, 512   # the 1 - alpha table's raw
 
 def keep_table(field) -> np.ndarray:
     """1 - alpha = exp(-softplus(raw + shift) * scale * step) [M] float64 at raw = KEEP_LO + i /
-    KEEP_PER_UNIT (up to KEEP_HI), torch's softplus (x above 20 is x): the compiled marcher
+    KEEP_PER_UNIT (up to KEEP_HI), engine/field/grid.py's softplus: the compiled marcher
     interpolates it linearly instead of three transcendental calls per sample (error below 2e-7:
     the second derivative in raw is at most c^2 + c / 4 for c = scale * step = step_voxels)."""
     raw = KEEP_LO + np.arange(int((KEEP_HI - KEEP_LO) * KEEP_PER_UNIT) + 1) / KEEP_PER_UNIT
     x = raw + float(field.density_shift)
-    soft = np.where(x > 20.0, x, np.log1p(np.exp(np.minimum(x, 20.0))))
+    soft = np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0.0)
     return np.exp(-soft * float(field.density_scale) * field.step_size)
 
 
@@ -144,7 +144,7 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
                 keep = keep_table[i] + (f - i) * (keep_table[i + 1] - keep_table[i])
             else:                                                          # beyond the table
                 x = raw + shift
-                keep = np.exp(-((x if x > 20.0 else np.log1p(np.exp(x))) * scale) * step)
+                keep = np.exp(-((np.log1p(np.exp(-abs(x))) + max(x, np.float32(0.0))) * scale) * step)
             alpha = np.float32(1.0 - keep)
             w = T * alpha
             ray_opacity += w
