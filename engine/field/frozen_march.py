@@ -37,12 +37,12 @@ KEEP_LO, KEEP_HI, KEEP_PER_UNIT = -60.0, 40.0, 512   # the 1 - alpha table's raw
 
 def keep_table(field) -> np.ndarray:
     """1 - alpha = exp(-softplus(raw + shift) * scale * step) [M] float64 at raw = KEEP_LO + i /
-    KEEP_PER_UNIT (up to KEEP_HI), torch's softplus (x above 20 is x): the compiled marcher
+    KEEP_PER_UNIT (up to KEEP_HI), engine/field/grid.py's softplus: the compiled marcher
     interpolates it linearly instead of three transcendental calls per sample (error below 2e-7:
     the second derivative in raw is at most c^2 + c / 4 for c = scale * step = step_voxels)."""
     raw = KEEP_LO + np.arange(int((KEEP_HI - KEEP_LO) * KEEP_PER_UNIT) + 1) / KEEP_PER_UNIT
     x = raw + float(field.density_shift)
-    soft = np.where(x > 20.0, x, np.log1p(np.exp(np.minimum(x, 20.0))))
+    soft = np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0.0)
     return np.exp(-soft * float(field.density_scale) * field.step_size)
 
 
@@ -54,7 +54,7 @@ class Footprint:
     values: np.ndarray             # [E] float32
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _cell(c, n):
     """Trilinear cell of normalised coord c on an axis of n voxels, as grid_sample with
     align_corners=True and border padding: (first voxel, offset to the second (0 or 1), fraction)."""
@@ -63,12 +63,12 @@ def _cell(c, n):
     return i, min(i + 1, n - 1) - i, p - np.float32(i)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _lerp(a, b, f):
     return a + f * (b - a)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _trilinear(grid, base, ox, oy, oz, fx, fy, fz):
     """Trilinear value of flat grid around voxel `base` with neighbour offsets ox, oy, oz."""
     c00 = _lerp(grid[base], grid[base + ox], fx)
@@ -78,7 +78,7 @@ def _trilinear(grid, base, ox, oy, oz, fx, fy, fz):
     return _lerp(_lerp(c00, c01, fy), _lerp(c10, c11, fy), fz)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _corners(base, ox, oy, oz, fx, fy, fz, ids, tri):
     """The 8 voxels (flat ids) and trilinear weights of a cell; corner order (dz, dy, dx)."""
     one = np.float32(1.0)
@@ -93,7 +93,7 @@ def _corners(base, ox, oy, oz, fx, fy, fz, ids, tri):
                 n += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, step, origin_c, dir_c, u0, counts,
                  step_u, t_near, t_scale, exit_c, ndc, weight_cutoff, color_cutoff, stop_t, min_entry,
                  footprint, exit_sample, first_ray, stamp, acc):
@@ -144,7 +144,7 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
                 keep = keep_table[i] + (f - i) * (keep_table[i + 1] - keep_table[i])
             else:                                                          # beyond the table
                 x = raw + shift
-                keep = np.exp(-((x if x > 20.0 else np.log1p(np.exp(x))) * scale) * step)
+                keep = np.exp(-((np.log1p(np.exp(-abs(x))) + max(x, np.float32(0.0))) * scale) * step)
             alpha = np.float32(1.0 - keep)
             w = T * alpha
             ray_opacity += w
@@ -190,7 +190,7 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
     return opacity, wdepth, t_final, rgb, lengths, out_ids[:pos].copy(), out_vals[:pos].copy()
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _accumulate(ids, tri, weight, r, stamp, acc, out_ids, pos):
     """Add weight * tri[c] to the entry of voxel ids[c] (c < 8) of ray r: a voxel that ray r has not
     touched yet gets a zeroed entry and is listed at out_ids[pos]. Returns the new list length."""
@@ -205,7 +205,7 @@ def _accumulate(ids, tri, weight, r, stamp, acc, out_ids, pos):
     return pos
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _grown(ids, vals):
     """Copies of ids / vals with twice the capacity."""
     new_ids = np.empty(2 * ids.shape[0], np.int32)
