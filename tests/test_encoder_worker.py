@@ -29,7 +29,7 @@ from systems.sam.worker import NICE, EncoderWorker
 from systems.segmentation.views import scene_view_entry
 from systems.viewer.plugin import build_viewer
 
-ENCODE_S = 1.0
+ENCODE_S = 1.5                      # long against a frame, even on a loaded machine
 VIEWS = (2, 5, 9)
 
 

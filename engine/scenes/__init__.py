@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.scenes.checks import check_region
 from engine.scenes.scene import Scene, SceneError
 
 __all__ = ["Scene", "SceneError", "load_scene"]
@@ -37,6 +38,13 @@ def load_scene(path_or_name: str, downscale: int | None = None) -> Scene:
     if not path.exists():
         raise SceneError(f"scene '{name}' does not exist; give {FORMATS}")
     folder = path if path.is_dir() else path.parent
+    scene = _load_folder(folder, downscale)
+    check_region(scene.bbox, scene.near, scene.far, folder)
+    return scene
+
+
+def _load_folder(folder: Path, downscale: int | None) -> Scene:
+    """The scene in `folder`, by the first format whose files are there."""
     if (folder / "transforms.json").is_file() or (folder / "transforms_train.json").is_file():
         from engine.scenes.transforms_json import load_transforms
         return load_transforms(folder, downscale)

@@ -26,6 +26,7 @@ from components.segmentation import SegObject
 from engine.schedule import Schedule, Stage, system
 from systems.camera.system import ViewerCamera
 from systems.record import ops
+from systems.record.determinism import current_settings
 from systems.record.fileformat import RecordingWriter, make_header, write_new
 
 REQUESTS = (m.PromptAdded, m.BoxPrompted, m.MaskPrompted, m.CandidatePicked, m.UndoRequested,
@@ -99,6 +100,7 @@ def session_header(app, settings: RecordingSettings) -> dict:
     header["segmenter"]["source"] = None if source is None else str(source)
     header["objects"] = object_grids(app)
     header["device"] = data.field.density.device.type
+    header["determinism"] = current_settings()
     return header
 
 
