@@ -27,8 +27,15 @@ class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit code 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's own errors (an unknown option, a missing value) as one `error:` line, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see python {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="main.py", description=__doc__)
+    parser = OneLineParser(prog="main.py", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         command = _command_module(name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from components.camera import Camera
+from components.segmentation import StartCheck
 
 
 # ---- requests: prompts on a view -------------------------------------------------------------
@@ -191,3 +192,4 @@ class PropagationFinished:
     accepted: int
     rejected: int
     message: str          # one line: a summary, or why every view was rejected
+    start_check: StartCheck | None = None   # the pass against its start (None: no start to compare)

@@ -17,6 +17,8 @@ GB = 1 << 30
 TRAIN_BYTES_PER_VOXEL = 220     # grids, gradients, Adam moments, occupancy and TV temporaries
 TRAIN_BYTES_PER_PIXEL = 40      # training rays: origin, direction, colour as float32, plus index
 BASE_BYTES = 512 << 20          # torch, the scene's arrays and the interpreter
+VIEW_WEIGHTS_BYTES_PER_PIXEL = 200   # a view's sparse pixel->voxel matrix: 38 MB at 504x378 (README, SA3D)
+BUILTIN_BYTES_PER_PIXEL = 6 * 60 + 256   # its 60 views' images (read and kept), one view's ray tracing
 
 
 class MemoryEstimateError(UserFacingError):
@@ -68,3 +70,16 @@ def check_training(resolution: int, pixels: int, device: str) -> None:
             f"training a grid of about {resolution}^3 voxels needs about {need / GB:.1f} GB but {device} has "
             f"{free / GB:.1f} GB free: use --resolution {largest_resolution(free, pixels)} or lower "
             f"(or a larger --downscale)")
+
+
+def check_view_weights(views: int, H: int, W: int, device: str = "cpu") -> None:
+    """Refuse a segmentation whose `views` views' weights at H x W cannot be held in memory."""
+    need = BASE_BYTES + views * H * W * VIEW_WEIGHTS_BYTES_PER_PIXEL
+    require(need, f"the view weights of {views} views at {W}x{H}",
+            "use a larger --downscale (each halving needs a quarter)", device)
+
+
+def check_builtin(size: int) -> None:
+    """Refuse generating the built-in scene at `size` x `size` pixels when it cannot fit."""
+    require(BASE_BYTES + size * size * BUILTIN_BYTES_PER_PIXEL, f"the built-in scene at {size}x{size}",
+            "use a smaller builtin-<size> (the default is 128)")

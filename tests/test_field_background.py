@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.field.background import BackgroundField, background_start, contract
+from engine.field.background import BackgroundField, background_start, contract, inner_half_extent
 from engine.field.checkpoint import load_field, save_field
 from engine.field.grid import VoxelField
 from engine.field.render import render_view
@@ -115,3 +115,31 @@ def test_training_models_the_room_around_the_box():
     assert unbounded.field.kind == "unbounded" and box.field.kind == "box"
     assert unbounded.test_psnr > box.test_psnr + 2.0
     assert evaluate_psnr(unbounded.field, scene, scene.train_ids[:2]) > 20.0
+
+
+def test_the_inner_cube_holds_the_box_and_the_cameras():
+    box = [[-1.0, -0.5, 0.0], [1.0, 0.5, 1.0]]                          # centre (0, 0, 0.5)
+    assert inner_half_extent(box, np.array([[3.0, 0.0, 0.5], [0.0, -2.0, 1.0]])) == pytest.approx(3.0)
+    assert inner_half_extent(box, np.array([[0.2, 0.1, 0.4]])) == pytest.approx(1.0)   # the box's own
+    bg = BackgroundField(box, 8, samples=4, half_extent=3.0)
+    assert bg.half_extent.tolist() == [3.0, 3.0, 3.0] and bg.centre.tolist() == [0.0, 0.0, 0.5]
+
+
+def test_space_between_the_box_and_the_cameras_is_linear_and_beyond_them_contracted():
+    # Inner cube of half size 4 around the origin; a ray from a camera at (3, 0, 0) along +x from
+    # t_s = 0.5 has its 4 samples at t = 0.5 / (1 - (j + 0.5) / 4) = 0.571, 0.8, 1.333, 4, i.e. at
+    # x = 3.571, 3.8 (inside the cube: contracted x = x / 4 = 0.893, 0.95), 4.333, 7 (beyond:
+    # 2 - 4 / x). The grid is opaque only for contracted x in [0.9375, 1] and its raw red is the
+    # contracted x: the second sample takes all the weight, with red sigmoid(0.95).
+    bg = BackgroundField([[-1, -1, -1], [1, 1, 1]], 65, samples=4, half_extent=4.0)
+    side = torch.linspace(-2, 2, 65)                                     # 1/16 apart
+    with torch.no_grad():
+        bg.grid[:, 0] = torch.where((side >= 0.93) & (side <= 1.01), 30.0, -30.0).view(1, 1, 65)
+        bg.grid[0, 1] = side.view(1, 1, 65).expand(65, 65, 65)
+    out = bg.render(torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([0.5]))
+    assert out.depth.item() == pytest.approx(0.8, abs=0.01)
+    assert out.rgb[0, 0].item() == pytest.approx(float(torch.sigmoid(torch.tensor(0.95))), abs=1e-3)
+    box = BackgroundField([[-1, -1, -1], [1, 1, 1]], 65, samples=4)     # contracted from the box on
+    box.grid.data.copy_(bg.grid.data)
+    assert box.render(torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0]]),
+                      torch.tensor([0.5])).depth.item() > 2.0              # 3.8 is 1.74 there: clear

@@ -168,7 +168,7 @@ def unbounded_blob_field() -> VoxelField:
     from engine.field.background import BackgroundField
 
     blobs = blob_field(background=None)
-    outside = BackgroundField([[-1, -1, -1], [1, 1, 1]], 32, samples=24)
+    outside = BackgroundField([[-1, -1, -1], [1, 1, 1]], 32, samples=24, half_extent=1.5)  # inner cube > box
     field = VoxelField([[-1, -1, -1], [1, 1, 1]], blobs.resolution, background=None, near=0.05,
                        far=1e10, outside=outside)
     zs, ys, xs = torch.meshgrid(*(torch.linspace(-2, 2, 32),) * 3, indexing="ij")

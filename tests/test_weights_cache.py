@@ -41,15 +41,17 @@ def _on_voxels(view):
                              shape=(A.shape[0], int(np.prod(view.grid_shape))))
 
 
-def test_fast_marching_weights_match_the_reference_on_a_trained_field(trained):
+@pytest.mark.parametrize("marcher", ["compiled", "torch"])
+def test_fast_marching_weights_match_the_reference_on_a_trained_field(trained, marcher):
     scene, field = trained
     settings = SegmentationSettings()
     ious = []
     for view in scene.train_ids[:2]:
         camera = Camera.of_view(scene, view)
-        fast, _ = frozen_view_weights(field, camera, weight_cutoff=settings.weight_cutoff, min_entry=settings.min_entry)
+        fast, _ = frozen_view_weights(field, camera, weight_cutoff=settings.weight_cutoff,
+                                      min_entry=settings.min_entry, marcher=marcher)
         ref, _ = frozen_view_weights(field, camera, weight_cutoff=settings.weight_cutoff,
-                                     min_entry=settings.min_entry, reference=True)
+                                     min_entry=settings.min_entry, marcher="reference")
         assert ref.nnz > 5_000 and abs(fast.nnz - ref.nnz) <= 1e-3 * ref.nnz
         assert abs(_on_voxels(fast) - _on_voxels(ref)).max() <= 1e-3
         assert np.abs(fast.pixel_weight - ref.pixel_weight).max() <= 1e-3

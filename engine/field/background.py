@@ -1,13 +1,20 @@
 """The background of unbounded scenes: a coarse grid in contracted space outside the foreground box.
 
-Contraction (mip-NeRF 360's, with the L-infinity norm as in DVGO's "unbounded_inward"). A world
-point x has box coordinates p = (x - centre) / half_extent, so the foreground box is [-1, 1]^3; outside it
+Contraction (mip-NeRF 360's, with the L-infinity norm as in DVGO's "unbounded_inward"). The inner
+region is a cube around the foreground box's centre that holds the box and every camera
+(`inner_half_extent`); a world point x has inner coordinates p = (x - centre) / half_extent, so the
+inner cube is [-1, 1]^3; outside it
 
-    c(p) = (2 - 1 / |p|_inf) p / |p|_inf          (|p|_inf > 1; c(p) = p inside the box)
+    c(p) = (2 - 1 / |p|_inf) p / |p|_inf          (|p|_inf > 1; c(p) = p inside the inner cube)
 
-maps all of space beyond the box into the shell 1 < |c|_inf < 2. The grid [1, 4, R, R, R] (raw
-density, raw colour) covers [-2, 2]^3 with grid_sample's align_corners=True convention: a contracted
-point c is sampled at normalised coords c / 2 (its inner eighth, the box, is never sampled).
+maps all of space beyond the inner cube into the shell 1 < |c|_inf < 2. The space between the
+object and the cameras (the table, the stand, the floor around them) is modelled linearly, at half
+the grid's resolution; only what lies beyond the cameras is contracted, where every camera sees it
+from inside, at nearly the same direction. (Contracting from the foreground box itself would squeeze
+the cameras' surroundings into a few voxels, which each view then fits on its own.) The grid
+[1, 4, R, R, R] (raw density, raw colour) covers [-2, 2]^3 with grid_sample's align_corners=True
+convention: a contracted point c is sampled at normalised coords c / 2 (the foreground box inside it
+is never sampled).
 
 Marching (mirrored by assets/shaders/raymarch.frag.glsl). A ray o + t d (camera z of d = 1, so t is
 camera depth) enters the background at t_s: where it leaves the foreground box, or, when it misses
@@ -56,15 +63,30 @@ def background_start(origins: torch.Tensor, dirs: torch.Tensor, centre: torch.Te
     return torch.where(hit, t_exit, closest).clamp(min=near)
 
 
-class BackgroundField(nn.Module):
-    """The contracted background grid of one foreground box; see the module docstring."""
+def inner_half_extent(bbox, camera_positions) -> float:
+    """Half size of the inner cube around the centre of bbox [2, 3] that holds the box and every
+    camera position [N, 3] (world)."""
+    box = torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3)
+    centre = (box[0] + box[1]) / 2
+    positions = torch.as_tensor(camera_positions, dtype=torch.float32).reshape(-1, 3)
+    reach = (positions - centre).abs().amax() if positions.numel() else torch.zeros(())
+    return float(torch.maximum(reach, ((box[1] - box[0]) / 2).amax()))
 
-    def __init__(self, bbox, resolution: int, *, samples: int = 32, init_alpha: float = 1e-2) -> None:
+
+class BackgroundField(nn.Module):
+    """The contracted background grid of one foreground box; see the module docstring.
+
+    `half_extent`: the inner cube's half size (inner_half_extent); None: the box's own half
+    extents (the box is the inner region)."""
+
+    def __init__(self, bbox, resolution: int, *, samples: int = 32, init_alpha: float = 1e-2,
+                 half_extent: float | None = None) -> None:
         super().__init__()
         box = torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3)
         self.samples = int(samples)
+        half = (box[1] - box[0]) / 2 if half_extent is None else torch.full((3,), float(half_extent))
         self.register_buffer("centre", (box[0] + box[1]) / 2)             # [3] world
-        self.register_buffer("half_extent", (box[1] - box[0]) / 2)       # [3] world
+        self.register_buffer("half_extent", half)                        # [3] world, inner region
         R = int(resolution)
         self.grid = nn.Parameter(torch.zeros(1, 4, R, R, R))              # [1, 4, R, R, R] raw
         # softplus(shift) * scale * spacing = -log(1 - init_alpha), spacing = 1 / scale
@@ -84,7 +106,7 @@ class BackgroundField(nn.Module):
         """Composite the background of rays origins [N, 3], dirs [N, 3] from t_start [N] on."""
         n, N = origins.shape[0], self.samples
         device = origins.device
-        o_b = (origins - self.centre) / self.half_extent                  # [N, 3] box coords
+        o_b = (origins - self.centre) / self.half_extent                  # [N, 3] inner coords
         d_b = dirs / self.half_extent                                     # [N, 3]
         j = torch.arange(N + 1, device=device, dtype=torch.float32)       # [N + 1]
         edge_t = t_start[:, None] / (1.0 - (j / N).clamp(max=EDGE_CAP))  # [n, N + 1]
@@ -108,12 +130,3 @@ class BackgroundField(nn.Module):
         R = int(resolution)
         new = F.interpolate(self.grid.data, size=(R, R, R), mode="trilinear", align_corners=True)
         self.grid = nn.Parameter(new.contiguous())
-
-    def total_variation(self, density_weight: float, color_weight: float) -> torch.Tensor:
-        """Mean squared difference of neighbouring raw values, density and colour weighted apart."""
-        loss = self.grid.new_zeros(())
-        for channels, w in ((slice(0, 1), density_weight), (slice(1, 4), color_weight)):
-            if w > 0:
-                g = self.grid[:, channels]
-                loss = loss + w * sum(torch.diff(g, dim=d).square().mean() for d in (2, 3, 4))
-        return loss

@@ -21,6 +21,7 @@ threads (the compiled loop releases the GIL), so the result does not depend on t
 
 from __future__ import annotations
 
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -54,37 +55,53 @@ class Footprint:
 
 
 @numba.njit(cache=True, nogil=True)
-def _corners(cx, cy, cz, X, Y, Z, ids, tri):
-    """The 8 voxels (flat ids) and trilinear weights of normalised coords (cx, cy, cz), as
-    grid_sample with align_corners=True and border padding; corner order (dz, dy, dx)."""
+def _cell(c, n):
+    """Trilinear cell of normalised coord c on an axis of n voxels, as grid_sample with
+    align_corners=True and border padding: (first voxel, offset to the second (0 or 1), fraction)."""
+    p = min(max((c + np.float32(1.0)) * np.float32(0.5) * np.float32(n - 1), np.float32(0.0)), np.float32(n - 1))
+    i = max(min(int(np.floor(p)), n - 2), 0)
+    return i, min(i + 1, n - 1) - i, p - np.float32(i)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lerp(a, b, f):
+    return a + f * (b - a)
+
+
+@numba.njit(cache=True, nogil=True)
+def _trilinear(grid, base, ox, oy, oz, fx, fy, fz):
+    """Trilinear value of flat grid around voxel `base` with neighbour offsets ox, oy, oz."""
+    c00 = _lerp(grid[base], grid[base + ox], fx)
+    c01 = _lerp(grid[base + oy], grid[base + oy + ox], fx)
+    c10 = _lerp(grid[base + oz], grid[base + oz + ox], fx)
+    c11 = _lerp(grid[base + oz + oy], grid[base + oz + oy + ox], fx)
+    return _lerp(_lerp(c00, c01, fy), _lerp(c10, c11, fy), fz)
+
+
+@numba.njit(cache=True, nogil=True)
+def _corners(base, ox, oy, oz, fx, fy, fz, ids, tri):
+    """The 8 voxels (flat ids) and trilinear weights of a cell; corner order (dz, dy, dx)."""
     one = np.float32(1.0)
-    half = np.float32(0.5)
-    px = min(max((cx + one) * half * np.float32(X - 1), np.float32(0.0)), np.float32(X - 1))
-    py = min(max((cy + one) * half * np.float32(Y - 1), np.float32(0.0)), np.float32(Y - 1))
-    pz = min(max((cz + one) * half * np.float32(Z - 1), np.float32(0.0)), np.float32(Z - 1))
-    x0 = max(min(int(np.floor(px)), X - 2), 0)
-    y0 = max(min(int(np.floor(py)), Y - 2), 0)
-    z0 = max(min(int(np.floor(pz)), Z - 2), 0)
-    fx, fy, fz = px - np.float32(x0), py - np.float32(y0), pz - np.float32(z0)
-    x1, y1, z1 = min(x0 + 1, X - 1), min(y0 + 1, Y - 1), min(z0 + 1, Z - 1)
     n = 0
     for dz in range(2):
-        zi, wz = (z1, fz) if dz else (z0, one - fz)
+        wz = fz if dz else one - fz
         for dy in range(2):
-            yi, wy = (y1, fy) if dy else (y0, one - fy)
+            wy = fy if dy else one - fy
             for dx in range(2):
-                xi, wx = (x1, fx) if dx else (x0, one - fx)
-                ids[n] = (zi * Y + yi) * X + xi
-                tri[n] = wx * wy * wz
+                ids[n] = base + dz * oz + dy * oy + dx * ox
+                tri[n] = (fx if dx else one - fx) * wy * wz
                 n += 1
 
 
 @numba.njit(cache=True, nogil=True)
 def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, step, origin_c, dir_c, u0, counts,
                  step_u, t_near, t_scale, exit_c, ndc, weight_cutoff, color_cutoff, stop_t, min_entry,
-                 footprint, exit_sample):
-    """March rays [n] of one chunk; see the module docstring. Returns per-ray opacity, sum w t,
-    final transmittance, colour sum [n, 3], footprint row lengths, voxel ids and values."""
+                 footprint, exit_sample, first_ray, stamp, acc):
+    """March rays [n] of one chunk, rays first_ray .. of the view; see the module docstring. The
+    footprint's scratch: stamp [Z*Y*X] int32, the last ray that touched each voxel (below
+    first_ray for this chunk's rays), and acc [Z*Y*X] float32, that ray's summed entry. Returns
+    per-ray opacity, sum w t, final transmittance, colour sum [n, 3], footprint row lengths,
+    voxel ids and values."""
     n = u0.shape[0]
     opacity = np.zeros(n, np.float32)
     wdepth = np.zeros(n, np.float32)
@@ -93,8 +110,6 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
     lengths = np.zeros(n, np.int64)
     out_ids = np.empty(max(1024, n * 64) if footprint else 1, np.int32)
     out_vals = np.empty(out_ids.shape[0], np.float32)
-    stamp = np.full(Z * Y * X if footprint else 1, -1, np.int32)      # ray that last touched a voxel
-    acc = np.zeros(Z * Y * X if footprint else 1, np.float32)         # its summed entry
     ids = np.empty(8, np.int64)
     tri = np.empty(8, np.float32)
     half_x, half_y, half_z = np.float32((X - 1) / 2), np.float32((Y - 1) / 2), np.float32((Z - 1) / 2)
@@ -103,6 +118,8 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
     for r in range(n):
         transmit = 1.0                                                     # float64, as composite_weights
         T = np.float32(1.0)
+        ray_opacity = np.float32(0.0)
+        ray_depth = np.float32(0.0)
         start = pos
         for k in range(counts[r]):
             u = u0[r] + (np.float32(k) + np.float32(0.5)) * step_u[r]
@@ -114,10 +131,11 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
             iz = min(max(int(np.rint(half_z + cz * half_z)), 0), Z - 1)
             if not occupancy[(iz * Y + iy) * X + ix]:
                 continue
-            _corners(cx, cy, cz, X, Y, Z, ids, tri)
-            raw = np.float32(0.0)
-            for c in range(8):
-                raw += tri[c] * density[ids[c]]
+            x0, ox, fx = _cell(cx, X)
+            y0, oy, fy = _cell(cy, Y)
+            z0, oz, fz = _cell(cz, Z)
+            base, oy, oz = (z0 * Y + y0) * X + x0, oy * X, oz * X * Y
+            raw = _trilinear(density, base, ox, oy, oz, fx, fy, fz)
             f = (raw - np.float32(KEEP_LO)) * np.float32(KEEP_PER_UNIT)
             if f <= 0.0:
                 keep = keep_table[0]
@@ -129,32 +147,36 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
                 keep = np.exp(-((x if x > 20.0 else np.log1p(np.exp(x))) * scale) * step)
             alpha = np.float32(1.0 - keep)
             w = T * alpha
-            opacity[r] += w
+            ray_opacity += w
             if ndc:
                 t = t_near[r] + t_scale[r] * u / max(np.float32(1.0) - u, np.float32(1e-6))
             else:
                 t = u
-            wdepth[r] += w * t
+            ray_depth += w * t
             if lit and w >= color_cutoff:
                 for ch in range(3):
-                    v = np.float32(0.0)
-                    for c in range(8):
-                        v += tri[c] * color[ch, ids[c]]
+                    v = _trilinear(color[ch], base, ox, oy, oz, fx, fy, fz)
                     rgb[r, ch] += w / (np.float32(1.0) + np.float32(np.exp(-v)))
             if footprint and w >= weight_cutoff:
                 if pos + 8 > out_ids.shape[0]:
                     out_ids, out_vals = _grown(out_ids, out_vals)
-                pos = _accumulate(ids, tri, w, r, stamp, acc, out_ids, pos)
+                _corners(base, ox, oy, oz, fx, fy, fz, ids, tri)
+                pos = _accumulate(ids, tri, w, first_ray + r, stamp, acc, out_ids, pos)
             transmit *= max(keep, 1e-6)
             T = np.float32(transmit)
             if T < stop_t:
                 break
         t_final[r] = T
+        opacity[r] = ray_opacity
+        wdepth[r] = ray_depth
         if footprint and exit_sample and T >= weight_cutoff:
             if pos + 8 > out_ids.shape[0]:
                 out_ids, out_vals = _grown(out_ids, out_vals)
-            _corners(exit_c[r, 0], exit_c[r, 1], exit_c[r, 2], X, Y, Z, ids, tri)
-            pos = _accumulate(ids, tri, T, r, stamp, acc, out_ids, pos)
+            x0, ox, fx = _cell(exit_c[r, 0], X)
+            y0, oy, fy = _cell(exit_c[r, 1], Y)
+            z0, oz, fz = _cell(exit_c[r, 2], Z)
+            _corners((z0 * Y + y0) * X + x0, ox, oy * X, oz * X * Y, fx, fy, fz, ids, tri)
+            pos = _accumulate(ids, tri, T, first_ray + r, stamp, acc, out_ids, pos)
         if footprint:
             row = np.sort(out_ids[start:pos])
             kept = start
@@ -219,10 +241,19 @@ def march_frozen(field, rays, *, weight_cutoff: float, color_cutoff: float, foot
     cutoffs = (np.float32(v) for v in (weight_cutoff, color_cutoff, stop_transmittance, min_entry))
     settings = (field.space == "ndc", *cutoffs, footprint, field.background_from_exit)
 
+    scratch = queue.SimpleQueue()              # one footprint scratch per thread, shared by its chunks
+    for _ in range(THREADS):
+        size = Z * Y * X if footprint else 1
+        scratch.put((np.full(size, -1, np.int32), np.zeros(size, np.float32)))
+
     def chunk(lo):
         o, d, a, s, tn, ts, e = (x[lo:lo + CHUNK_RAYS] for x in arrays)
-        return _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
-                            counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings)
+        stamp, acc = scratch.get()
+        try:
+            return _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
+                                counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings, lo, stamp, acc)
+        finally:
+            scratch.put((stamp, acc))
 
     parts = list(_pool().map(chunk, range(0, n, CHUNK_RAYS)))
     opacity, wdepth, t_final = (torch.from_numpy(np.concatenate([p[i] for p in parts])) for i in range(3))

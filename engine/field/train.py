@@ -5,7 +5,8 @@ budget may be absent; with no time budget, training is deterministic). Coarse to
 start at `stage_scales[0]` of the target resolution and are upsampled when p reaches
 `stage_starts`. Random batches of rays from all training views (their rays are computed once),
 fused Adam, a learning rate decaying exponentially with p, total-variation and sparsity (mean
-sample alpha) regularisers, and empty-space skipping: voxels that no training camera sees are
+sample alpha) regularisers (TV added straight to the gradients, engine/field/regularizers.py),
+and empty-space skipping: voxels that no training camera sees are
 never occupied; every `prune_every` iterations, voxels whose samples never reached weight
 `prune_weight` are emptied for good (their density lowered far below the occupancy threshold), and
 after `occupancy_warmup` iterations the occupancy is refreshed from the density every
@@ -27,8 +28,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.field.background import BackgroundField
+from engine.field.background import BackgroundField, inner_half_extent
 from engine.field.grid import VoxelField, resolution_for
+from engine.field.regularizers import add_total_variation_grad
 from engine.field.render import render_rays, render_view
 from engine.math.rays import camera_rays, world_to_ndc
 
@@ -44,6 +46,8 @@ class TrainConfig:
     lr_end: float = 0.01                  # ... decaying exponentially to this at the end
     tv_density: float = 1e-3              # total-variation weight on the raw density
     tv_color: float = 1e-4                # total-variation weight on the raw colour
+    tv_background_density: float = 1e-3  # the same on the background grid (unbounded kind)
+    tv_background_color: float = 1e-4
     tv_every: int = 4                     # apply TV every n iterations (weights scaled by n)
     init_alpha: float | None = None       # alpha of one step at raw density 0 (None: 1e-3 with a
                                           # known background, else 1e-2)
@@ -118,14 +122,10 @@ def train_field(scene, *, device: str = "cpu", max_seconds: float | None = 60.0,
         out = render_rays(field, rays_o[idx], rays_d[idx], jitter=True)
         mse = F.mse_loss(out.rgb, target[idx])
         loss = mse + config.sparsity * out.alpha.mean() if out.alpha.numel() else mse
-        if config.tv_every and iteration % config.tv_every == 0:
-            loss = loss + field.total_variation(config.tv_density * config.tv_every,
-                                                config.tv_color * config.tv_every)
-            if field.outside is not None:
-                loss = loss + field.outside.total_variation(config.tv_density * config.tv_every,
-                                                            config.tv_color * config.tv_every)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.tv_every and iteration % config.tv_every == 0:
+            _add_total_variation(field, config)
         optimizer.step()
         iteration += 1
         with torch.no_grad():
@@ -172,7 +172,8 @@ def make_field(scene, config: TrainConfig = TrainConfig()) -> tuple[VoxelField, 
 
     Kinds (field_kind): "box": the scene's bbox and its backdrop (the exit colour when it has none).
     "unbounded": the scene's bbox from the camera depth scene.near on, and a background grid
-    outside it. "ndc": near plane n = scene.near, scale (2 f_x / W, 2 f_y / H) of the first view,
+    outside it, linear up to the cube that holds the training cameras and contracted beyond.
+    "ndc": near plane n = scene.near, scale (2 f_x / W, 2 f_y / H) of the first view,
     far = unlimited, and the NDC box around every training camera's frustum from z = n to 2 x
     scene.far.
     """
@@ -186,8 +187,10 @@ def make_field(scene, config: TrainConfig = TrainConfig()) -> tuple[VoxelField, 
         if kind == "box":
             return VoxelField(scene.bbox, first, init_alpha=init_alpha, background=scene.background,
                               near=scene.near, far=scene.far), final
+        cameras = scene.T_world_camera[list(scene.train_ids), :3, 3]
         outside = BackgroundField(scene.bbox, _background_resolution(config, 0),
-                                  samples=config.background_samples, init_alpha=init_alpha)
+                                  samples=config.background_samples, init_alpha=init_alpha,
+                                  half_extent=inner_half_extent(scene.bbox, cameras))
         return VoxelField(scene.bbox, first, init_alpha=init_alpha, near=scene.near, far=1e10,
                           outside=outside), final
     K = scene.K[scene.train_ids[0]]
@@ -233,6 +236,16 @@ def _empty(field: VoxelField, dead: torch.Tensor, occupancy_alpha: float) -> Non
         raw = math.log(math.expm1(sigma / float(field.density_scale))) - float(field.density_shift)
         density = field.density.data[0, 0]                               # [Z, Y, X]
         density[dead] = density[dead].clamp(max=raw)
+
+
+def _add_total_variation(field: VoxelField, config: TrainConfig) -> None:
+    """Add the TV gradients of both grids (and the background's), weighted x tv_every."""
+    n = config.tv_every
+    add_total_variation_grad(field.density, config.tv_density * n)
+    add_total_variation_grad(field.color, config.tv_color * n)
+    if field.outside is not None:
+        add_total_variation_grad(field.outside.grid, config.tv_background_density * n, slice(0, 1))
+        add_total_variation_grad(field.outside.grid, config.tv_background_color * n, slice(1, 4))
 
 
 def _budget(config: TrainConfig) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.memory import check_builtin
 from engine.scenes.checks import check_region
 from engine.scenes.scene import Scene, SceneError
 
@@ -33,7 +34,12 @@ def load_scene(path_or_name: str, downscale: int | None = None) -> Scene:
         size = name.removeprefix("builtin-").removeprefix("builtin")
         if size and not size.isdigit():
             raise SceneError(f"unknown built-in scene '{name}': use 'builtin' or 'builtin-<size>'")
-        return builtin_scene(int(size or BUILTIN_SIZE) // (downscale or 1))
+        pixels = int(size or BUILTIN_SIZE) // (downscale or 1)
+        if pixels < 8:
+            raise SceneError(f"the built-in scene '{name}' with --downscale {downscale or 1} is {pixels} px wide: "
+                             "use at least 8 pixels")
+        check_builtin(pixels)
+        return builtin_scene(pixels)
     path = Path(name).expanduser()
     if not path.exists():
         raise SceneError(f"scene '{name}' does not exist; give {FORMATS}")

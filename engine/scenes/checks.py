@@ -44,7 +44,10 @@ def number(value, where: str, fix: str, *, positive: bool = False) -> float:
 def check_cameras(K: np.ndarray, T_world_camera: np.ndarray, names: list[str] | tuple[str, ...],
                   where: Path | str, fix: str) -> None:
     """Refuse intrinsics K [N, 3, 3] or poses T_world_camera [N, 4, 4] that are not finite, have a
-    focal length <= 0 or a rotation part that is not a rotation; the message names the view."""
+    focal length <= 0 or a rotation part that is not a rotation; the message names the view. The
+    check runs on their float32 values (what the scene keeps), so 1e308 counts as infinite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        K, T_world_camera = K.astype(np.float32), T_world_camera.astype(np.float32)
     for i, name in enumerate(names):
         if not (np.isfinite(K[i]).all() and np.isfinite(T_world_camera[i]).all()):
             raise SceneError(f"{where}: the camera of view {name} holds NaN or infinity; {fix}")

@@ -64,8 +64,9 @@ def load_llff(folder: Path, downscale: int | None = None) -> Scene:
     path = folder / "poses_bounds.npy"
     try:
         raw = np.load(path).astype(np.float64)
-    except (OSError, ValueError) as exc:
-        raise SceneError(f"cannot read {path} ({exc}); regenerate it with LLFF's imgs2poses") from exc
+    except Exception as exc:  # a damaged header fails in numpy's parser with any of several types
+        raise SceneError(f"cannot read {path} ({exc or type(exc).__name__}); regenerate it with LLFF's "
+                         "imgs2poses") from exc
     if raw.ndim != 2 or raw.shape[1] != 17 or len(raw) == 0:
         raise SceneError(f"{path} has shape {raw.shape}, expected [N, 17] with N >= 1; regenerate it")
     image_folder = _choose_folder(folder, downscale)

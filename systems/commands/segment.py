@@ -54,7 +54,8 @@ def run(args) -> int:
     from engine.app import App
     from engine.device import resolve_device
     from engine.errors import UserFacingError
-    from engine.io import atomic_dir
+    from engine.io import atomic_dir, check_output_dir
+    from engine.memory import check_view_weights
     from engine.scenes import load_scene
     from engine.schedule import Schedule
     from systems.sam import PromptError, make_segmenter
@@ -76,9 +77,11 @@ def run(args) -> int:
     start = time.perf_counter()
     device = resolve_device(args.device)
     scene = load_scene(args.scene, args.downscale)
+    check_view_weights(len(scene), scene.H, scene.W)       # masks are written for every view
     objects = (cli.read_prompts_file(args.prompts, scene, args.gt_masks) if args.prompts
                else [cli.object_from_flags(args, scene)])
     views = cli.parse_views(args.views, scene)
+    check_output_dir(args.out, marker="summary.json")
     segmenters = []
     for obj in objects:
         gt = cli.gt_mask_folder(scene, obj.view, obj.points, obj.gt_masks) if args.segmenter == "gt" else None

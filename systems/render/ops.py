@@ -37,7 +37,7 @@ class OutsideArrays:
     values, the shader applies the activations after interpolation, as torch does."""
     rgba: np.ndarray         # [R, R, R, 4] float16 raw colour + raw density, [Z, Y, X] order
     centre: np.ndarray       # [3] float32 world centre of the foreground box
-    half_extent: np.ndarray  # [3] float32 world half size of the foreground box
+    half_extent: np.ndarray  # [3] float32 world half size of the inner cube (background.py)
     samples: int             # background samples per ray
     density_shift: float
     density_scale: float

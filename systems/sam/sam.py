@@ -68,6 +68,7 @@ class SamSegmenter:
 
     name = "sam"
     rendered_box = False     # the reference passes SAM the self-prompts alone
+    rendered_prior = False
     background = True        # set_view may run ahead in a worker: embedding_key / embed / use_embedding
 
     def __init__(self, sam, *, model_type: str, identity: str | None = None,

@@ -233,6 +233,8 @@ def _propagation(app) -> None:
         fraction = prop.done / max(prop.total, 1)
         imgui.progress_bar(fraction, imgui.ImVec2(-1, 0),
                            f"{prop.done}/{prop.total} views, {len(prop.accepted)} accepted")
+        if prop.start_check is not None and prop.start_check.disagrees:
+            imgui.text_wrapped(f"start check: {prop.start_check.message}")
     if imgui.collapsing_header("Propagation settings"):
         s = app.resource(SegmentationSettings)
         _, prompts = imgui.slider_int("prompts", s.num_prompts, 1, 20)
