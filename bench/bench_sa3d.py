@@ -1,7 +1,8 @@
 """SA3D benchmark: the 3D part per view (fast sparse path vs autograd reference), seconds per object,
 and segmentation quality on the built-in scene for every object (gt, fallback, single-view lifting).
 
-    .venv/bin/python bench/bench_sa3d.py [--quick] [--field FIELD.pt]
+    .venv/bin/python bench/bench_sa3d.py [--quick] [--field FIELD.pt] [--real-field F.pt [--real-scene DIR]]
+                                         [--weights-only]
 
 Each figure is measured on two fields: the trained one (the cached built-in field, or --field) and
 an exact-geometry field (opaque exactly inside the objects), which measures SA3D apart from the
@@ -12,12 +13,18 @@ trained field (the built-in scene's cached field, its cameras resized to 504x378
 two autograd baselines (re-rendering the view, as the reference does; or reusing its cached
 samples) side by side in one run; SAM is excluded (the binarised rendered mask stands in for its
 mask).
+
+With --real-field (a field trained on --real-scene, by default ../shared/data/real/spinnerf-box), the
+cost of a view's weights at 504x378 is measured there too: today's torch path and the compiled
+marcher side by side on four training views (wall and CPU seconds, the 1-minute load average beside
+them), with their agreement; --weights-only runs that part alone and keeps the JSON's other sections.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,9 +45,12 @@ from engine.field.checkpoint import load_field  # noqa: E402
 from engine.field.fixtures import exact_builtin_field  # noqa: E402
 from engine.field.progress import training_bar  # noqa: E402
 from engine.field.render import render_view  # noqa: E402
+from engine.io import atomic_write  # noqa: E402
+from engine.scenes import load_scene  # noqa: E402
 from engine.scenes.builtin import builtin_scene, builtin_truth  # noqa: E402
 from engine.schedule import Schedule  # noqa: E402
 from systems.inverse import ops as inv  # noqa: E402
+from systems.inverse.frozen import frozen_view_weights  # noqa: E402
 from systems.sam import make_segmenter  # noqa: E402
 from systems.segmentation.outputs import view_mask  # noqa: E402
 from systems.segmentation.plugin import segmentation_plugin  # noqa: E402
@@ -188,12 +199,108 @@ def quality(scene, field, truth, label: str) -> tuple[dict, ViewCache]:
     return result, cache
 
 
+def weights_speed(scene, field, views, H=378, W=504) -> dict:
+    """View weights at H x W on a trained field: today's torch path (empty blocks skipped, samples
+    coalesced by ops.build_view_weights) against the compiled marcher, view by view in one run
+    (interleaved, so both see the same load), wall and CPU seconds; their agreement (largest matrix
+    entry difference on voxel ids, pixel weights, and the IoU between the masks each path renders
+    of an object lifted by each); and one colour render (evaluation, export) both ways."""
+    settings = SegmentationSettings()
+    cams = [Camera.of_view(scene, v).resized(H, W) for v in views]
+    t = time.perf_counter()
+    frozen_view_weights(field, cams[0], weight_cutoff=settings.weight_cutoff, min_entry=settings.min_entry)
+    first_call = time.perf_counter() - t          # numba's cached machine code loaded (compiled when absent)
+    timing = {m: {"wall": [], "cpu": []} for m in ("torch", "compiled")}
+    built = {m: [] for m in timing}
+    load = [os.getloadavg()[0]]
+    for cam in cams:
+        for marcher in timing:
+            t, c = time.perf_counter(), time.process_time()
+            vw, rendered = frozen_view_weights(field, cam, weight_cutoff=settings.weight_cutoff,
+                                               min_entry=settings.min_entry, color=False, marcher=marcher)
+            timing[marcher]["wall"].append(time.perf_counter() - t)
+            timing[marcher]["cpu"].append(time.process_time() - c)
+            built[marcher].append((vw, rendered.depth))
+        load.append(os.getloadavg()[0])
+    med = {m: {k: statistics.median(v) for k, v in d.items()} for m, d in timing.items()}
+    renders = {}
+    for compiled in (False, True):
+        t = time.perf_counter()
+        render_view(field, cams[0].K, cams[0].T_world_camera, H, W, compiled=compiled)
+        renders["compiled" if compiled else "torch"] = round(time.perf_counter() - t, 2)
+    agreement = weights_agreement(built["torch"], built["compiled"], field.resolution)
+    return {"H": H, "W": W, "grid": list(field.resolution), "views": len(views), "threads": torch.get_num_threads(),
+            "first_call_s": round(first_call, 2),
+            "torch_s": round(med["torch"]["wall"], 2), "compiled_s": round(med["compiled"]["wall"], 2),
+            "speedup": round(med["torch"]["wall"] / med["compiled"]["wall"], 2),
+            "torch_cpu_s": round(med["torch"]["cpu"], 2), "compiled_cpu_s": round(med["compiled"]["cpu"], 2),
+            "speedup_cpu": round(med["torch"]["cpu"] / med["compiled"]["cpu"], 2),
+            "nnz_per_view": int(np.median([vw.nnz for vw, _ in built["compiled"]])),
+            "render_view_torch_s": renders["torch"], "render_view_compiled_s": renders["compiled"],
+            "render_speedup": round(renders["torch"] / renders["compiled"], 2),
+            **agreement, "load_1min": [round(x, 2) for x in load]}
+
+
+def weights_agreement(old, new, grid) -> dict:
+    """Largest |entry| and |pixel weight| difference between two paths' view weights [(ViewWeights,
+    depth)], how many entries differ by more than 1e-3 (samples whose weight sits at the cutoff, kept
+    by one path's rounding only), and the mask IoU (points) between them of an object lifted by each
+    path from every view's rendered foreground (depth in front of its median)."""
+    n = int(np.prod(grid))
+
+    def on_voxels(vw):
+        A = vw.A.tocoo()
+        return sparse.csr_matrix((A.data, (A.row, vw.voxels.numpy()[A.col])), shape=(A.shape[0], n))
+
+    diffs = [abs(on_voxels(a) - on_voxels(b)) for (a, _), (b, _) in zip(old, new)]
+    entry = max(float(d.max()) for d in diffs)
+    over = sum(int((d.data > 1e-3).sum()) for d in diffs)
+    pixel = max(float(np.abs(a.pixel_weight - b.pixel_weight).max()) for (a, _), (b, _) in zip(old, new))
+    masks = [depth < depth.median() for _, depth in old]      # the same 2D masks for both paths
+    lifted = []
+    for path in (old, new):
+        votes, counts = torch.zeros(1, *grid), torch.zeros(1, *grid)
+        for (vw, _), mask in zip(path, masks):
+            inv.accumulate_votes(votes, counts, vw, inv.view_votes(vw, mask, 0, 1, 1.0))
+        lifted.append(votes)
+    ious = [100 * inv.mask_iou(inv.coverage_mask(a, lifted[0])[0].numpy(), inv.coverage_mask(b, lifted[1])[0].numpy())
+            for (a, _), (b, _) in zip(old, new)]
+    return {"max_entry_difference": round(entry, 5), "entries_over_1e-3": over,
+            "entries": sum(vw.nnz for vw, _ in old), "max_pixel_weight_difference": round(pixel, 5),
+            "mask_iou_points_min": round(min(ious), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="64 px scene, fewer views (smoke run)")
     parser.add_argument("--field", default=None, help="a trained field.pt of the built-in scene "
                         "(default: the one `segment` uses, trained once)")
+    parser.add_argument("--real-field", default=None, help="a field.pt trained on --real-scene: view weights "
+                        "at 504x378, today's torch path against the compiled marcher")
+    parser.add_argument("--real-scene", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+                                                     / "spinnerf-box"), help="the scene of --real-field")
+    parser.add_argument("--weights-only", action="store_true", help="only the view-weights comparison "
+                        "(needs --real-field; the JSON's other sections are kept)")
     args = parser.parse_args()
+    if args.real_field is not None:
+        real = load_scene(args.real_scene)
+        field = load_field(args.real_field, scene_hash=real.content_hash())
+        speed = {"scene": real.name, **weights_speed(real, field, list(real.train_ids[:4]))}
+        print(f"view weights at {speed['W']}x{speed['H']} on {real.name} ({speed['grid']} voxels, load "
+              f"{speed['load_1min']}): today {speed['torch_s']} s, compiled {speed['compiled_s']} s: "
+              f"x{speed['speedup']} (CPU {speed['torch_cpu_s']} / {speed['compiled_cpu_s']} s: "
+              f"x{speed['speedup_cpu']}); render {speed['render_view_torch_s']} / "
+              f"{speed['render_view_compiled_s']} s; entries differing by > 1e-3: {speed['entries_over_1e-3']} of "
+              f"{speed['entries']} (largest {speed['max_entry_difference']}), "
+              f"masks within {100 - speed['mask_iou_points_min']:.2f} IoU points")
+    if args.weights_only:
+        if args.real_field is None:
+            parser.error("--weights-only needs --real-field")
+        result = json.loads(OUT.read_text()) if OUT.exists() else {}
+        result["view_weights"] = speed
+        atomic_write(OUT, json.dumps(result, indent=1))
+        print(f"wrote {OUT}")
+        return
     size, res = (64, 64) if args.quick else (128, 96)
     torch.manual_seed(0)
     t = time.perf_counter()
@@ -210,6 +317,8 @@ def main() -> None:
     fields = {"trained": trained, "exact": exact}
     views = list(scene.train_ids[: 4 if args.quick else 6])
     result = {"scene": scene.name, "threads": torch.get_num_threads(), "fields": {}}
+    if args.real_field is not None:
+        result["view_weights"] = speed
     for label, field in fields.items():
         cost = per_view_cost(scene, field, views)
         print(f"{label:>7} 3D part per view at {cost['W']}x{cost['H']}: fast {cost['fast_ms']} ms, naive "
@@ -222,8 +331,7 @@ def main() -> None:
         result["fields"][label] = {"resolution": list(field.resolution), "per_view_3d": cost, "quality": q,
                                    "seconds_per_object_cached": round(float(np.mean(per_object)), 2),
                                    "views_weights_seconds_total": round(cache.seconds, 1)}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1))
+    atomic_write(OUT, json.dumps(result, indent=1))
     print("\nfield    mode              mean held-out mIoU (coverage / M > 0)   s/object (cached)")
     for label, r in result["fields"].items():
         for mode, q in r["quality"].items():

@@ -8,7 +8,12 @@ frame, at 1280x720 on a 128^3 field with the mask overlay.
 the built-in scene. --field truth: the scene's ground
 truth as a voxel field (clear empty space; deterministic, no training).
 Writes bench/results/viewer[-truth].json and prints a table.
-Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N]
+
+--while-encoding: instead, the frame times (p50 / p99 ms) of the moving viewer while a random-weight
+SAM ViT-B encodes the training views in the background (the viewer's encoder worker), beside the
+same frames with no encoder; merged into bench/results/viewer.json as frame_ms_p50_while_encoding
+and frame_ms_p99_while_encoding (with the field they were measured on).
+Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N] [--while-encoding]
 """
 
 from __future__ import annotations
@@ -35,9 +40,14 @@ def main() -> int:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--field", default="trained", help="trained | truth | a field checkpoint of the built-in scene")
     parser.add_argument("--out", help="results file (default bench/results/viewer[-truth].json)")
+    parser.add_argument("--while-encoding", action="store_true",
+                        help="frame times while a random ViT-B encodes in the background (see above)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="--while-encoding: seconds of frames to time")
     args = parser.parse_args()
     W, H = (int(v) for v in args.size.split("x"))
     load_before = os.getloadavg()[0]                                        # 1-minute load of other work
+    if args.while_encoding:
+        return bench_while_encoding(args, H, W)
 
     import esper
 
@@ -54,18 +64,7 @@ def main() -> int:
     from systems.viewer.plugin import build_viewer
 
     truth, scene = builtin_truth(128), builtin_scene(128)
-    if args.field == "truth":
-        from engine.field.fixtures import exact_builtin_field
-
-        field = exact_builtin_field(scene, truth, 128)
-    elif args.field == "trained":
-        from engine.field.cache import default_field
-
-        field, _ = default_field(scene)                                     # trained on both cores once
-    else:
-        from engine.field.checkpoint import load_field
-
-        field = load_field(args.field, scene_hash=scene.content_hash())
+    field = load_field(args.field, scene, truth)                            # trained on both cores once
     torch.set_num_threads(1)                                                # the renderer needs a core
     app = build_viewer(scene, field, make_segmenter("fallback"), H=H, W=W, gl=True, ui=False)
     ctx = headless_context()
@@ -121,6 +120,89 @@ def main() -> int:
         print(f"{key:<30} {value}")
     with app.active():
         esper.clear_database()
+    return 0
+
+
+def load_field(name: str, scene, truth):
+    """The field named by --field (see the module docstring)."""
+    if name == "truth":
+        from engine.field.fixtures import exact_builtin_field
+
+        return exact_builtin_field(scene, truth, 128)
+    if name == "trained":
+        from engine.field.cache import default_field
+
+        return default_field(scene)[0]
+    from engine.field.checkpoint import load_field as load_checkpoint
+
+    return load_checkpoint(name, scene_hash=scene.content_hash())
+
+
+def moving_frames(app, seconds: float, busy=lambda: True) -> list[float]:
+    """Milliseconds of each frame while orbiting the camera, for `seconds` or until busy() fails."""
+    from components.resources import SceneData
+    from systems.camera import ops
+    from systems.camera.system import ViewerCamera
+
+    cam = app.resource(ViewerCamera)
+    target = ops.orbit_target(cam.T_world_camera, np.asarray(app.resource(SceneData).scene.bbox).mean(0))
+    frames, start = [], time.perf_counter()
+    while time.perf_counter() - start < seconds and busy():
+        t0 = time.perf_counter()
+        cam.set_pose(ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
+        app.step()
+        frames.append((time.perf_counter() - t0) * 1000.0)
+    return frames
+
+
+def bench_while_encoding(args, H: int, W: int) -> int:
+    """Frame times with no encoder, then while the viewer's worker encodes with a random ViT-B."""
+    import esper
+
+    from components.encoding import Encoding
+    from engine.platform.gl import headless_context
+    from engine.scenes.builtin import builtin_scene, builtin_truth
+    from systems.render.gl_present import GLPresenter
+    from systems.sam.factory import make_segmenter
+    from systems.sam.models import build_sam
+    from systems.sam.sam import SamSegmenter
+    from systems.sam.system import stop_encoding
+    from systems.viewer.plugin import build_viewer
+
+    scene, truth = builtin_scene(128), builtin_truth(128)
+    field = load_field(args.field, scene, truth)
+    torch.set_num_threads(1)                                                # as `main.py view` does
+    ctx = headless_context()
+    rows = {}
+    for label, segmenter in (("no_encoder", make_segmenter("fallback")),
+                             ("while_encoding", SamSegmenter(build_sam("vit_b"), model_type="vit_b"))):
+        app = build_viewer(scene, field, segmenter, H=H, W=W, gl=True, ui=False)
+        app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4)))
+        for _ in range(5):
+            app.step()                                                      # the worker starts, GL warms up
+        encoding = app.try_resource(Encoding)
+        busy = (lambda: True) if encoding is None else (lambda worker=encoding.worker: worker.queued > 0)
+        frames = moving_frames(app, args.seconds, busy)
+        rows[label] = {"frames": len(frames), "p50_ms": round(float(np.percentile(frames, 50)), 1),
+                       "p99_ms": round(float(np.percentile(frames, 99)), 1),
+                       "max_ms": round(float(np.max(frames)), 1),
+                       "views_encoded": len(encoding.arrived) if encoding else 0,
+                       "encoder_s_per_view": round(encoding.seconds / max(1, len(encoding.arrived)), 1)
+                       if encoding else 0.0}
+        stop_encoding(app)
+        with app.active():
+            esper.clear_database()
+    out = Path(args.out) if args.out else ROOT / "bench" / "results" / "viewer.json"
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    results.update({"frame_ms_p50_while_encoding": rows["while_encoding"]["p50_ms"],
+                    "frame_ms_p99_while_encoding": rows["while_encoding"]["p99_ms"],
+                    "while_encoding": {**rows, "field": args.field, "size": f"{W}x{H}",
+                                       "encoder": "random-weight SAM ViT-B in the viewer's worker thread",
+                                       "load_average_before": round(os.getloadavg()[0], 2)}})
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    for label, row in rows.items():
+        print(f"{label:<16} " + "  ".join(f"{k} {v}" for k, v in row.items()))
+    print(f"wrote {out} (load {os.getloadavg()[0]:.2f})")
     return 0
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from components.camera import Camera
+from components.segmentation import StartCheck
 
 
 # ---- requests: prompts on a view -------------------------------------------------------------
@@ -112,6 +113,14 @@ class PropagationCancelled:
     object_id: int | None = None
 
 
+@dataclass(frozen=True)
+class ViewEncoded:
+    """The segmenter's embedding of a view arrived from the background encoder: prompts on that
+    view may be answered from now on. Recorded as an input (its arrival time is not computed by the
+    systems), so a replay answers at the same point of the session."""
+    view: int | str       # the ViewCache key (systems.segmentation.views.view_key)
+
+
 # ---- facts -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ObjectCreated:
@@ -183,3 +192,4 @@ class PropagationFinished:
     accepted: int
     rejected: int
     message: str          # one line: a summary, or why every view was rejected
+    start_check: StartCheck | None = None   # the pass against its start (None: no start to compare)

@@ -47,6 +47,24 @@ class Candidates:
     picked: int                      # index of the mask lifted
 
 
+@dataclass(frozen=True)
+class StartCheck:
+    """The pass against its own start (systems.inverse.start_check), on the views where the start is
+    confident: the pixels there see surfaces the start's views voted on."""
+    views: tuple[str, ...]          # names of the confident views
+    ious: tuple[float, ...]         # IoU of the start's and the pass's masks on their confident pixels
+    agreement: float                # mean of ious (1.0 when no view is confident)
+    disagrees: bool                 # agreement below start_check.AGREEMENT
+    restored: int                   # voxels of the start given back to the mask
+    message: str                    # one line for the user
+
+    def summary(self) -> dict:
+        """The check as summary.json writes it."""
+        return {"views": list(self.views), "ious": [round(v, 4) for v in self.ious],
+                "agreement": round(self.agreement, 4), "disagrees": self.disagrees,
+                "restored_voxels": self.restored, "message": self.message}
+
+
 @dataclass(slots=True)
 class Propagation:
     """One pass of an object's mask over the views; `queue` holds the views still to do."""
@@ -55,6 +73,10 @@ class Propagation:
     accepted: list[tuple[int, float]] = field(default_factory=list)            # (view, IoU)
     rejected: list[tuple[int, float, str]] = field(default_factory=list)       # (view, IoU, why)
     finished: bool = False
+    start: torch.Tensor | None = None                  # [Z, Y, X] the channel's votes when the pass began
+    start_counts: torch.Tensor | None = None           # [Z, Y, X] its counts then (> 0: some view voted)
+    propagated: torch.Tensor | None = None             # [Z, Y, X] the votes the pass reached, before the check
+    start_check: StartCheck | None = None              # set when the pass finishes
 
     @property
     def done(self) -> int:
@@ -67,6 +89,8 @@ class PendingView:
     view: int                        # scene view index
     rendered: torch.Tensor           # [H, W] float32 soft mask M of the object's channel
     points: np.ndarray               # [P, 2] float32 (x, y) self-prompts, P may be 0
+    prior: np.ndarray | None = None  # [H, W] float32 share of each pixel's weight on the 3D mask (V > 0),
+                                     # for a segmenter with `rendered_prior`
     sam_mask: np.ndarray | None = None  # [H, W] bool, set by the SAM step
 
 

@@ -72,6 +72,29 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
+def check_output_dir(path: str | os.PathLike, marker: str) -> Path:
+    """Refuse (OutputFolderError) an output folder path that is a file, lies under a file, cannot be
+    created, or is a non-empty folder without `marker` (not an earlier output); creates its parent.
+    Commands call it before their work; atomic_dir calls it again."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise OutputFolderError(f"{target} exists and is a file: give --out a folder path")
+    if target.is_dir() and any(target.iterdir()) and not (target / marker).exists():
+        raise OutputFolderError(f"{target} holds files that are not an earlier output (no {marker}): "
+                                "give --out a new or empty folder")
+    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputFolderError(f"{blocking} is a file, so {target} cannot be a folder: give --out another path")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFolderError(f"cannot create {target.parent} ({error.strerror}): give --out a writable "
+                                "folder") from None
+    if not os.access(target.parent, os.W_OK):
+        raise OutputFolderError(f"{target.parent} is not writable: give --out a writable folder")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, *, marker: str) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; on success it replaces `path` as a whole.
@@ -81,13 +104,7 @@ def atomic_dir(path: str | os.PathLike, *, marker: str) -> Iterator[Path]:
     two renames. `marker` names a file every output of this kind holds (e.g. "summary.json"): an
     existing non-empty folder without it is not ours to replace, and is refused before any work.
     """
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise OutputFolderError(f"{target} exists and is a file: give --out a folder path")
-    if target.is_dir() and any(target.iterdir()) and not (target / marker).exists():
-        raise OutputFolderError(f"{target} holds files that are not an earlier output (no {marker}): "
-                                "give --out a new or empty folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = check_output_dir(path, marker)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp

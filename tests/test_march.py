@@ -1,12 +1,15 @@
-"""Sample generation (engine/field/march.py): block skipping gives the reference's samples exactly."""
+"""Sample generation (engine/field/march.py): block skipping gives the reference's samples exactly;
+the compiled marcher of frozen fields (engine/field/frozen_march.py) renders what the torch one does."""
 
 import numpy as np
 import pytest
 import torch
 
+from engine.field import frozen_march
+from engine.field.background import BackgroundField
 from engine.field.grid import VoxelField
 from engine.field.march import BLOCK_STEPS, _box_occupied
-from engine.field.render import render_rays
+from engine.field.render import render_rays, render_rays_compiled
 from engine.math.rays import camera_rays
 
 
@@ -84,3 +87,75 @@ def test_blocks_shorter_than_a_block_and_rays_that_miss():
         short = render_rays(field, origins, dirs, far=1.0 + BLOCK_STEPS * field.step_size / 3)
         ref = render_rays(field, origins, dirs, far=1.0 + BLOCK_STEPS * field.step_size / 3, skip_blocks=False)
     assert torch.allclose(short.rgb, ref.rgb, atol=1e-6)
+
+
+def _unbounded_field() -> VoxelField:
+    """_sparse_field's blobs in a world box with a background grid (a room) around it."""
+    field = _sparse_field("world", seed=7)
+    outside = BackgroundField(field.bbox.tolist(), 12, samples=8)
+    with torch.no_grad():
+        outside.grid.normal_(generator=torch.Generator().manual_seed(8))
+    unbounded = VoxelField(field.bbox.tolist(), field.resolution, outside=outside)
+    unbounded.load_state_dict(field.state_dict(), strict=False)
+    unbounded.occupancy = field.occupancy.clone()
+    return unbounded
+
+
+@pytest.mark.parametrize("kind", ["box", "ndc", "unbounded"])
+def test_the_compiled_marcher_renders_what_the_torch_renderer_does(kind):
+    field = {"box": lambda: _sparse_field("world"), "ndc": lambda: _sparse_field("ndc"),
+             "unbounded": _unbounded_field}[kind]()
+    assert field.kind == kind
+    origins, dirs = _rays()
+    with torch.no_grad():
+        ref = render_rays(field, origins, dirs, skip_blocks=False)
+    out, rows = render_rays_compiled(field, origins, dirs)
+    assert rows is None and float(ref.opacity.max()) > 0.5       # some rays are nearly opaque
+    assert (out.rgb - ref.rgb).abs().max() <= 1e-3
+    assert (out.opacity - ref.opacity).abs().max() <= 1e-3
+    assert ((out.depth - ref.depth).abs() / ref.depth.abs().clamp(min=1.0)).max() <= 1e-3
+
+
+@pytest.mark.parametrize("space", ["world", "ndc"])
+def test_the_footprint_is_the_kept_samples_trilinear_weights_summed_per_voxel(space):
+    field = _sparse_field(space, seed=2)
+    origins, dirs = _rays(12, 16)
+    cutoff, min_entry = 1e-3, 1e-4
+    with torch.no_grad():
+        ref = render_rays(field, origins, dirs, keep_weights=True, weight_cutoff=cutoff, skip_blocks=False).samples
+    _, rows = render_rays_compiled(field, origins, dirs, footprint=True, weight_cutoff=cutoff, min_entry=min_entry)
+    Z, Y, X = field.resolution
+    expected = torch.zeros(origins.shape[0], Z * Y * X, dtype=torch.float64)   # by hand: 8 corners each
+    size = torch.tensor([X, Y, Z], dtype=torch.float64)
+    pos = (ref.coords.double().clamp(-1, 1) + 1) / 2 * (size - 1)
+    low = torch.minimum(pos.floor(), size - 2)
+    for corner in range(8):
+        bits = torch.tensor([corner & 1, corner >> 1 & 1, corner >> 2 & 1], dtype=torch.float64)
+        frac = pos - low
+        weight = torch.where(bits.bool(), frac, 1 - frac).prod(1)
+        idx = (low + bits).long()
+        expected.index_put_((ref.ray_ids, (idx[:, 2] * Y + idx[:, 1]) * X + idx[:, 0]), ref.weights * weight,
+                            accumulate=True)
+    expected[expected <= min_entry] = 0
+    got = torch.zeros_like(expected)
+    row_of = np.repeat(np.arange(origins.shape[0]), np.diff(rows.indptr))
+    voxels = torch.from_numpy(rows.voxels.astype(np.int64))
+    got[torch.from_numpy(row_of), voxels] = torch.from_numpy(rows.values).double()
+    assert int((expected > 0).sum()) > 500
+    assert (got - expected).abs().max() <= 1e-5
+    for r in range(origins.shape[0]):                                # one entry per voxel, ascending
+        assert np.all(np.diff(rows.voxels[rows.indptr[r]:rows.indptr[r + 1]]) > 0)
+
+
+def test_the_compiled_result_does_not_depend_on_the_thread_count(monkeypatch):
+    field = _sparse_field("ndc", seed=3)
+    origins, dirs = _rays(96, 128)
+    runs = []
+    for threads, chunk in ((1, frozen_march.CHUNK_RAYS), (3, 1000)):
+        monkeypatch.setattr(frozen_march, "THREADS", threads)
+        monkeypatch.setattr(frozen_march, "CHUNK_RAYS", chunk)
+        frozen_march._pool.cache_clear()
+        out, rows = render_rays_compiled(field, origins, dirs, footprint=True)
+        runs.append((out.rgb, out.depth, rows.indptr, rows.voxels, rows.values))
+    frozen_march._pool.cache_clear()
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(*runs))

@@ -183,7 +183,7 @@ def test_fallback_builtin_scene_views():
 def test_auto_falls_back_with_notice(tmp_path, monkeypatch):
     monkeypatch.delenv("SA3D_SAM_CHECKPOINT", raising=False)
     seg = make_segmenter("auto", cache_dir=tmp_path)
-    assert seg.name == "fallback" and "sam_vit_" in seg.notice and "\n" not in seg.notice
+    assert seg.name == "fallback" and "sam_hq_vit_tiny.pth" in seg.notice and "\n" not in seg.notice
 
 
 def test_explicit_missing_checkpoint_is_one_line(tmp_path):

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.field.grid import grid_sample_points
+from engine.field.grid import grid_sample_points, softplus
 
 EDGE_CAP = 1.0 - 1e-6      # bin-edge fraction standing for infinity (t = 1e6 t_s, |c| = 2 - 1e-6 |p_s|^-1)
 
@@ -99,7 +99,7 @@ class BackgroundField(nn.Module):
 
     def activate(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw density -> sigma per contracted unit."""
-        return F.softplus(raw + self.density_shift) * self.density_scale
+        return softplus(raw + self.density_shift) * self.density_scale
 
     def render(self, origins: torch.Tensor, dirs: torch.Tensor, t_start: torch.Tensor, *,
                jitter: bool = False) -> BackgroundResult:

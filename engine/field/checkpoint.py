@@ -90,6 +90,8 @@ def load_field(path: str | os.PathLike, *, scene_hash: str | None = None, device
                     target = getattr(module, name)
                     if target.shape != source[name].shape:
                         raise ValueError(name)
+                    if source[name].is_floating_point() and not torch.isfinite(source[name]).all():
+                        raise ValueError(f"{name} holds NaN or infinity")
                     target.copy_(source[name])
     except (KeyError, ValueError, TypeError, RuntimeError) as error:
         raise FieldCheckpointError(f"{path} is damaged (field '{error}' missing or malformed): "

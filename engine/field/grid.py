@@ -63,6 +63,13 @@ if TYPE_CHECKING:
     from engine.field.background import BackgroundField
 
 
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + exp(x)), as log1p(exp(-|x|)) + max(x, 0): the same bits whatever torch's thread
+    count (F.softplus's vectorised and scalar paths round differently, and the threads split the
+    array at different points), which replay's bit-exact check needs."""
+    return torch.log1p(torch.exp(-x.abs())) + x.clamp(min=0)
+
+
 def grid_sample_points(grid: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """Trilinear samples of grid [1, C, Z, Y, X] at normalised coords [N, 3] (x, y, z) -> [N, C].
 
@@ -192,7 +199,7 @@ class VoxelField(nn.Module):
     # ---- lookups --------------------------------------------------------------------------
     def activate(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw density -> sigma per field-space unit (the activation of the module docstring)."""
-        return F.softplus(raw + self.density_shift) * self.density_scale
+        return softplus(raw + self.density_shift) * self.density_scale
 
     def sample_density(self, coords: torch.Tensor) -> torch.Tensor:
         """sigma [N] at normalised coords [N, 3]."""

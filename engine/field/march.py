@@ -10,9 +10,11 @@ those two end points, and a block whose box holds no occupied voxel (one lookup 
 table of the occupancy) is skipped before its samples exist. The other blocks are generated and
 filtered per sample as in the reference.
 
-Early termination (rays stopped once their transmittance is spent) was measured and left out: on
-the built-in scene's field it saved 5% of the density lookups, on LLFF flower none (its rays keep
-a transmittance above 1e-4 up to the far plane), and its rounds cost more than they saved.
+Early termination (rays stopped once their transmittance is spent) was measured and left out of
+these array passes: on the built-in scene's field it saved 5% of the density lookups, on LLFF
+flower none (its rays keep a transmittance above 1e-4 up to the far plane), and its rounds cost
+more than they saved. Frozen fields on the CPU (view weights, evaluation and export renders) march
+in engine/field/frozen_march.py instead: one compiled loop per ray, which stops rays for free.
 """
 
 from __future__ import annotations

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import torch
 
 from engine.field.background import background_start
+from engine.field.frozen_march import Footprint, march_frozen
 from engine.field.grid import VoxelField
 from engine.field.march import march_blocks, march_every_step
 from engine.math.rays import camera_rays, ray_box
+
+STOP_TRANSMITTANCE = 1e-4   # the compiled marcher stops a ray whose transmittance is below
 
 
 @dataclass(slots=True)
@@ -42,6 +45,7 @@ class RenderedView:
     depth: torch.Tensor     # [H, W] float32 camera depth
     opacity: torch.Tensor   # [H, W] float32 in [0, 1]
     samples: SampleWeights | None = None
+    footprint: Footprint | None = None   # [H*W] rows (render_view's footprint)
 
 
 def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
@@ -62,15 +66,9 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     far = field.far if far is None else far
     n_rays = origins.shape[0]
     device = origins.device
-    o_f, d_f, u_lo, u_hi = field.field_rays(origins, dirs, near, far)  # [N, 3] x2, [N] x2
-    u_enter, u_exit = ray_box(o_f, d_f, field.bbox)                    # [N], [N]
-    u0 = torch.maximum(u_enter, u_lo)                                  # [N]
-    u1 = torch.minimum(u_exit, u_hi)                                   # [N]
-    step_u = field.step_size / d_f.norm(dim=-1)                        # [N] u units per step
+    rays, hit, u_bg, exit_coords = _ray_setup(field, origins, dirs, near, far)
     offset = torch.rand(n_rays, device=device) if jitter else torch.full((n_rays,), 0.5, device=device)
-    scale = 2.0 / (field.bbox[1] - field.bbox[0])                      # [3] field -> normalised
-    rays = (field.to_grid_coords(o_f), d_f * scale, u0, u1, step_u, offset)  # [N, 3] x2, [N] x4
-    marched = (march_blocks if skip_blocks else march_every_step)(field, *rays)
+    marched = (march_blocks if skip_blocks else march_every_step)(field, *rays, offset)
     ray_ids, u, coords = marched.ray_ids, marched.u, marched.coords    # [S], [S], [S, 3]
     sigma = field.sample_density(coords)                               # [S]
     alpha = 1.0 - torch.exp(-sigma * field.step_size)                  # [S]
@@ -80,10 +78,7 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     rgb = torch.zeros(n_rays, 3, device=device, dtype=weights.dtype)
     rgb = rgb.index_add(0, ray_ids[lit], weights[lit, None] * field.sample_rgb(coords[lit]))
     opacity = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights)  # [N]
-    hit = u1 > u0                                                      # [N]
-    u_bg = torch.where(hit, u1, u_hi)                                  # [N] exit (or far) parameter
     t = field.camera_depth(u, origins[ray_ids], dirs[ray_ids])         # [S] camera depth
-    exit_coords = field.to_grid_coords(o_f + u_bg[:, None] * d_f)      # [N, 3]
     background, t_bg = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, jitter)
     depth = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights * t) + t_final * t_bg
     rgb = rgb + t_final[:, None] * background
@@ -93,6 +88,45 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
         samples = _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, weight_cutoff)
     return RayResult(rgb=rgb, depth=depth, opacity=opacity, alpha=alpha, weights=weights, coords=coords,
                      samples=samples)
+
+
+def _ray_setup(field, origins, dirs, near, far) -> tuple[tuple, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rays in normalised grid coords as engine/field/march.py takes them (origin_c, dir_c
+    [N, 3], u0, u1, step_u [N]), whether each hits the box [N], its exit (or far) parameter u_bg
+    [N] and the exit point's normalised coords [N, 3]."""
+    o_f, d_f, u_lo, u_hi = field.field_rays(origins, dirs, near, far)  # [N, 3] x2, [N] x2
+    u_enter, u_exit = ray_box(o_f, d_f, field.bbox)                    # [N], [N]
+    u0 = torch.maximum(u_enter, u_lo)                                  # [N]
+    u1 = torch.minimum(u_exit, u_hi)                                   # [N]
+    step_u = field.step_size / d_f.norm(dim=-1)                        # [N] u units per step
+    scale = 2.0 / (field.bbox[1] - field.bbox[0])                      # [3] field -> normalised
+    hit = u1 > u0                                                      # [N]
+    u_bg = torch.where(hit, u1, u_hi)                                  # [N] exit (or far) parameter
+    exit_coords = field.to_grid_coords(o_f + u_bg[:, None] * d_f)      # [N, 3]
+    return (field.to_grid_coords(o_f), d_f * scale, u0, u1, step_u), hit, u_bg, exit_coords
+
+
+@torch.no_grad()
+def render_rays_compiled(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
+                         color_cutoff: float = 1e-4, footprint: bool = False, weight_cutoff: float = 1e-3,
+                         min_entry: float = 0.0) -> tuple[RayResult, Footprint | None]:
+    """render_rays of a frozen field on the CPU by the compiled marcher (engine/field/frozen_march.py):
+    rgb, depth and opacity (alpha, weights and coords left empty), and with `footprint` each ray's
+    row of compositing weight per voxel (samples of weight >= weight_cutoff, entries > min_entry)."""
+    near, far = field.near, field.far
+    rays, hit, u_bg, exit_coords = _ray_setup(field, origins, dirs, near, far)
+    if field.space == "ndc":
+        dz = dirs[:, 2].clamp(min=1e-9)                                # camera_depth's parameters
+        t_near, t_scale = (field.ndc_near - origins[:, 2]) / dz, field.ndc_near / dz
+    else:
+        t_near = t_scale = torch.zeros_like(u_bg)
+    opacity, wdepth, t_final, rgb, rows = march_frozen(
+        field, (*rays, exit_coords, t_near, t_scale), weight_cutoff=weight_cutoff, color_cutoff=color_cutoff,
+        footprint=footprint, min_entry=min_entry, stop_transmittance=STOP_TRANSMITTANCE)
+    background, t_bg = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, False)
+    empty = torch.zeros(0)
+    return RayResult(rgb=rgb + t_final[:, None] * background, depth=wdepth + t_final * t_bg, opacity=opacity,
+                     alpha=empty, weights=empty, coords=empty.reshape(0, 3)), rows
 
 
 def _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, jitter
@@ -147,16 +181,27 @@ def _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, cutoff)
 @torch.no_grad()
 def render_view(field: VoxelField, K, T_world_camera, H: int, W: int, *, keep_weights: bool = False,
                 weight_cutoff: float = 1e-3, chunk: int = 8192, skip_blocks: bool = True,
-                color_cutoff: float = 1e-4) -> RenderedView:
+                color_cutoff: float = 1e-4, footprint: bool = False, min_entry: float = 0.0,
+                compiled: bool = True) -> RenderedView:
     """Render an H x W view (no gradients) in chunks of `chunk` rays.
 
     Reads K [3, 3], T_world_camera [4, 4] (numpy or torch); the depth range is the field's own
     (field.near, field.far). SampleWeights.ray_ids index pixels row-major over the whole view.
-    skip_blocks=False is the reference marcher (every step generated); color_cutoff as in
-    render_rays (inf: no colour lookups but the exit's, for callers that need weights and depth).
+    A field on the CPU renders through the compiled marcher (render_rays_compiled; with
+    `footprint`, RenderedView.footprint holds each pixel's row), unless `compiled` is False or
+    keep_weights asks for the samples themselves: then the torch renderer runs, skip_blocks=False
+    being its reference marcher (every step generated); color_cutoff as in render_rays (inf: no
+    colour lookups but the exit's, for callers that need weights and depth).
     """
     device = field.density.device
     origins, dirs = camera_rays(K, T_world_camera, H, W, device=device)  # [H*W, 3] each
+    if compiled and device.type == "cpu" and not keep_weights:
+        out, rows = render_rays_compiled(field, origins, dirs, color_cutoff=color_cutoff, footprint=footprint,
+                                         weight_cutoff=weight_cutoff, min_entry=min_entry)
+        return RenderedView(rgb=out.rgb.reshape(H, W, 3).clamp(0, 1), depth=out.depth.reshape(H, W),
+                            opacity=out.opacity.reshape(H, W), footprint=rows)
+    if footprint:
+        raise ValueError("a footprint comes from the compiled marcher: a CPU field, compiled=True")
     parts = []
     for lo in range(0, H * W, chunk):
         parts.append(render_rays(field, origins[lo:lo + chunk], dirs[lo:lo + chunk],

@@ -172,7 +172,8 @@ def make_field(scene, config: TrainConfig = TrainConfig()) -> tuple[VoxelField, 
 
     Kinds (field_kind): "box": the scene's bbox and its backdrop (the exit colour when it has none).
     "unbounded": the scene's bbox from the camera depth scene.near on, and a background grid
-    outside it, linear up to the cube that holds the training cameras and contracted beyond. "ndc": near plane n = scene.near, scale (2 f_x / W, 2 f_y / H) of the first view,
+    outside it, linear up to the cube that holds the training cameras and contracted beyond.
+    "ndc": near plane n = scene.near, scale (2 f_x / W, 2 f_y / H) of the first view,
     far = unlimited, and the NDC box around every training camera's frustum from z = n to 2 x
     scene.far.
     """

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.memory import check_builtin
+from engine.scenes.checks import check_region
 from engine.scenes.scene import Scene, SceneError
 
 __all__ = ["Scene", "SceneError", "load_scene"]
@@ -32,11 +34,23 @@ def load_scene(path_or_name: str, downscale: int | None = None) -> Scene:
         size = name.removeprefix("builtin-").removeprefix("builtin")
         if size and not size.isdigit():
             raise SceneError(f"unknown built-in scene '{name}': use 'builtin' or 'builtin-<size>'")
-        return builtin_scene(int(size or BUILTIN_SIZE) // (downscale or 1))
+        pixels = int(size or BUILTIN_SIZE) // (downscale or 1)
+        if pixels < 8:
+            raise SceneError(f"the built-in scene '{name}' with --downscale {downscale or 1} is {pixels} px wide: "
+                             "use at least 8 pixels")
+        check_builtin(pixels)
+        return builtin_scene(pixels)
     path = Path(name).expanduser()
     if not path.exists():
         raise SceneError(f"scene '{name}' does not exist; give {FORMATS}")
     folder = path if path.is_dir() else path.parent
+    scene = _load_folder(folder, downscale)
+    check_region(scene.bbox, scene.near, scene.far, folder)
+    return scene
+
+
+def _load_folder(folder: Path, downscale: int | None) -> Scene:
+    """The scene in `folder`, by the first format whose files are there."""
     if (folder / "transforms.json").is_file() or (folder / "transforms_train.json").is_file():
         from engine.scenes.transforms_json import load_transforms
         return load_transforms(folder, downscale)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.scenes.checks import check_cameras
 from engine.scenes.common import (
     bbox_from_cameras,
     every_8th_split,
@@ -70,6 +71,9 @@ def camera_matrix(path: Path, cam_id: int, model: str, params: list[float], W: i
         raise SceneError(f"{path}: camera {cam_id} uses model {model} with {len(params)} "
                          f"parameters; supported: {', '.join(MODELS)} (undistort first with "
                          "colmap image_undistorter)")
+    if W <= 0 or H <= 0 or not np.isfinite(params).all():
+        raise SceneError(f"{path}: camera {cam_id} has size {W}x{H} and parameters {params}; the size must "
+                         "be positive and the parameters finite: export the model again")
     _, fx, fy, cx, cy, dist = MODELS[model]
     if any(abs(p) > 1e-9 for p in params[dist:]):
         raise SceneError(f"{path}: camera {cam_id} ({model}) has lens distortion; undistort "
@@ -87,7 +91,10 @@ def world_from_colmap(q: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
     """[3, 3] rotation of a unit quaternion (w, x, y, z)."""
-    w, x, y, z = q / np.linalg.norm(q)
+    norm = np.linalg.norm(q)
+    if not np.isfinite(norm) or norm < 1e-12:
+        return np.full((3, 3), np.nan)            # refused with the view's name by checks.check_cameras
+    w, x, y, z = q / norm
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
                      [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
@@ -185,6 +192,9 @@ def load_colmap(folder: Path, text_dir: Path, downscale: int | None = None) -> S
     warn_missing(missing, len(views), image_dir)
     stacked = stack_images(images, names, image_dir)
     K, T = np.stack(Ks).astype(np.float32), np.stack(poses)
+    check_cameras(K, T, names, text_dir, "export the model again from COLMAP")
+    if points is not None:
+        points = points[np.isfinite(points).all(1)]
     H, W = stacked.shape[1:3]
     forward = is_forward_facing(T) and points is not None and len(points) >= 10
     if forward:

@@ -35,9 +35,12 @@ def read_image(path: Path, downscale: int = 1,
             has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
             im = im.convert("RGBA" if has_alpha else "RGB")
             if downscale > 1:
+                if im.width < downscale or im.height < downscale:
+                    raise SceneError(f"--downscale {downscale} shrinks {path} ({im.width}x{im.height}) "
+                                     "to nothing; use a smaller factor")
                 im = im.resize((im.width // downscale, im.height // downscale), Image.BOX)
             pixels = np.asarray(im)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise SceneError(f"cannot read image {path} ({exc}); replace or remove the file") from exc
     if not has_alpha:
         return pixels, False
@@ -49,6 +52,8 @@ def read_image(path: Path, downscale: int = 1,
 
 def stack_images(images: list[np.ndarray], names: list[str], where: Path) -> np.ndarray:
     """[N, H, W, 3] from equally sized images; SceneError naming the first odd one otherwise."""
+    if not images:
+        raise SceneError(f"{where} lists no images; add views to the scene")
     for image, name in zip(images, names):
         if image.shape != images[0].shape:
             raise SceneError(

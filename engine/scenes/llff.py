@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.scenes.checks import check_cameras
 from engine.scenes.common import IMAGE_SUFFIXES, bbox_from_cameras, every_8th_split, read_image, stack_images
 from engine.scenes.region import forward_frame, is_forward_facing, visual_region
 from engine.scenes.scene import Scene, SceneError
@@ -63,15 +64,17 @@ def load_llff(folder: Path, downscale: int | None = None) -> Scene:
     path = folder / "poses_bounds.npy"
     try:
         raw = np.load(path).astype(np.float64)
-    except (OSError, ValueError) as exc:
-        raise SceneError(f"cannot read {path} ({exc}); regenerate it with LLFF's imgs2poses") from exc
-    if raw.ndim != 2 or raw.shape[1] != 17:
-        raise SceneError(f"{path} has shape {raw.shape}, expected [N, 17]; regenerate it")
+    except Exception as exc:  # a damaged header fails in numpy's parser with any of several types
+        raise SceneError(f"cannot read {path} ({exc or type(exc).__name__}); regenerate it with LLFF's "
+                         "imgs2poses") from exc
+    if raw.ndim != 2 or raw.shape[1] != 17 or len(raw) == 0:
+        raise SceneError(f"{path} has shape {raw.shape}, expected [N, 17] with N >= 1; regenerate it")
     image_folder = _choose_folder(folder, downscale)
     files = sorted(p for p in image_folder.iterdir() if p.suffix in IMAGE_SUFFIXES)
     if len(files) != len(raw):
         raise SceneError(f"{image_folder} has {len(files)} images but {path} has {len(raw)} poses; "
                          "the two must match one to one")
+    _check_rows(raw, path)
     poses, bounds = raw[:, :15].reshape(-1, 3, 5), raw[:, 15:]                # [N, 3, 5], [N, 2]
     images = stack_images([read_image(p)[0] for p in files], [p.name for p in files], folder)
     H, W = images.shape[1:3]
@@ -81,6 +84,7 @@ def load_llff(folder: Path, downscale: int | None = None) -> Scene:
     T = np.tile(np.eye(4), (len(raw), 1, 1))                                  # [N, 4, 4]
     T[:, :3, :3] = np.stack([poses[:, :, 1], poses[:, :, 0], -poses[:, :, 2]], -1)
     T[:, :3, 3] = poses[:, :, 3]
+    check_cameras(K, T, [p.name for p in files], path, "regenerate the file with LLFF's imgs2poses")
     T = np.linalg.inv(forward_frame(T)) @ T
     scale = 1.0 / bounds[:, 0].min()
     T[:, :3, 3] *= scale
@@ -98,6 +102,22 @@ def load_llff(folder: Path, downscale: int | None = None) -> Scene:
         K=K.astype(np.float32), T_world_camera=T.astype(np.float32),
         view_names=tuple(p.stem for p in files), train_ids=train_ids, test_ids=test_ids,
         bbox=bbox, near=near, far=far, forward_facing=forward, background=None, bbox_source=bbox_source)
+
+
+def _check_rows(raw: np.ndarray, path: Path) -> None:
+    """Refuse rows holding NaN / infinity, image sizes or focal lengths <= 0, or depth bounds that
+    are not 0 < near < far; the message names the row (the view, in file-name order)."""
+    fix = "regenerate the file with LLFF's imgs2poses (or remove that view and its image)"
+    for i, row in enumerate(raw):
+        if not np.isfinite(row).all():
+            raise SceneError(f"{path}: row {i} holds NaN or infinity; {fix}")
+        H, W, focal = row[4], row[9], row[14]
+        if min(H, W, focal) <= 0:
+            raise SceneError(f"{path}: row {i} gives image size {W:g}x{H:g} and focal length {focal:g}; "
+                             f"each must be positive; {fix}")
+        if not 0 < row[15] < row[16]:
+            raise SceneError(f"{path}: row {i} has depth bounds near {row[15]:g}, far {row[16]:g}; "
+                             f"they must satisfy 0 < near < far; {fix}")
 
 
 def _frustum_bbox(K: np.ndarray, T: np.ndarray, H: int, W: int, near: float, far: float

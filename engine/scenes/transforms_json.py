@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from engine.scenes.checks import check_cameras, number, numbers
 from engine.scenes.common import (
     bbox_from_cameras,
     every_8th_split,
@@ -55,20 +56,26 @@ def read_json(path: Path) -> dict:
 
 def _intrinsics(meta: dict, frame: dict, W: int, H: int, path: Path) -> np.ndarray:
     """[3, 3] K of one frame at its file's full resolution W x H (frame keys override meta)."""
-    get = lambda key: frame.get(key, meta.get(key))
-    sx = W / get("w") if get("w") else 1.0   # w/h in the JSON may differ from the file's size
-    sy = H / get("h") if get("h") else 1.0
+    fix = "give positive numbers (pixels, or radians for camera_angle_x / _y)"
+
+    def get(key: str) -> float | None:
+        value = frame.get(key, meta.get(key))
+        where = f"{path}: '{key}' of {frame.get('file_path')}"
+        return None if value is None else number(value, where, fix, positive=key not in ("cx", "cy"))
+
+    w, h = get("w"), get("h")
+    sx, sy = (W / w if w else 1.0), (H / h if h else 1.0)   # w/h in the JSON may differ from the file's size
     if get("fl_x") is not None:
-        fx = float(get("fl_x"))
-        fy = float(get("fl_y")) if get("fl_y") is not None else fx
+        fx = get("fl_x")
+        fy = get("fl_y") if get("fl_y") is not None else fx
     elif get("camera_angle_x") is not None:
-        fx = 0.5 * (get("w") or W) / np.tan(0.5 * float(get("camera_angle_x")))
+        fx = 0.5 * (w or W) / np.tan(0.5 * get("camera_angle_x"))
         angle_y = get("camera_angle_y")
-        fy = 0.5 * (get("h") or H) / np.tan(0.5 * float(angle_y)) if angle_y is not None else fx
+        fy = 0.5 * (h or H) / np.tan(0.5 * angle_y) if angle_y is not None else fx
     else:
         raise SceneError(f"{path} gives no focal length (fl_x or camera_angle_x); add one")
-    cx = float(get("cx")) if get("cx") is not None else 0.5 * (get("w") or W)
-    cy = float(get("cy")) if get("cy") is not None else 0.5 * (get("h") or H)
+    cx = get("cx") if get("cx") is not None else 0.5 * (w or W)
+    cy = get("cy") if get("cy") is not None else 0.5 * (h or H)
     return scale_K(np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]]), sx, sy)
 
 
@@ -90,14 +97,14 @@ def load_transforms(folder: Path, downscale: int | None = None, include_val: boo
     background, saw_alpha = None, False
     for split, path in splits:
         meta = read_json(path)
-        extra = meta.get("sa3d", extra)
+        extra = _extra(meta.get("sa3d", extra), path)
         background = tuple(extra["background"]) if "background" in extra else None
         missing = []
         for frame in meta["frames"]:
-            if "file_path" not in frame or "transform_matrix" not in frame:
+            if not isinstance(frame, dict) or "file_path" not in frame or "transform_matrix" not in frame:
                 raise SceneError(f"{path}: a frame lacks 'file_path' or 'transform_matrix'; "
                                  "fix the file")
-            image_path = find_image(path.parent / frame["file_path"])
+            image_path = find_image(path.parent / str(frame["file_path"]))
             if image_path is None:
                 missing.append(str(frame["file_path"]))
                 continue
@@ -106,9 +113,9 @@ def load_transforms(folder: Path, downscale: int | None = None, include_val: boo
             full_W, full_H = read_size(image_path)
             K = _intrinsics(meta, frame, full_W, full_H, path)
             Ks.append(scale_K(K, image.shape[1] / full_W, image.shape[0] / full_H))
-            pose = np.asarray(frame["transform_matrix"], dtype=np.float64)
-            if pose.shape != (4, 4) and pose.shape != (3, 4):
-                raise SceneError(f"{path}: transform_matrix of {frame['file_path']} is not 4x4")
+            pose = numbers(frame["transform_matrix"], ((4, 4), (3, 4)),
+                           f"{path}: transform_matrix of {frame['file_path']}",
+                           "give the camera-to-world matrix as 4 rows of 4 numbers")
             poses.append(np.vstack([pose[:3], [0, 0, 0, 1]]) @ OPENGL_TO_OPENCV)
             images.append(image)
             names.append(image_path.stem if split == "all" else f"{split}_{image_path.stem}")
@@ -116,10 +123,11 @@ def load_transforms(folder: Path, downscale: int | None = None, include_val: boo
         warn_missing(missing, len(meta["frames"]), path)
     if len(set(names)) != len(names):
         names = [p.replace("/", "_").replace(".", "").strip("_") for _, p in split_of]
+    stacked = stack_images(images, names, folder)
     train_ids, test_ids = _split(splits, split_of, meta)
     K = np.stack(Ks).astype(np.float32)
     T = np.stack(poses).astype(np.float32)
-    stacked = stack_images(images, names, folder)
+    check_cameras(K, T, names, splits[0][1], "fix that frame's transform_matrix and intrinsics, or remove the frame")
     bbox, near, far = bbox_from_cameras(K, T, stacked.shape[1], stacked.shape[2])
     if "bbox" in extra:
         bbox, bbox_source = extra["bbox"], "sa3d.bbox in the scene file"
@@ -134,6 +142,19 @@ def load_transforms(folder: Path, downscale: int | None = None, include_val: boo
         near=float(extra.get("near", near)), far=float(extra.get("far", far)),
         forward_facing=bool(extra.get("forward_facing", False)), background=background,
         bbox_source=bbox_source)
+
+
+def _extra(extra, path: Path) -> dict:
+    """The optional `sa3d` key with its numbers checked: bbox [2, 3], background [3], near, far."""
+    if not isinstance(extra, dict):
+        raise SceneError(f"{path}: 'sa3d' must be an object with bbox, background, near, far; fix or remove it")
+    fix = "fix or remove it"
+    checked = dict(extra)
+    for key, shape in (("bbox", (2, 3)), ("background", (3,)), ("near", ()), ("far", ())):
+        if key in extra:
+            value = numbers(extra[key], shape, f"{path}: sa3d.{key}", fix)
+            checked[key] = value.tolist() if shape else float(value)
+    return checked
 
 
 def _region(folder: Path, meta: dict, K, T, H: int, W: int, near: float, cube) -> tuple[np.ndarray, str]:

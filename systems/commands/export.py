@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+POINT_BYTES = 64   # a sampled surface point: position, colour, face index and the sampling temporaries
 FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
 
 
@@ -40,12 +41,21 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     """Load the grid, scene and field, check they belong together, export; user errors raise."""
     from engine.device import resolve_device
+    from engine.io import check_output_dir
+    from engine.memory import require
     from engine.scenes import load_scene
     from systems.export import views
-    from systems.export.export import VIEW_FORMATS, ExportOptions, export_object
+    from systems.export.export import FOLDER_MARKER, VIEW_FORMATS, ExportOptions, export_object
     from systems.export.grid_file import ExportError, load_mask_grid
     from systems.segmentation.cli import load_or_default_field
 
+    if args.format in VIEW_FORMATS:
+        check_output_dir(args.out, marker=FOLDER_MARKER)
+    elif Path(args.out).is_dir():
+        raise ExportError(f"--out {args.out} is a folder; format {args.format} writes one file: give a file path")
+    if args.points < 1 or args.smooth < 0 or args.fps < 1 or not 0 < args.alpha_iso < 1:
+        raise ExportError("--points and --fps must be >= 1, --smooth >= 0 and --alpha-iso within (0, 1)")
+    require(args.points * POINT_BYTES, f"--points {args.points}", "use fewer --points")
     grid = load_mask_grid(args.grid)
     scene = load_scene(args.scene, downscale=args.downscale)
     if scene.content_hash() != grid.scene_hash:

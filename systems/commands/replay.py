@@ -1,6 +1,7 @@
 """`main.py replay FILE`: replay a recorded segmentation session headless, through the same systems.
 
-Writes OUT/mask_grid.npz (the segment command's layout) and OUT/masks/<view>.png (instance ids,
+Writes OUT as a unit (engine/io.atomic_dir: an interrupted replay leaves the previous OUT whole):
+OUT/mask_grid.npz (the segment command's layout) and OUT/masks/<view>.png (instance ids,
 systems/record/outputs.py) and, with --video,
 the recorded camera path with the mask overlay. Compares every recorded grid hash with the replay:
 exit 0 when identical, 1 with one line per difference. File format: systems/record/fileformat.py.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+OUT_MARKER = "mask_grid.npz"   # every replay output folder holds it
 
 
 def add_arguments(parser) -> None:
@@ -36,17 +39,25 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from engine.device import resolve_device
     from engine.field.checkpoint import load_field
+    from engine.io import atomic_dir, check_output_dir
     from engine.scenes import load_scene
+    from systems.record.determinism import differences, recorded_threads
     from systems.record.fileformat import RecordingError, check_header, file_hash
     from systems.record.outputs import VideoCapture, write_masks
     from systems.record.replayer import run_replay
     from systems.record.session import headless_replay_app, load_session
     from systems.segmentation.outputs import save_mask_grid
 
+    if not 16 <= args.video_size <= 4096 or args.fps < 1:
+        raise RecordingError(f"--video-size must be within 16..4096 pixels and --fps >= 1 (got {args.video_size}, "
+                             f"{args.fps})")
     recording, notices = load_session(args.file, force=args.force)
     header = recording.header
     scene = load_scene(args.scene or header["scene"]["name"], downscale=args.downscale)
     check_header(recording, scene_hash=scene.content_hash(), force=args.force)
+    out = Path(args.out) if args.out else recording.path.with_name(recording.path.stem + "-replay")
+    check_output_dir(out, marker=OUT_MARKER)
+    views = _views(scene, args.views)
     field_path = args.field or header["field"].get("path")
     if field_path is None:
         raise RecordingError(f"{recording.path} names no field file: give the field it was recorded "
@@ -63,14 +74,16 @@ def run(args) -> int:
                        f"{header['field']['hash'][:12]}): the grids will differ")
     segmenter = _segmenter(args, header, device)
     capture = VideoCapture(args.video_size) if args.video else None
+    notices += differences(header.get("determinism"))
     for line in notices:
         print(f"note: {line}", file=sys.stderr)
     app, replay = headless_replay_app(recording, scene, field, segmenter, device=device,
                                       field_hash=field_hash, capture=capture)
-    run_replay(app, replay)
-    out = Path(args.out) if args.out else recording.path.with_name(recording.path.stem + "-replay")
-    save_mask_grid(app, out / "mask_grid.npz")
-    masks = write_masks(app, out / "masks", _views(scene, args.views))
+    with recorded_threads(header.get("determinism")):
+        run_replay(app, replay)
+    with atomic_dir(out, marker=OUT_MARKER) as tmp:
+        save_mask_grid(app, tmp / OUT_MARKER)
+        masks = write_masks(app, tmp / "masks", views)
     written = [str(out / "mask_grid.npz"), f"{len(masks)} masks in {out / 'masks'}"]
     if capture is not None:
         written.append(str(capture.write(args.video, fps=args.fps)))

@@ -18,6 +18,8 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options (no heavy imports: `--help` stays fast)."""
+    from systems.sam.factory import add_sam_model_argument
+
     parser.add_argument("scene", nargs="?", default="builtin", help="'builtin' or a scene folder")
     parser.add_argument("--downscale", type=int, default=None, help="image downscale factor of the scene")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -37,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segmenter", choices=("auto", "sam", "fallback", "gt"), default="auto")
     parser.add_argument("--gt-masks", default=None, help="folder of <view name>.png masks (gt segmenter)")
     parser.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint file")
+    add_sam_model_argument(parser)
     parser.add_argument("--num-prompts", type=int, default=3, help="self-prompts per view")
     parser.add_argument("--iou-gate", type=float, default=0.5, help="reject views whose IoU is below")
     parser.add_argument("--out", required=True, help="output folder")
@@ -51,7 +54,8 @@ def run(args) -> int:
     from engine.app import App
     from engine.device import resolve_device
     from engine.errors import UserFacingError
-    from engine.io import atomic_dir
+    from engine.io import atomic_dir, check_output_dir
+    from engine.memory import check_view_weights
     from engine.scenes import load_scene
     from engine.schedule import Schedule
     from systems.sam import PromptError, make_segmenter
@@ -73,15 +77,17 @@ def run(args) -> int:
     start = time.perf_counter()
     device = resolve_device(args.device)
     scene = load_scene(args.scene, args.downscale)
+    check_view_weights(len(scene), scene.H, scene.W)       # masks are written for every view
     objects = (cli.read_prompts_file(args.prompts, scene, args.gt_masks) if args.prompts
                else [cli.object_from_flags(args, scene)])
     views = cli.parse_views(args.views, scene)
+    check_output_dir(args.out, marker="summary.json")
     segmenters = []
     for obj in objects:
         gt = cli.gt_mask_folder(scene, obj.view, obj.points, obj.gt_masks) if args.segmenter == "gt" else None
         if not segmenters or args.segmenter == "gt":
             segmenters.append(make_segmenter(args.segmenter, checkpoint=args.sam_checkpoint, gt_masks=gt,
-                                             device=device))
+                                             model_type=args.sam_model, device=device))
         else:
             segmenters.append(segmenters[0])
     if segmenters[0].notice:

@@ -60,19 +60,26 @@ def run(args) -> int:
     from engine.field.checkpoint import save_field
     from engine.field.progress import training_bar
     from engine.field.train import TrainConfig, field_kind, train_field
-    from engine.io import atomic_dir
+    from engine.io import atomic_dir, check_output_dir
+    from engine.memory import check_training
     from engine.scenes import load_scene
+    from engine.scenes.checks import check_region
 
     if args.max_minutes <= 0 or (args.resolution is not None and args.resolution < 8):
         raise UserFacingError("--max-minutes must be > 0 and --resolution at least 8")
+    if not math.isfinite(args.max_minutes):
+        raise UserFacingError(f"--max-minutes {args.max_minutes} is not a finite number of minutes")
     bbox = parse_bbox(args.bbox) if args.bbox is not None else None
+    check_output_dir(args.out, marker="train.json")
     device = resolve_device(args.device)
     scene = load_scene(args.scene, args.downscale)
     scene_hash = scene.content_hash()                   # the scene's identity, whatever box is trained
     if bbox is not None:
         scene = dataclasses.replace(scene, bbox=bbox, bbox_source="--bbox")
+    check_region(scene.bbox, scene.near, scene.far, scene.source, nonempty=True)
     kind = field_kind(scene, args.space)
     resolution = args.resolution or (160 if kind == "ndc" else 128)
+    check_training(resolution, len(scene.train_ids) * scene.H * scene.W, device)
     out = Path(args.out)
     with atomic_dir(out, marker="train.json") as tmp:   # refuses a file or a foreign folder up front
         print(f"field kind {kind} ({'--space' if args.space != 'auto' else 'auto: ' + KIND_REASONS[kind]}); "

@@ -11,6 +11,8 @@ DEMO_OUT = Path("outputs/view_demo")
 
 
 def add_arguments(parser) -> None:
+    from systems.sam.factory import add_sam_model_argument
+
     parser.add_argument("scene", nargs="?", default="builtin", help="'builtin' or a scene folder")
     parser.add_argument("--field", help="a trained field checkpoint (default: train once and cache)")
     parser.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
@@ -21,6 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gt-masks", help="folder of <view name>.png masks for --segmenter gt "
                         "(default on the built-in scene: its ground-truth object ids)")
     parser.add_argument("--sam-checkpoint", help="SAM checkpoint file")
+    add_sam_model_argument(parser)
     parser.add_argument("--propagation-views", type=int,
                         help="propagate over N evenly spaced training views (default: all)")
     parser.add_argument("--train-seconds", type=float, default=120.0,

@@ -9,28 +9,31 @@ Formats (`FORMATS`), all written atomically (engine/io.py):
   masks            0/255 PNG masks <camera name>.png: the 2D mask in each camera (inverse.ops.coverage_mask)
   object-renders   RGB PNGs of the object alone (density outside the grown 3D mask removed)
   removed-renders  RGB PNGs of the scene without the object (density inside the grown 3D mask removed)
-The per-camera formats write a folder (`out`) and, with `video`, also an .mp4 or .gif of the frames.
+The per-camera formats write a folder (`out`) as a unit (engine/io.atomic_dir: an interrupted
+export leaves the previous folder whole), with `export.json` naming the format, object and files,
+and, with `video`, also an .mp4 or .gif of the frames.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from engine.field.grid import VoxelField
-from engine.io import atomic_path, atomic_write
+from engine.io import atomic_dir, atomic_write
+from engine.media import png_bytes, write_video
 from systems.export import formats, ops, views
 from systems.export.grid_file import ExportError, MaskGridFile, check_matches_field
 
 FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
 MESH_FORMATS = ("ply", "obj", "mesh-ply")
 VIEW_FORMATS = ("masks", "object-renders", "removed-renders")
+FOLDER_MARKER = "export.json"    # every per-camera export folder holds it
 
 
 @dataclass(frozen=True)
@@ -121,37 +124,18 @@ def _write_views(grid: MaskGridFile, index: int, mask: np.ndarray, field: VoxelF
         edited = views.edited_field(field, grown)
     votes = torch.from_numpy(grid.votes[index:index + 1])             # [1, Z, Y, X]
     written, frames = [], []
-    for named in cameras:
-        if options.format == "masks":
-            image = np.where(views.object_masks(field, votes, named.camera)[0], 255, 0).astype(np.uint8)
-        else:
-            image = views.render_rgb(edited, named.camera)            # [H, W, 3] uint8
-        path = out / f"{named.name}.png"
-        atomic_write(path, _png(image))
-        written.append(path)
-        frames.append(image)
+    with atomic_dir(out, marker=FOLDER_MARKER) as tmp:
+        for named in cameras:
+            if options.format == "masks":
+                image = np.where(views.object_masks(field, votes, named.camera)[0], 255, 0).astype(np.uint8)
+            else:
+                image = views.render_rgb(edited, named.camera)        # [H, W, 3] uint8
+            (tmp / f"{named.name}.png").write_bytes(png_bytes(image))
+            written.append(out / f"{named.name}.png")
+            frames.append(image)
+        (tmp / FOLDER_MARKER).write_text(json.dumps(
+            {"format": options.format, "object": grid.names[index], "grid": str(grid.path),
+             "files": [p.name for p in written]}, indent=1) + "\n")
     if options.video is not None:
-        written.append(_write_video(frames, Path(options.video), options.fps))
+        written.append(write_video(options.video, frames, options.fps))
     return written
-
-
-def _png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
-    """Frames [H, W] or [H, W, 3] uint8 (one size) as an .mp4 (ffmpeg) or a looping .gif."""
-    import imageio.v2 as imageio
-
-    if path.suffix.lower() not in (".mp4", ".gif"):
-        raise ExportError(f"video {path} must end in .mp4 or .gif")
-    if len({f.shape for f in frames}) != 1:
-        raise ExportError(f"video {path} needs frames of one size: give cameras of one H x W")
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".gif":
-            imageio.mimwrite(tmp, frames, format="GIF", duration=1.0 / fps, loop=0)
-        else:
-            imageio.mimwrite(tmp, frames, format="FFMPEG", fps=fps, macro_block_size=1)
-    return path

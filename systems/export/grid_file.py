@@ -76,10 +76,13 @@ def load_mask_grid(path: str | Path) -> MaskGridFile:
                                 bbox=data["bbox"].astype(np.float32).reshape(2, 3),
                                 space=str(data["space"]), scene_hash=str(data["scene_hash"]),
                                 field_hash=str(data["field_hash"]), path=path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise ExportError(f"{path} is not a readable mask grid ({type(error).__name__}: {error}): {fix}") from None
-    if votes.ndim != 4 or len(names) != votes.shape[0]:
-        raise ExportError(f"{path} is damaged: votes {votes.shape} for {len(names)} names: {fix}")
+    if votes.ndim != 4 or len(names) != votes.shape[0] or grid.colors.shape != (len(names), 3):
+        raise ExportError(f"{path} is damaged: votes {votes.shape} and colors {grid.colors.shape} for "
+                          f"{len(names)} names: {fix}")
+    if not (np.isfinite(votes).all() and np.isfinite(grid.bbox).all()):
+        raise ExportError(f"{path} is damaged: its votes or box hold NaN or infinity: {fix}")
     return grid
 
 

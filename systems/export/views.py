@@ -48,6 +48,9 @@ def scene_cameras(scene) -> list[NamedCamera]:
     return [NamedCamera(name, Camera.of_view(scene, i)) for i, name in enumerate(scene.view_names)]
 
 
+MAX_SIDE = 8192   # pixels per side of a camera-path image (the viewer's --size limit)
+
+
 def load_camera_path(path: str | Path) -> list[NamedCamera]:
     """Read a camera path JSON file (format in the module docstring); raises CameraPathError."""
     path = Path(path)
@@ -69,8 +72,11 @@ def load_camera_path(path: str | Path) -> list[NamedCamera]:
         except (KeyError, TypeError, ValueError, AttributeError):
             raise CameraPathError(f"camera {i} of {path} is malformed: each entry must be "
                                   f"{expected[10:]}") from None
-        if H <= 0 or W <= 0:
-            raise CameraPathError(f"camera {i} of {path} has size {H} x {W}: give positive H and W")
+        if not 0 < H <= MAX_SIDE or not 0 < W <= MAX_SIDE:
+            raise CameraPathError(f"camera {i} of {path} has size {H} x {W}: give H and W within 1..{MAX_SIDE}")
+        if not (np.isfinite(K).all() and np.isfinite(T).all()):
+            raise CameraPathError(f"camera {i} of {path} holds NaN or infinity in K or T_world_camera: "
+                                  f"give finite numbers")
         cameras.append(NamedCamera(name, Camera(K, T, H, W)))
     return cameras
 

@@ -127,6 +127,28 @@ def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: tor
         blocks.append(block)
     A = sparse.vstack(blocks, format="csr").astype(np.float32)
     A.sort_indices()
+    return _view_weights(A, voxels, H, W, grid_shape, backdrop)
+
+
+def view_weights_from_rows(indptr: np.ndarray, voxel_ids: np.ndarray, values: np.ndarray, H: int, W: int,
+                           grid_shape: tuple[int, int, int], *, backdrop: torch.Tensor | None = None) -> ViewWeights:
+    """A view's matrix from its rows already coalesced (engine/field/frozen_march.py's footprint):
+    indptr [H*W + 1], flat voxel ids [E] ascending within each row, values [E]; backdrop as in
+    build_view_weights. The columns are the voxels that occur, renumbered in ascending order (so
+    rows stay sorted)."""
+    Z, Y, X = grid_shape
+    seen = np.zeros(Z * Y * X, dtype=bool)
+    seen[voxel_ids] = True
+    voxels = np.flatnonzero(seen)                                                   # [U]
+    local = np.cumsum(seen, dtype=np.int32) - 1                                     # [Z*Y*X] column of each voxel
+    A = sparse.csr_matrix((values.astype(np.float32, copy=False), local[voxel_ids], indptr.astype(np.int32)),
+                          shape=(H * W, voxels.size))
+    A.has_sorted_indices = True
+    return _view_weights(A, torch.from_numpy(voxels.astype(np.int64)), H, W, grid_shape, backdrop)
+
+
+def _view_weights(A: sparse.csr_matrix, voxels: torch.Tensor, H: int, W: int, grid_shape, backdrop) -> ViewWeights:
+    """ViewWeights of CSR A [H*W, U] over `voxels`: column sums, pixel weights (+ backdrop), row blocks."""
     col_sums = np.asarray(A.sum(axis=0), dtype=np.float32).reshape(-1)              # [U]
     pixel_weight = np.asarray(A.sum(axis=1), dtype=np.float32).reshape(-1)          # [H*W]
     if backdrop is not None:

@@ -9,6 +9,7 @@ from components.messages import MaskUpdated, PropagationFinished, PropagationPro
 from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle
 from components.segmentation import Candidates, NeedsLift, PendingView, Prompts, Propagation, SegObject
 from systems.inverse.ops import accumulate_votes, gate_iou, view_votes
+from systems.inverse.start_system import check_against_start
 from systems.segmentation.views import scene_view_entry, view_entry
 
 
@@ -57,7 +58,8 @@ def finish_message(propagation: Propagation, gate: float, segmenter: str = "SAM"
 def lift_pending_views(app) -> None:
     """Reads PendingView (rendered mask, self-prompts, SAM mask) and SegmentationSettings; gates
     the view by IoU and lifts accepted ones with lambda_others into MaskGrid; writes Propagation
-    (accepted / rejected, finished); sends PropagationProgressed, then PropagationFinished."""
+    (accepted / rejected, finished); at the end, checks the pass against its start (start_system);
+    sends PropagationProgressed, then PropagationFinished."""
     settings = app.resource(SegmentationSettings)
     segmenter_name = getattr(app.resource(SegmenterHandle).segmenter, "name", "SAM")
     for entity, (obj, propagation, pending) in esper.get_components(SegObject, Propagation, PendingView):
@@ -77,5 +79,11 @@ def lift_pending_views(app) -> None:
         app.send(PropagationProgressed(obj.id, propagation.done, propagation.total, pending.view, accepted, iou))
         if not propagation.queue:
             propagation.finished = True
+            prompted = esper.component_for_entity(entity, Prompts).view
+            tried = [v for v, *_ in propagation.accepted + propagation.rejected]
+            check = check_against_start(app, obj, propagation, ([prompted] if prompted is not None else []) + tried)
+            message = finish_message(propagation, settings.iou_gate, segmenter_name)
+            if check is not None and propagation.accepted:
+                message += f"; {check.message}"
             app.send(PropagationFinished(obj.id, len(propagation.accepted), len(propagation.rejected),
-                                         finish_message(propagation, settings.iou_gate, segmenter_name)))
+                                         message, check))

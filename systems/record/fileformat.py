@@ -7,6 +7,8 @@ Line 1, the header (one JSON object):
     objects: the objects that already existed (as in a "grids" event; empty for a whole session).
     device: where the field ran (absent in early files: "cpu"). Grids replay bit for bit on the
     device they were recorded on; another device rounds differently.
+    determinism: {"torch_threads", "dtype", "torch", "numpy", "scipy"}, the settings that change the
+    bits (systems/record/determinism.py; absent in early files); replay applies the thread count.
     field / checkpoint hashes are sha256 of the file bytes, or "none" (a SAM segmenter without a
     named file gives its own identity); segmenter "source" = the weights file or the gt mask folder.
 Every further line, one event:

@@ -7,15 +7,13 @@ masks/<view>.png: uint8 instance ids, 0 = no object, k = channel k - 1
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from components.camera import Camera
 from components.resources import MaskGrid, SceneData, SegmentationSettings
-from engine.io import atomic_path, atomic_write
+from engine.media import VIDEO_SUFFIXES, write_png, write_video
 from systems.record.fileformat import RecordingError
 from systems.segmentation.objects import objects_by_channel
 
@@ -36,7 +34,7 @@ def write_masks(app, folder: str | Path, views: list[int]) -> list[Path]:
             entry = scene_view_entry(app, view)
         ids = instance_ids(entry.weights, votes)
         path = folder / f"{scene.view_names[view]}.png"
-        atomic_write(path, _png(ids))
+        write_png(path, ids)
         written.append(path)
     return written
 
@@ -57,21 +55,14 @@ class VideoCapture:
         self.frames.append(overlay_frame(app, camera))
 
     def write(self, path: str | Path, fps: int = 10) -> Path:
-        """Write the frames as .mp4 (ffmpeg) or .gif (atomic); RecordingError if there are none."""
-        import imageio.v2 as imageio
-
+        """Write the frames as .mp4 or .gif (engine/media.py); RecordingError if there are none."""
         path = Path(path)
-        if path.suffix.lower() not in (".mp4", ".gif"):
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise RecordingError(f"video {path} must end in .mp4 or .gif")
         if not self.frames:
             raise RecordingError("the recording holds no camera path to make a video of: record with the "
                                  "viewer (it writes the camera as it moves)")
-        with atomic_path(path) as tmp:
-            if path.suffix.lower() == ".gif":
-                imageio.mimwrite(tmp, self.frames, format="GIF", duration=1000.0 / fps, loop=0)
-            else:
-                imageio.mimwrite(tmp, self.frames, format="FFMPEG", fps=fps, macro_block_size=1)
-        return path
+        return write_video(path, self.frames, fps)
 
 
 def overlay_frame(app, camera: Camera) -> np.ndarray:
@@ -89,9 +80,3 @@ def overlay_frame(app, camera: Camera) -> np.ndarray:
     tint = ids[..., None] > 0                                          # [H, W, 1]
     rgb = np.where(tint, (1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colors[ids], rgb)
     return (np.clip(rgb, 0, 1) * 255.0 + 0.5).astype(np.uint8)
-
-
-def _png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()

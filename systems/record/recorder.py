@@ -26,11 +26,13 @@ from components.segmentation import SegObject
 from engine.schedule import Schedule, Stage, system
 from systems.camera.system import ViewerCamera
 from systems.record import ops
+from systems.record.determinism import current_settings
 from systems.record.fileformat import RecordingWriter, make_header, write_new
 
 REQUESTS = (m.PromptAdded, m.BoxPrompted, m.MaskPrompted, m.CandidatePicked, m.UndoRequested,
             m.ClearRequested, m.NewObjectRequested, m.ObjectSelected, m.DeleteObjectRequested,
-            m.RenameObjectRequested, m.RecolorObjectRequested, m.PropagationRequested, m.PropagationCancelled)
+            m.RenameObjectRequested, m.RecolorObjectRequested, m.PropagationRequested, m.PropagationCancelled,
+            m.ViewEncoded)
 FACTS = (m.ObjectCreated, m.ObjectDeleted, m.ObjectRenamed, m.ObjectRecolored, m.CandidatesReady, m.PromptRejected,
          m.MaskUpdated, m.PropagationStarted, m.PropagationProgressed, m.PropagationFinished)
 
@@ -98,6 +100,7 @@ def session_header(app, settings: RecordingSettings) -> dict:
     header["segmenter"]["source"] = None if source is None else str(source)
     header["objects"] = object_grids(app)
     header["device"] = data.field.density.device.type
+    header["determinism"] = current_settings()
     return header
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from components.encoding import Encoding
 from components.resources import SceneData
 from systems.camera.system import ViewerCamera
 from systems.record.fileformat import Event, Recording, now_iso
@@ -203,7 +204,11 @@ def _watch_stall(app, replay: Replay, *, progressed: bool) -> None:
 
 
 def _resume_recorder(app, replay: Replay) -> None:
-    """Continue a paused recording: recorded frames and seconds go on from its last event."""
+    """Continue a paused recording: recorded frames and seconds go on from its last event (and
+    background embeddings are announced as they arrive again)."""
+    encoding = app.try_resource(Encoding)
+    if encoding is not None:
+        encoding.replayed = False
     recorder = app.try_resource(Recorder)
     if recorder is None or not recorder.paused:
         return

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.encoding import Encoding
+from components.messages import ViewEncoded
 from components.resources import SceneData
 from engine.app import App
 from engine.schedule import Schedule
@@ -21,6 +23,7 @@ from systems.record.fileformat import (
 )
 from systems.record.recorder import Recorder, RecordingSettings, recording_plugin
 from systems.record.replayer import Replay, replay_recording
+from systems.sam.system import insert_encoding
 
 
 def load_session(path: str | Path, *, scene_hash: str | None = None, force: bool = False
@@ -50,7 +53,15 @@ def continue_recording(app: App, settings: RecordingSettings) -> tuple[Replay, l
                        f"after line {len(recording.events) + 1}")
     writer = RecordingWriter(recording.path, next_n=len(recording.events) + 1)
     app.insert_resource(Recorder(settings, writer, frame0=app.frame, t0=0.0, paused=True))
+    encoding = app.try_resource(Encoding)
+    if encoding is not None:                  # embeddings arrive where the recording says, until caught up
+        encoding.replayed = recorded_encoding(recording)
     return replay_recording(app, recording), notices
+
+
+def recorded_encoding(recording: Recording) -> bool:
+    """Whether the session encoded views in the background (its ViewEncoded arrivals are recorded)."""
+    return any(e.kind == "message" and isinstance(e.data, ViewEncoded) for e in recording.events)
 
 
 def headless_replay_app(recording: Recording, scene, field, segmenter, *, device: str = "cpu",
@@ -66,4 +77,6 @@ def headless_replay_app(recording: Recording, scene, field, segmenter, *, device
     insert_segmentation(app, scene, field, segmenter,
                         settings if isinstance(settings, SegmentationSettings) else None,
                         device=device, field_hash=field_hash)
+    if recorded_encoding(recording):          # the session's embeddings arrived in the background
+        insert_encoding(app, ahead=False, replayed=True)
     return app, replay_recording(app, recording, capture=capture)

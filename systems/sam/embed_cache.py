@@ -1,12 +1,14 @@
 """SAM image-embedding cache: an in-memory LRU in front of one file per image on disk.
 
 An entry is what SamPredictor.set_image computes: `features` [1, C, h, w] float32 (CPU copy),
-`original_size` (H, W) and `input_size` (h', w'). Files are `<key>.pt`, written atomically;
-an unreadable file is treated as a miss (and rewritten by the caller).
+`original_size` (H, W) and `input_size` (h', w'); HQ-SAM models add `interm` [1, h, w, C_vit], the
+encoder's early features. Files are `<key>.pt`, written atomically; an unreadable file is treated
+as a miss (and rewritten by the caller). Safe to share between the main thread and a worker.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -20,12 +22,14 @@ class EmbeddingCache:
         self.folder = Path(folder).expanduser() if folder is not None else None
         self.max_in_memory = max_in_memory
         self._memory: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> dict | None:
         """The entry stored under key (memory first, then disk), or None."""
-        if key in self._memory:
-            self._memory.move_to_end(key)
-            return self._memory[key]
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
         if self.folder is None or not (self.folder / f"{key}.pt").is_file():
             return None
         import torch
@@ -45,7 +49,8 @@ class EmbeddingCache:
                 torch.save(entry, tmp)
 
     def _remember(self, key: str, entry: dict) -> None:
-        self._memory[key] = entry
-        self._memory.move_to_end(key)
-        while len(self._memory) > self.max_in_memory:
-            self._memory.popitem(last=False)
+        with self._lock:
+            self._memory[key] = entry
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_in_memory:
+                self._memory.popitem(last=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from systems.sam.checkpoints import model_type_from_name
 from systems.sam.errors import SegmenterError
 from systems.sam.protocol import Segmenter
 
@@ -21,7 +22,9 @@ def make_segmenter(kind: str = "auto", *, checkpoint: str | None = None, model_t
     """Build a segmenter: "sam", "fallback", "gt" (needs gt_masks) or "auto".
 
     "auto" = SAM if a checkpoint is found (checkpoint=, $SA3D_SAM_CHECKPOINT, or an official file in
-    <cache>/sam/), else the fallback with a one-line `notice`. cache_dir defaults to $SA3D_CACHE or
+    <cache>/sam/: model_type's, or with model_type None / "auto" the lightest found on a CPU and the
+    largest on CUDA), else the fallback with a one-line `notice`. The model type comes from
+    model_type, else the checkpoint's file name, else its weights. cache_dir defaults to $SA3D_CACHE or
     ~/.cache/sa3d (SAM checkpoints in <cache>/sam/, embeddings in <cache>/sam/embeddings/).
     Raises SegmenterError for an unknown kind, a missing gt folder or a missing/wrong checkpoint
     that was asked for explicitly.
@@ -38,21 +41,40 @@ def make_segmenter(kind: str = "auto", *, checkpoint: str | None = None, model_t
     if kind not in ("sam", "auto"):
         raise SegmenterError(f"unknown segmenter '{kind}': choose one of {', '.join(KINDS)}")
     from systems.sam.checkpoints import find_sam_checkpoint, missing_checkpoint_line
-    path = find_sam_checkpoint(checkpoint, model_type, cache / "sam")
+    model_type = None if model_type in (None, "auto") else model_type
+    path = find_sam_checkpoint(checkpoint, model_type, cache / "sam", device=device)
     if path is None:
         if kind == "sam":
             raise SegmenterError(missing_checkpoint_line(model_type, cache / "sam"))
         from systems.sam.fallback import FallbackSegmenter
         return FallbackSegmenter(notice="using the fallback segmenter: "
                                         f"{missing_checkpoint_line(model_type, cache / 'sam')}")
-    try:
-        import segment_anything  # noqa: F401  (optional dependency: checked where it is used)
-    except ImportError:
+    missing = missing_model_package(model_type or model_type_from_name(path))
+    if missing:
         if kind == "sam":
-            raise SegmenterError(
-                "the segment_anything package is missing: pip install segment-anything") from None
+            raise SegmenterError(f"the {missing} package is missing: pip install {missing.replace('_', '-')}")
         from systems.sam.fallback import FallbackSegmenter
-        return FallbackSegmenter(notice="segment_anything is not installed: using the fallback segmenter")
+        return FallbackSegmenter(notice=f"{missing} is not installed: using the fallback segmenter")
     from systems.sam.sam import SamSegmenter
     return SamSegmenter.from_checkpoint(path, model_type=model_type, device=device,
                                         cache_dir=cache / "sam" / "embeddings")
+
+
+def missing_model_package(model_type: str | None) -> str | None:
+    """The Python package a model type needs that is not installed (segment_anything, and
+    segment_anything_hq for HQ-SAM and MobileSAM's TinyViT), else None."""
+    import importlib.util
+
+    needs = ["segment_anything"]
+    if model_type is None or model_type.startswith(("hq_", "mobile", "tiny_")):
+        needs.append("segment_anything_hq")
+    return next((name for name in needs if importlib.util.find_spec(name) is None), None)
+
+
+def add_sam_model_argument(parser) -> None:
+    """The --sam-model option of the commands that build a SAM-family segmenter."""
+    from systems.sam.checkpoints import CHECKPOINTS
+
+    parser.add_argument("--sam-model", choices=("auto", *CHECKPOINTS), default="auto",
+                        help="SAM-family model: auto (from the checkpoint's file name or weights; without "
+                             "--sam-checkpoint the lightest official file found on a CPU, the largest on CUDA)")

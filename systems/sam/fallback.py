@@ -4,10 +4,14 @@ Everything runs on a working copy of the view shrunk to at most `work_side` pixe
 Seeds: positive points -> object disks; negative points -> background disks; a box -> everything
 outside it is background (and, without positive points, a disk at its centre is object); no box
 and no mask -> the image border is background except where it looks like the object seeds (objects
-cut by the frame); a soft mask prior -> its confident inside (eroded) is object, its far outside
-background, and a weak unary term pulls the free pixels towards the prior. In a propagation the
-self-prompts come with a box around the rendered mask (`rendered_box`), which bounds the walk.
-Free pixels whose chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out,
+cut by the frame). A soft mask prior (in a propagation: what the 3D mask already covers in the
+view, `rendered_prior`) decides the interior and the far outside: pixels deeper than a band inside
+its boundary are object seeds, pixels beyond the band outside are background, and in the band
+colour and depth edges decide, with a weak unary term that pulls towards the prior (Grady's
+random walk with priors): without an edge the boundary stays where the prior puts it, so a part
+of the object that looks unlike the seeds is kept and a touching background is refused at its
+edge. Seed colours play no part there. Without a prior (a click, a box), free pixels whose
+chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out,
 it varies across one object) is farther than t from every object seed become background seeds
 too: this keeps the walk from leaking into a touching object of another colour. Pixels connected
 to a positive point whose chromaticity is within a quarter of t become object seeds (a random
@@ -44,15 +48,22 @@ class FallbackConfig:
     work_side: int = 256                       # long side (px) of the image the walker solves on
     depth_weight: float = 3.0                  # depth (min-max normalised) relative to Lab / 100
     lightness_weight: float = 0.35             # L relative to a, b: shading edges count less than hue
-    edge_sigma2: float = 0.003                 # squared feature step at which an edge weight is 1/e
+    edge_sigma2: float = 0.003                 # squared feature step at which an edge weight is 1/e ...
+    noise_factor: float = 1.0                  # ... or this many times the median step, if larger: the
+                                               # grain of a photo is no edge
     colour_cuts: tuple[float, float, float] = (0.01, 0.025, 0.04)  # multimask t (squared rg
                                                # chromaticity distance beyond which a pixel is background)
     single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
-    prior_gamma: float = 0.05                  # weight of the mask prior's unary term
+    prior_gamma: float = 0.002                 # weight of the prior's unary term in the band (noise
+                                               # and texture weaken edge weights: a larger one follows the
+                                               # prior past real edges)
+    band_shares: tuple[float, float, float] = (0.15, 0.3, 0.45)   # with a prior: the band's half-width
+                                               # as a share of the object's equivalent disk radius
+    band_index: int = 1                        # which band a single-mask predict uses
+    band_min_px: float = 3.0                   # the band is never narrower (working-resolution px)
     seed_radius: float = 0.012                 # seed disk radius as a fraction of the long side
     border_similarity: float = 0.25            # border pixels closer than this (relative squared
                                                # feature distance) to the object seeds stay unseeded
-    max_refs: int = 64                         # mask-prior pixels sampled as object colour references
     stability_delta: float = 0.2               # score = IoU(p > 0.5 - delta, p > 0.5 + delta)
     core_share: float = 0.25                   # pixels connected to a positive point whose colour is
                                                # within this share of t are object seeds too ...
@@ -71,6 +82,12 @@ def disk_pixels(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.nd
     return out
 
 
+def edge_scale(dh: np.ndarray, dv: np.ndarray, config: FallbackConfig) -> float:
+    """The edge weights' sigma2: config.edge_sigma2, raised to noise_factor x the median squared
+    neighbour step (the image's grain: most neighbours lie on no edge) on a noisy photo."""
+    return max(config.edge_sigma2, config.noise_factor * float(np.median(np.concatenate([dh.ravel(), dv.ravel()]))))
+
+
 def keep_anchored(mask: np.ndarray, anchor: np.ndarray | None) -> np.ndarray:
     """Connected components of mask [H, W] bool that touch anchor [H, W] bool (all if none does)."""
     if anchor is None:
@@ -84,7 +101,8 @@ class FallbackSegmenter:
     """Weight-free segmenter (see the module docstring); `depth` in set_view sharpens it a lot."""
 
     name = "fallback"
-    rendered_box = True      # colour and depth alone can leak far on real scenes: the box bounds the walk
+    rendered_box = False     # the prior's band bounds the walk
+    rendered_prior = True    # in a propagation, what the 3D mask covers in the view decides the interior
 
     def __init__(self, config: FallbackConfig = FallbackConfig(), notice: str | None = None):
         self.config = config
@@ -108,7 +126,8 @@ class FallbackSegmenter:
         self._shape = (H, W)
         self._chroma = chromaticity(image)
         self._features = feature_image(image, depth, self.config.depth_weight, self.config.lightness_weight)
-        self._laplacian = laplacian(*edge_weights(*edge_differences(self._features), self.config.edge_sigma2))
+        dh, dv = edge_differences(self._features)
+        self._laplacian = laplacian(*edge_weights(dh, dv, edge_scale(dh, dv, self.config)))
 
     def _colour_distance(self, refs: np.ndarray) -> np.ndarray:
         """[h, w] smallest squared chromaticity distance to the working-resolution points refs [R, 2]."""
@@ -117,42 +136,31 @@ class FallbackSegmenter:
         ref = rg[np.clip(refs[:, 1].astype(int), 0, h - 1), np.clip(refs[:, 0].astype(int), 0, w - 1)]
         return ((rg[:, :, None] - ref[None, None]) ** 2).sum(-1).min(-1)
 
-    def _seeds(self, prompt: Prompt, scale: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """Seeds int8 [h, w] (1 object, 0 background, -1 free), the mask prior [h, w] or None, and
+    def _seeds(self, prompt: Prompt, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Seeds int8 [h, w] (1 object, 0 background, -1 free) of a prompt without a mask prior, and
         the object reference points [R, 2] (x, y) at working resolution (what the object looks like)."""
         h, w = self._features.shape[:2]
         r = max(1.0, self.config.seed_radius * max(h, w))
         seeds = -np.ones((h, w), np.int8)
         pos = prompt.positive * scale                                              # [P+, 2]
         refs = [pos]
-        prior = None
-        if prompt.mask is not None:
-            prior = np.clip(resize(prompt.mask, (h, w), order=1), 0, 1).astype(np.float32)
-            inside = prior > 0.5
-            margin = max(2, round(0.35 * np.sqrt(inside.sum() / np.pi)))
-            seeds[~ndimage.binary_dilation(inside, iterations=margin)] = 0
-            core = ndimage.binary_erosion(inside, iterations=margin)
-            seeds[core] = 1
-            ys, xs = np.nonzero(core)
-            step = max(1, len(ys) // self.config.max_refs)
-            refs.append(np.stack([xs[::step], ys[::step]], 1).astype(np.float32) + 0.5)
         if prompt.box is not None:
             x0, y0, x1, y1 = prompt.box * scale
             outside = np.ones((h, w), bool)
             outside[max(0, int(y0) - 1):int(np.ceil(y1)) + 1, max(0, int(x0) - 1):int(np.ceil(x1)) + 1] = False
             seeds[outside] = 0
-            if not len(pos) and prior is None:
+            if not len(pos):
                 pos = np.array([[(x0 + x1) / 2, (y0 + y1) / 2]], np.float32)
                 refs.append(pos)
         refs = np.concatenate(refs)
-        if prompt.box is None and prompt.mask is None and len(pos):
+        if prompt.box is None and len(pos):
             border = np.zeros((h, w), bool)
             border[[0, -1], :] = border[:, [0, -1]] = True
             dist = self._colour_distance(pos)
             seeds[border & (dist > self.config.border_similarity * float(dist.mean()))] = 0
         seeds[disk_pixels((h, w), prompt.negative * scale, r)] = 0
         seeds[disk_pixels((h, w), pos, r)] = 1
-        return seeds, prior, refs
+        return seeds, refs
 
     def predict(self, *, points=None, labels=None, box=None, mask=None, multimask: bool = False) -> SegmentResult:
         """Segment the current view: masks [C, H, W] bool, scores [C] float32 (C = 3 if multimask).
@@ -163,29 +171,62 @@ class FallbackSegmenter:
             raise PromptError("no view set: call set_view(image) before predict")
         H, W = self._shape
         prompt = check_prompt(H, W, points, labels, box, mask)
+        if prompt.mask is not None:
+            return self._predict_with_prior(prompt, multimask)
         h, w = self._features.shape[:2]
-        seeds, prior, refs = self._seeds(prompt, w / W)
-        if not (seeds == 1).any() and (prior is None or prior.max() <= 0.5):
-            raise PromptError("the prompt marks no object pixel: add a foreground point or a larger mask")
+        seeds, refs = self._seeds(prompt, w / W)
+        if not (seeds == 1).any():
+            raise PromptError("the prompt marks no object pixel: add a foreground point or a larger box")
         cuts = self.config.colour_cuts if multimask else (self.config.colour_cuts[self.config.single_index],)
-        dist = self._colour_distance(refs) if len(refs) else None                   # [h, w]
+        dist = self._colour_distance(refs)                                            # [h, w]
         near = disk_pixels((h, w), prompt.positive * (w / W), 3 * max(1.0, self.config.seed_radius * max(h, w)))
-        anchor = disk_pixels((H, W), prompt.positive, 1.0) if len(prompt.positive) else \
-            (prompt.mask > 0.5 if prompt.mask is not None else None)
-        d = self.config.stability_delta
-        masks, scores = [], []
+        anchor = disk_pixels((H, W), prompt.positive, 1.0) if len(prompt.positive) else None
+        probs = []
         for cut in cuts:
             cut_seeds = seeds.copy()
-            if dist is not None:
-                cut_seeds[(dist > cut) & (seeds < 0) & ~near] = 0
-                core = keep_anchored(dist <= self.config.core_share * cut, seeds == 1) \
-                    if (seeds == 1).any() else None
-                if core is not None and core.mean() <= self.config.core_max_area:
-                    cut_seeds[core & (cut_seeds < 0)] = 1
-            prob = random_walk(self._laplacian, cut_seeds.ravel(),
-                               None if prior is None else prior.ravel(), self.config.prior_gamma)
-            prob = prob.reshape(h, w)
-            full = resize(prob, (H, W), order=1) if (h, w) != (H, W) else prob           # [H, W]
+            cut_seeds[(dist > cut) & (seeds < 0) & ~near] = 0
+            core = keep_anchored(dist <= self.config.core_share * cut, seeds == 1)
+            if core.mean() <= self.config.core_max_area:
+                cut_seeds[core & (cut_seeds < 0)] = 1
+            probs.append(random_walk(self._laplacian, cut_seeds.ravel()).reshape(h, w))
+        return self._result(probs, anchor)
+
+    def _predict_with_prior(self, prompt: Prompt, multimask: bool) -> SegmentResult:
+        """The prior decides the interior and the far outside, edges the band between (module docstring)."""
+        H, W = self._shape
+        h, w = self._features.shape[:2]
+        c = self.config
+        prior = np.clip(resize(prompt.mask, (h, w), order=1, anti_aliasing=(h, w) != (H, W)), 0, 1)   # [h, w]
+        inside = prior > 0.5
+        if not inside.any():
+            raise PromptError("the mask prior has no pixel above 0.5: add a foreground point or a larger mask")
+        depth_in = ndimage.distance_transform_edt(inside)                             # [h, w] px to the outside
+        depth_out = ndimage.distance_transform_edt(~inside)                           # [h, w] px to the inside
+        radius = np.sqrt(inside.sum() / np.pi)                                        # equivalent disk radius
+        scale = w / W
+        r = max(1.0, c.seed_radius * max(h, w))
+        shares = c.band_shares if multimask else (c.band_shares[c.band_index],)
+        probs = []
+        for share in shares:
+            band = max(c.band_min_px, share * radius)
+            seeds = -np.ones((h, w), np.int8)
+            seeds[depth_out > band] = 0
+            core = depth_in > min(band, 0.5 * float(depth_in.max()))                  # never empty
+            seeds[core] = 1
+            seeds[disk_pixels((h, w), prompt.negative * scale, r)] = 0
+            seeds[disk_pixels((h, w), prompt.positive * scale, r) & (depth_out <= band)] = 1
+            soft = ndimage.gaussian_filter(prior.astype(np.float32), max(1.0, band / 2))
+            probs.append(random_walk(self._laplacian, seeds.ravel(), soft.ravel(), c.prior_gamma).reshape(h, w))
+        return self._result(probs, prompt.mask > 0.5)
+
+    def _result(self, probs: list[np.ndarray], anchor: np.ndarray | None) -> SegmentResult:
+        """Masks at full size from working-resolution probabilities [h, w] (p > 0.5, the connected parts
+        that hold the anchor), scored by stability (IoU of p > 0.5 + delta and p > 0.5 - delta)."""
+        H, W = self._shape
+        d = self.config.stability_delta
+        masks, scores = [], []
+        for prob in probs:
+            full = resize(prob, (H, W), order=1) if prob.shape != (H, W) else prob        # [H, W]
             masks.append(keep_anchored(full > 0.5, anchor))
             loose, tight = prob > 0.5 - d, prob > 0.5 + d
             scores.append(tight.sum() / max(loose.sum(), 1))

@@ -97,6 +97,7 @@ class GtSegmenter:
 
     name = "gt"
     rendered_box = False     # the ground truth needs no hint
+    rendered_prior = False
 
     def __init__(self, mask_dir: str | Path, notice: str | None = None):
         self.mask_dir = Path(mask_dir).expanduser()

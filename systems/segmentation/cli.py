@@ -66,7 +66,9 @@ def parse_box(text: str, H: int, W: int, view_name: str) -> tuple[float, float, 
 
 
 def read_mask_png(path: str, H: int, W: int) -> np.ndarray:
-    """bool [H, W] from a mask image (any value > 0 is the object; resized nearest if needed)."""
+    """bool [H, W] from a mask image (any value > 0 is the object). A mask N times the view's size on
+    both sides (drawn on the full-resolution photo of a --downscale N scene) is shrunk nearest; any
+    other size is refused."""
     from PIL import Image
 
     try:
@@ -74,6 +76,10 @@ def read_mask_png(path: str, H: int, W: int) -> np.ndarray:
             raw = np.asarray(image.convert("L"))
     except (OSError, ValueError) as error:
         raise PromptError(f"--mask {path} cannot be read ({error}): give a PNG mask") from None
+    factor = raw.shape[0] // H if raw.shape[0] >= H and raw.shape[0] % H == 0 else 0
+    if raw.shape != (H, W) and (factor < 2 or raw.shape != (H * factor, W * factor)):
+        raise PromptError(f"--mask {path} is {raw.shape[1]}x{raw.shape[0]} pixels but the view is {W}x{H}: "
+                          f"give a mask of the view's size (or an integer multiple of it)")
     if raw.shape != (H, W):
         raw = raw[(np.arange(H) * raw.shape[0] // H)[:, None], (np.arange(W) * raw.shape[1] // W)[None, :]]
     mask = raw > 0

@@ -34,6 +34,7 @@ class ObjectResult:
     not_tried: list = field(default_factory=list)     # views left when it stopped early
     message: str = ""
     stopped_early: bool = False
+    start_check: object = None                        # components.segmentation.StartCheck, None if none
 
     @property
     def failed(self) -> bool:
@@ -81,7 +82,7 @@ def segment_object(app, obj, segmenter, stop_after: int, bar, seconds: dict, *, 
             bar.update(1)
             bar.set_postfix(accepted=len(result.accepted), refresh=False)
         for done in app.messages.read(PropagationFinished, READER):
-            result.message = done.message
+            result.message, result.start_check = done.message, done.start_check
         if result is not None and not queue and app.messages.read(PropagationStarted, READER):
             result.message = "no view to propagate over (--views holds only the prompted view)"
         if not result.message and stop_after and in_a_row >= stop_after:

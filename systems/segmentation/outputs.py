@@ -84,7 +84,8 @@ def write_segment_outputs(app, folder: Path, objects, results, seconds: dict, ma
     per_object = [{"object": obj.name, "prompted_view": names[obj.view], "prompts": obj.given,
                    "accepted": views_iou(r.accepted), "rejected": views_iou(r.rejected),
                    "not_tried": [names[v] for v in r.not_tried], "stopped_early": r.stopped_early,
-                   "message": r.message, "masks_written": [names[v] for v in views]}
+                   "message": r.message, "masks_written": [names[v] for v in views],
+                   "start_check": r.start_check.summary() if r.start_check is not None else None}
                   for obj, r, views in zip(objects, results, written)]
     summary = {
         "scene": scene.name, "scene_hash": scene.content_hash(), "field_hash": app.resource(SceneData).field_hash,

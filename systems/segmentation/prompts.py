@@ -24,6 +24,7 @@ from components.messages import (
 from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle
 from components.segmentation import Candidates, NeedsLift, NeedsSegment, Prompts, Propagation, SegObject
 from engine.errors import UserFacingError
+from systems.sam.system import embedding_ready
 from systems.segmentation.objects import create_object, resolve_object
 from systems.segmentation.views import view_entry, view_key
 
@@ -139,6 +140,9 @@ def segment_prompted_view(app) -> None:
             esper.add_component(entity, NeedsLift())
             continue
         entry = view_entry(app, prompts.camera, prompts.view)
+        if not embedding_ready(app, view_key(prompts.camera, prompts.view), entry.image):
+            esper.add_component(entity, NeedsSegment())          # answered once ViewEncoded arrives
+            continue
         try:
             set_segmenter_view(handle, view_key(prompts.camera, prompts.view), entry)
             result = handle.segmenter.predict(

@@ -6,7 +6,7 @@ import esper
 import numpy as np
 
 from components.messages import PromptRejected, PropagationCancelled, PropagationRequested, PropagationStarted
-from components.resources import SceneData, SegmentationSettings, SegmenterHandle, ViewCache
+from components.resources import MaskGrid, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
 from components.segmentation import Candidates, PendingView, Prompts, Propagation
 from engine.errors import UserFacingError
 from systems.inverse.ops import binarise_rendered
@@ -23,7 +23,8 @@ def propagation_views(app, prompted_view: int | None) -> list[int]:
 
 
 def start_propagation(app) -> None:
-    """Reads PropagationRequested / PropagationCancelled; writes Propagation (a fresh queue);
+    """Reads PropagationRequested / PropagationCancelled and MaskGrid; writes Propagation (a fresh
+    queue, the object's votes and counts as its start);
     sends PropagationStarted, or PromptRejected for an object with no lifted mask yet."""
     for request in app.read(PropagationCancelled):
         found = resolve_object(app, request.object_id)
@@ -40,14 +41,18 @@ def start_propagation(app) -> None:
         queue = propagation_views(app, esper.component_for_entity(entity, Prompts).view)
         if esper.has_component(entity, PendingView):
             esper.remove_component(entity, PendingView)
-        esper.add_component(entity, Propagation(queue=queue, total=len(queue), finished=not queue))
+        grid = app.resource(MaskGrid)
+        esper.add_component(entity, Propagation(queue=queue, total=len(queue), finished=not queue,
+                                                start=grid.votes[obj.channel].clone(),
+                                                start_counts=grid.counts[obj.channel].clone()))
         app.send(PropagationStarted(obj.id, len(queue)))
 
 
 def segment_pending_views(app) -> None:
     """Reads PendingView self-prompts, ViewCache and the SegmenterHandle; writes PendingView.sam_mask
     (single-mask output from the positive points, with a box around the rendered mask for a
-    segmenter with `rendered_box`). A segmenter error leaves it None (rejected)."""
+    segmenter with `rendered_box` and the coverage prior for one with `rendered_prior`). A
+    segmenter error leaves it None (rejected)."""
     handle, cache = app.resource(SegmenterHandle), app.resource(ViewCache)
     for _, pending in esper.get_component(PendingView):
         if len(pending.points) == 0:
@@ -55,10 +60,13 @@ def segment_pending_views(app) -> None:
         box = None
         if getattr(handle.segmenter, "rendered_box", False):
             box = prompt_box(binarise_rendered(pending.rendered))                      # [4] or None
+        prior = pending.prior if getattr(handle.segmenter, "rendered_prior", False) else None
+        if prior is not None and not (prior > 0.5).any():
+            prior = None                          # the 3D mask covers no pixel of the view by a majority
         try:
             set_segmenter_view(handle, pending.view, cache.entries[pending.view])
             result = handle.segmenter.predict(points=pending.points, labels=np.ones(len(pending.points), np.int64),
-                                              box=box, multimask=False)
+                                              box=box, mask=prior, multimask=False)
         except UserFacingError:
             continue
         pending.sam_mask = np.asarray(result.masks[int(np.argmax(result.scores))], bool)

@@ -18,6 +18,9 @@ from components.camera import Camera
 from components.resources import SceneData, SegmentationSettings, ViewCache, ViewEntry
 from components.segmentation import Propagation
 
+FREE_CAMERAS_KEPT = 4   # free-camera entries kept in memory (the newest); older ones are read again from
+                        # the disk store (or rebuilt, bit for bit) when asked for: a long session stays flat
+
 
 def view_key(camera: Camera, view: int | None) -> int | str:
     """Cache key: the scene view index, or a hash of a free camera's K, pose and size."""
@@ -77,6 +80,9 @@ def view_entry(app, camera: Camera, view: int | None) -> ViewEntry:
         cache.built += built
         cache.loaded += not built
         cache.seconds += time.perf_counter() - start
+        free = [k for k in cache.entries if isinstance(k, str)]
+        for old in free[:max(0, len(free) - FREE_CAMERAS_KEPT)]:
+            del cache.entries[old]
     return cache.entries[key]
 
 

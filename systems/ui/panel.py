@@ -32,6 +32,7 @@ from systems.camera.system import ViewerCamera
 from systems.record.replayer import replay_active
 from systems.render.gl_present import GLPresenter
 from systems.render.progressive import Phase
+from systems.sam.system import encoding_lines
 from systems.ui.candidates import draw_candidates
 from systems.ui.files_panel import draw_files
 from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerLog, ViewerSettings
@@ -150,7 +151,8 @@ def _info(app) -> None:
     imgui.text(f"{drawing}; {cam.mode}, " + (f"view {cam.view}" if cam.view is not None else "free camera"))
     imgui.text(f"field {'x'.join(map(str, data.field.resolution))} voxels")
     segmenter = app.resource(SegmenterHandle).segmenter
-    imgui.text(f"segmenter: {getattr(segmenter, 'name', type(segmenter).__name__)}")
+    model = getattr(segmenter, "model_type", None)
+    imgui.text(f"segmenter: {getattr(segmenter, 'name', type(segmenter).__name__)}" + (f" {model}" if model else ""))
     notice = getattr(segmenter, "notice", None)
     if notice:
         imgui.same_line()
@@ -168,6 +170,8 @@ def _work(app) -> None:
     pending = [p.view for _, p in esper.get_component(PendingView)]
     if pending:
         imgui.text_colored(BUSY, f"working: segmenting view {pending[0]} ...")
+    for line in encoding_lines(app):
+        imgui.text_colored(BUSY, line)
     slow = app.try_resource(SlowFrame) or SlowFrame()
     app.insert_resource(slow)
     name, seconds = max(app.system_seconds.items(), key=lambda item: item[1], default=("", 0.0))
@@ -229,6 +233,8 @@ def _propagation(app) -> None:
         fraction = prop.done / max(prop.total, 1)
         imgui.progress_bar(fraction, imgui.ImVec2(-1, 0),
                            f"{prop.done}/{prop.total} views, {len(prop.accepted)} accepted")
+        if prop.start_check is not None and prop.start_check.disagrees:
+            imgui.text_wrapped(f"start check: {prop.start_check.message}")
     if imgui.collapsing_header("Propagation settings"):
         s = app.resource(SegmentationSettings)
         _, prompts = imgui.slider_int("prompts", s.num_prompts, 1, 20)

@@ -48,8 +48,8 @@ def demo_script(click: tuple[float, float], name: str, out: Path) -> list[dict]:
     """Click the object, pick the first candidate (propagates), name it, wait, screenshot with the
     overlay, then (overlay off: its own colours) the object alone and the scene without it."""
     (viewer, _), (alone, _), (removed, _) = SHOTS
-    return [{"wait": "still"}, {"click": list(click)}, {"after": 2, "key": "1"}, {"rename": name},
-            {"wait": "segmented"}, {"wait": "still"}, {"screenshot": str(out / viewer)},
+    return [{"wait": "still"}, {"click": list(click)}, {"wait": "segmented"}, {"after": 2, "key": "1"},
+            {"rename": name}, {"wait": "segmented"}, {"wait": "still"}, {"screenshot": str(out / viewer)},
             {"key": "M"}, {"key": "V"}, {"after": 2, "wait": "still"}, {"screenshot": str(out / alone)},
             {"key": "V"}, {"after": 2, "wait": "still"}, {"screenshot": str(out / removed)},
             {"after": 3, "quit": True}]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import esper
 
-from components.segmentation import PendingView, Propagation
+from components.segmentation import NeedsSegment, PendingView, Propagation
 from engine.app import App
 from engine.io import file_sha256
 from engine.platform.clock import FrameClock
@@ -23,6 +23,7 @@ from systems.camera.system import ViewerCamera, move_camera, viewer_camera
 from systems.export.system import export_requested
 from systems.record.recorder import recording_plugin
 from systems.render.progressive import Phase
+from systems.sam.system import insert_encoding
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
 from systems.viewer.prompts import handle_viewer_input
@@ -59,10 +60,11 @@ def swap_window(app) -> None:
 
 
 def segmentation_idle(app) -> bool:
-    """No propagation is running or waiting, and no prompt is being processed."""
+    """No propagation is running or waiting, and no prompt is being processed (or waits for its
+    view's embedding)."""
     with app.active():
         busy = [e for e, p in esper.get_component(Propagation) if not p.finished]
-        return not busy and not esper.get_component(PendingView)
+        return not busy and not esper.get_component(PendingView) and not esper.get_component(NeedsSegment)
 
 
 def frame_still(app) -> bool:
@@ -108,7 +110,8 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
     field_file = files.field_path if files else None
     insert_segmentation(app, scene, field, segmenter, settings,
                         field_hash=file_sha256(field_file) if field_file else "none")
-    app.insert_resource(viewer_camera(scene, H, W))
+    app.insert_resource(camera := viewer_camera(scene, H, W))
+    insert_encoding(app, first_view=camera.view)         # a SAM-family segmenter encodes in the background
     app.insert_resource(InputState())
     app.insert_resource(FrameClock(fixed_dt=fixed_dt))
     app.insert_resource(ViewerSettings())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from systems.render.gl_present import GLPresenter
+from systems.sam.system import stop_encoding
 from systems.viewer.plugin import WindowHandle
 
 
@@ -22,6 +23,7 @@ def run_windowed(app, *, title: str, max_frames: int | None = None) -> int:
         app.insert_resource(GLPresenter(ctx=window.ctx, target=window.ctx.screen))
         return app.run(max_frames=max_frames)
     finally:
+        stop_encoding(app)
         app.remove_resource(GLPresenter)
         layer.close()
         window.close()
@@ -40,5 +42,6 @@ def run_headless(app, *, max_frames: int | None = None) -> int:
         app.insert_resource(GLPresenter(ctx=ctx, target=target))
         return app.run(max_frames=max_frames)
     finally:
+        stop_encoding(app)
         app.remove_resource(GLPresenter)
         ctx.release()

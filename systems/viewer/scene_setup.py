@@ -41,7 +41,8 @@ def load_viewer_inputs(args):
         from engine.scenes.builtin import builtin_truth
 
         gt_masks = str(builtin_truth(scene.H).instance_dir())          # the built-in objects' ids
-    segmenter = make_segmenter(args.segmenter, checkpoint=args.sam_checkpoint, gt_masks=gt_masks, device=device)
+    segmenter = make_segmenter(args.segmenter, checkpoint=args.sam_checkpoint, gt_masks=gt_masks, device=device,
+                               model_type=getattr(args, "sam_model", None))
     return scene, field, segmenter, field_path
 
 

@@ -1,0 +1,267 @@
+"""No-grad CPU rendering of a frozen field in one compiled pass per ray (numba).
+
+The torch renderer (engine/field/render.py) runs a dozen array passes over every sample of a view
+(step generation, the occupancy filter, density lookup, compositing, the kept-sample filter), and
+the lifting step's matrix assembly another dozen over the kept ones. Here one loop per ray does all
+of it as engine/field/grid.py ("Ray marching") defines it: the same steps u_k = u0 + (k + 0.5)
+step_u in float32, the same nearest-voxel occupancy test and trilinear density (grid_sample's
+align_corners=True, border padding), float64 transmittance and float32 weight; 1 - alpha of the
+raw density is interpolated in a table (`keep_table`, error under 2e-7). A ray stops once its
+transmittance is under `stop_transmittance` (no later sample can change the colour, depth or
+opacity by more than that, nor reach a weight cutoff above it). On a 504x283 view of a trained
+real field this does in 1.1 s of CPU what the torch path does in 7.3 s.
+
+With `footprint`, each ray also gets its row of the linear map from a voxel grid of the field's
+shape to the pixel (what systems/inverse/ops.py lifts masks with): for every sample of weight >=
+`weight_cutoff`, w times the trilinear weights of its 8 voxels, summed per voxel, entries <=
+`min_entry` dropped, voxel ids ascending; plus the exit sample (weight T_final at the exit point)
+for fields whose backdrop is their exit colour. Rays are split into fixed chunks marched in
+threads (the compiled loop releases the GIL), so the result does not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+
+import numba
+import numpy as np
+import torch
+
+CHUNK_RAYS = 8192      # rays per compiled call (one thread's unit of work)
+THREADS = 2
+KEEP_LO, KEEP_HI, KEEP_PER_UNIT = -60.0, 40.0, 512   # the 1 - alpha table's raw range and density
+
+
+def keep_table(field) -> np.ndarray:
+    """1 - alpha = exp(-softplus(raw + shift) * scale * step) [M] float64 at raw = KEEP_LO + i /
+    KEEP_PER_UNIT (up to KEEP_HI), torch's softplus (x above 20 is x): the compiled marcher
+    interpolates it linearly instead of three transcendental calls per sample (error below 2e-7:
+    the second derivative in raw is at most c^2 + c / 4 for c = scale * step = step_voxels)."""
+    raw = KEEP_LO + np.arange(int((KEEP_HI - KEEP_LO) * KEEP_PER_UNIT) + 1) / KEEP_PER_UNIT
+    x = raw + float(field.density_shift)
+    soft = np.where(x > 20.0, x, np.log1p(np.exp(np.minimum(x, 20.0))))
+    return np.exp(-soft * float(field.density_scale) * field.step_size)
+
+
+@dataclass(slots=True)
+class Footprint:
+    """Rows of the linear map from a voxel grid of the field's shape to the rays (CSR layout)."""
+    indptr: np.ndarray             # [N + 1] int64
+    voxels: np.ndarray             # [E] int32 flat voxel ids (z * Y + y) * X + x, ascending per row
+    values: np.ndarray             # [E] float32
+
+
+@numba.njit(cache=True, nogil=True)
+def _cell(c, n):
+    """Trilinear cell of normalised coord c on an axis of n voxels, as grid_sample with
+    align_corners=True and border padding: (first voxel, offset to the second (0 or 1), fraction)."""
+    p = min(max((c + np.float32(1.0)) * np.float32(0.5) * np.float32(n - 1), np.float32(0.0)), np.float32(n - 1))
+    i = max(min(int(np.floor(p)), n - 2), 0)
+    return i, min(i + 1, n - 1) - i, p - np.float32(i)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lerp(a, b, f):
+    return a + f * (b - a)
+
+
+@numba.njit(cache=True, nogil=True)
+def _trilinear(grid, base, ox, oy, oz, fx, fy, fz):
+    """Trilinear value of flat grid around voxel `base` with neighbour offsets ox, oy, oz."""
+    c00 = _lerp(grid[base], grid[base + ox], fx)
+    c01 = _lerp(grid[base + oy], grid[base + oy + ox], fx)
+    c10 = _lerp(grid[base + oz], grid[base + oz + ox], fx)
+    c11 = _lerp(grid[base + oz + oy], grid[base + oz + oy + ox], fx)
+    return _lerp(_lerp(c00, c01, fy), _lerp(c10, c11, fy), fz)
+
+
+@numba.njit(cache=True, nogil=True)
+def _corners(base, ox, oy, oz, fx, fy, fz, ids, tri):
+    """The 8 voxels (flat ids) and trilinear weights of a cell; corner order (dz, dy, dx)."""
+    one = np.float32(1.0)
+    n = 0
+    for dz in range(2):
+        wz = fz if dz else one - fz
+        for dy in range(2):
+            wy = fy if dy else one - fy
+            for dx in range(2):
+                ids[n] = base + dz * oz + dy * oy + dx * ox
+                tri[n] = (fx if dx else one - fx) * wy * wz
+                n += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, step, origin_c, dir_c, u0, counts,
+                 step_u, t_near, t_scale, exit_c, ndc, weight_cutoff, color_cutoff, stop_t, min_entry,
+                 footprint, exit_sample, first_ray, stamp, acc):
+    """March rays [n] of one chunk, rays first_ray .. of the view; see the module docstring. The
+    footprint's scratch: stamp [Z*Y*X] int32, the last ray that touched each voxel (below
+    first_ray for this chunk's rays), and acc [Z*Y*X] float32, that ray's summed entry. Returns
+    per-ray opacity, sum w t, final transmittance, colour sum [n, 3], footprint row lengths,
+    voxel ids and values."""
+    n = u0.shape[0]
+    opacity = np.zeros(n, np.float32)
+    wdepth = np.zeros(n, np.float32)
+    t_final = np.ones(n, np.float32)
+    rgb = np.zeros((n, 3), np.float32)
+    lengths = np.zeros(n, np.int64)
+    out_ids = np.empty(max(1024, n * 64) if footprint else 1, np.int32)
+    out_vals = np.empty(out_ids.shape[0], np.float32)
+    ids = np.empty(8, np.int64)
+    tri = np.empty(8, np.float32)
+    half_x, half_y, half_z = np.float32((X - 1) / 2), np.float32((Y - 1) / 2), np.float32((Z - 1) / 2)
+    lit = color.shape[0] == 3
+    pos = 0
+    for r in range(n):
+        transmit = 1.0                                                     # float64, as composite_weights
+        T = np.float32(1.0)
+        ray_opacity = np.float32(0.0)
+        ray_depth = np.float32(0.0)
+        start = pos
+        for k in range(counts[r]):
+            u = u0[r] + (np.float32(k) + np.float32(0.5)) * step_u[r]
+            cx = origin_c[r, 0] + u * dir_c[r, 0]
+            cy = origin_c[r, 1] + u * dir_c[r, 1]
+            cz = origin_c[r, 2] + u * dir_c[r, 2]
+            ix = min(max(int(np.rint(half_x + cx * half_x)), 0), X - 1)
+            iy = min(max(int(np.rint(half_y + cy * half_y)), 0), Y - 1)
+            iz = min(max(int(np.rint(half_z + cz * half_z)), 0), Z - 1)
+            if not occupancy[(iz * Y + iy) * X + ix]:
+                continue
+            x0, ox, fx = _cell(cx, X)
+            y0, oy, fy = _cell(cy, Y)
+            z0, oz, fz = _cell(cz, Z)
+            base, oy, oz = (z0 * Y + y0) * X + x0, oy * X, oz * X * Y
+            raw = _trilinear(density, base, ox, oy, oz, fx, fy, fz)
+            f = (raw - np.float32(KEEP_LO)) * np.float32(KEEP_PER_UNIT)
+            if f <= 0.0:
+                keep = keep_table[0]
+            elif f < keep_table.shape[0] - 1:
+                i = int(f)
+                keep = keep_table[i] + (f - i) * (keep_table[i + 1] - keep_table[i])
+            else:                                                          # beyond the table
+                x = raw + shift
+                keep = np.exp(-((x if x > 20.0 else np.log1p(np.exp(x))) * scale) * step)
+            alpha = np.float32(1.0 - keep)
+            w = T * alpha
+            ray_opacity += w
+            if ndc:
+                t = t_near[r] + t_scale[r] * u / max(np.float32(1.0) - u, np.float32(1e-6))
+            else:
+                t = u
+            ray_depth += w * t
+            if lit and w >= color_cutoff:
+                for ch in range(3):
+                    v = _trilinear(color[ch], base, ox, oy, oz, fx, fy, fz)
+                    rgb[r, ch] += w / (np.float32(1.0) + np.float32(np.exp(-v)))
+            if footprint and w >= weight_cutoff:
+                if pos + 8 > out_ids.shape[0]:
+                    out_ids, out_vals = _grown(out_ids, out_vals)
+                _corners(base, ox, oy, oz, fx, fy, fz, ids, tri)
+                pos = _accumulate(ids, tri, w, first_ray + r, stamp, acc, out_ids, pos)
+            transmit *= max(keep, 1e-6)
+            T = np.float32(transmit)
+            if T < stop_t:
+                break
+        t_final[r] = T
+        opacity[r] = ray_opacity
+        wdepth[r] = ray_depth
+        if footprint and exit_sample and T >= weight_cutoff:
+            if pos + 8 > out_ids.shape[0]:
+                out_ids, out_vals = _grown(out_ids, out_vals)
+            x0, ox, fx = _cell(exit_c[r, 0], X)
+            y0, oy, fy = _cell(exit_c[r, 1], Y)
+            z0, oz, fz = _cell(exit_c[r, 2], Z)
+            _corners((z0 * Y + y0) * X + x0, ox, oy * X, oz * X * Y, fx, fy, fz, ids, tri)
+            pos = _accumulate(ids, tri, T, first_ray + r, stamp, acc, out_ids, pos)
+        if footprint:
+            row = np.sort(out_ids[start:pos])
+            kept = start
+            for v_id in row:
+                if acc[v_id] > min_entry:
+                    out_ids[kept] = v_id
+                    out_vals[kept] = acc[v_id]
+                    kept += 1
+            lengths[r] = kept - start
+            pos = kept
+    return opacity, wdepth, t_final, rgb, lengths, out_ids[:pos].copy(), out_vals[:pos].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(ids, tri, weight, r, stamp, acc, out_ids, pos):
+    """Add weight * tri[c] to the entry of voxel ids[c] (c < 8) of ray r: a voxel that ray r has not
+    touched yet gets a zeroed entry and is listed at out_ids[pos]. Returns the new list length."""
+    for c in range(8):
+        v_id = ids[c]
+        if stamp[v_id] != r:
+            stamp[v_id] = r
+            acc[v_id] = np.float32(0.0)
+            out_ids[pos] = v_id
+            pos += 1
+        acc[v_id] += weight * tri[c]
+    return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def _grown(ids, vals):
+    """Copies of ids / vals with twice the capacity."""
+    new_ids = np.empty(2 * ids.shape[0], np.int32)
+    new_vals = np.empty(2 * vals.shape[0], np.float32)
+    new_ids[:ids.shape[0]] = ids
+    new_vals[:vals.shape[0]] = vals
+    return new_ids, new_vals
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="sa3d-march")
+
+
+def march_frozen(field, rays, *, weight_cutoff: float, color_cutoff: float, footprint: bool,
+                 min_entry: float, stop_transmittance: float) -> tuple:
+    """Per-ray results of the compiled march for `rays`: engine/field/render.py's normalised rays
+    (origin_c [N, 3], dir_c [N, 3], u0, u1, step_u [N]), the exit coords [N, 3] and the
+    camera-depth parameters t_near, t_scale [N] (NDC: t = t_near + t_scale u / (1 - u)).
+    Returns opacity [N], sum w t [N], T_final [N] and the colour sum [N, 3] as torch tensors, and
+    the Footprint (None without `footprint`)."""
+    origin_c, dir_c, u0, u1, step_u, exit_c, t_near, t_scale = rays
+    counts = torch.floor((u1 - u0) / step_u).clamp(min=0).long().numpy()
+    grid = field.density.detach()[0, 0].float().contiguous().reshape(-1).numpy()
+    lit = color_cutoff != float("inf")
+    color = field.color.detach()[0].float().contiguous().reshape(3, -1).numpy() if lit else np.zeros((0, 1), np.float32)
+    occupancy = field.occupancy.contiguous().reshape(-1).numpy()
+    table = keep_table(field)
+    Z, Y, X = field.resolution
+    arrays = [np.ascontiguousarray(a.float().numpy()) for a in (origin_c, dir_c, u0, step_u, t_near, t_scale, exit_c)]
+    n = u0.shape[0]
+    shift, scale, step = (np.float32(float(v)) for v in (field.density_shift, field.density_scale, field.step_size))
+    cutoffs = (np.float32(v) for v in (weight_cutoff, color_cutoff, stop_transmittance, min_entry))
+    settings = (field.space == "ndc", *cutoffs, footprint, field.background_from_exit)
+
+    scratch = queue.SimpleQueue()              # one footprint scratch per thread, shared by its chunks
+    for _ in range(THREADS):
+        size = Z * Y * X if footprint else 1
+        scratch.put((np.full(size, -1, np.int32), np.zeros(size, np.float32)))
+
+    def chunk(lo):
+        o, d, a, s, tn, ts, e = (x[lo:lo + CHUNK_RAYS] for x in arrays)
+        stamp, acc = scratch.get()
+        try:
+            return _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
+                                counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings, lo, stamp, acc)
+        finally:
+            scratch.put((stamp, acc))
+
+    parts = list(_pool().map(chunk, range(0, n, CHUNK_RAYS)))
+    opacity, wdepth, t_final = (torch.from_numpy(np.concatenate([p[i] for p in parts])) for i in range(3))
+    rgb = torch.from_numpy(np.concatenate([p[3] for p in parts]))
+    rows = None
+    if footprint:
+        lengths = np.concatenate([p[4] for p in parts])
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        rows = Footprint(indptr, np.concatenate([p[5] for p in parts]), np.concatenate([p[6] for p in parts]))
+    return opacity, wdepth, t_final, rgb, rows

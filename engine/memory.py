@@ -1,0 +1,85 @@
+"""Memory estimates made before large allocations: a request that cannot fit is refused up front.
+
+`require(bytes, ...)` compares an estimate with the memory the device has free now (Linux
+MemAvailable for the CPU, cudaMemGetInfo for CUDA) and raises MemoryEstimateError naming the
+estimate, what is free and a setting that fits. The estimates are linear models fitted to the
+peaks that bench/bench_field.py measured (README, "Radiance field"), not exact accounting.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from engine.errors import UserFacingError
+
+GB = 1 << 30
+TRAIN_BYTES_PER_VOXEL = 220     # grids, gradients, Adam moments, occupancy and TV temporaries
+TRAIN_BYTES_PER_PIXEL = 40      # training rays: origin, direction, colour as float32, plus index
+BASE_BYTES = 512 << 20          # torch, the scene's arrays and the interpreter
+VIEW_WEIGHTS_BYTES_PER_PIXEL = 200   # a view's sparse pixel->voxel matrix: 38 MB at 504x378 (README, SA3D)
+BUILTIN_BYTES_PER_PIXEL = 6 * 60 + 256   # its 60 views' images (read and kept), one view's ray tracing
+
+
+class MemoryEstimateError(UserFacingError):
+    """A request whose estimated memory exceeds what the machine has free."""
+
+
+def available_bytes(device: str = "cpu") -> int:
+    """Bytes free for a new allocation on `device` now ("cpu": MemAvailable, else CUDA's free memory)."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def require(need: int, what: str, fix: str, device: str = "cpu") -> None:
+    """Raise MemoryEstimateError when `need` bytes (an estimate for `what`) exceed the free memory;
+    `fix` says which setting fits (it may use {free_gb})."""
+    free = available_bytes(device)
+    if need > free:
+        raise MemoryEstimateError(f"{what} needs about {need / GB:.1f} GB but {device} has {free / GB:.1f} GB "
+                                  f"free: {fix.format(free_gb=free / GB)}")
+
+
+def training_bytes(resolution: int, pixels: int) -> int:
+    """Estimated peak of training a field of about resolution**3 voxels on `pixels` training pixels."""
+    return BASE_BYTES + resolution ** 3 * TRAIN_BYTES_PER_VOXEL + pixels * TRAIN_BYTES_PER_PIXEL
+
+
+def largest_resolution(free: int, pixels: int) -> int:
+    """The largest grid resolution whose training_bytes fits in `free` bytes (at least 8)."""
+    room = max(0, free - BASE_BYTES - pixels * TRAIN_BYTES_PER_PIXEL)
+    return max(8, int(math.floor((room / TRAIN_BYTES_PER_VOXEL) ** (1.0 / 3.0))))
+
+
+def check_training(resolution: int, pixels: int, device: str) -> None:
+    """Refuse training at `resolution` when its estimate does not fit on `device`."""
+    need = training_bytes(resolution, pixels)
+    free = available_bytes(device)
+    if need > free:
+        raise MemoryEstimateError(
+            f"training a grid of about {resolution}^3 voxels needs about {need / GB:.1f} GB but {device} has "
+            f"{free / GB:.1f} GB free: use --resolution {largest_resolution(free, pixels)} or lower "
+            f"(or a larger --downscale)")
+
+
+def check_view_weights(views: int, H: int, W: int, device: str = "cpu") -> None:
+    """Refuse a segmentation whose `views` views' weights at H x W cannot be held in memory."""
+    need = BASE_BYTES + views * H * W * VIEW_WEIGHTS_BYTES_PER_PIXEL
+    require(need, f"the view weights of {views} views at {W}x{H}",
+            "use a larger --downscale (each halving needs a quarter)", device)
+
+
+def check_builtin(size: int) -> None:
+    """Refuse generating the built-in scene at `size` x `size` pixels when it cannot fit."""
+    require(BASE_BYTES + size * size * BUILTIN_BYTES_PER_PIXEL, f"the built-in scene at {size}x{size}",
+            "use a smaller builtin-<size> (the default is 128)")

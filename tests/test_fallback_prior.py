@@ -1,0 +1,87 @@
+"""The fallback with the rendered prior (issue 12): the prior decides the interior, edges the band;
+and the start check (a pass never ends below its start)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from systems.inverse.ops import build_view_weights, mask_iou
+from systems.inverse.start_check import keep_supported, view_agreement
+from systems.sam import make_segmenter
+
+H, W = 96, 128
+RNG = np.random.default_rng(0)
+
+
+def _noisy(image: np.ndarray) -> np.ndarray:
+    """A photo's grain on a flat picture: [H, W, 3] float -> uint8."""
+    return np.clip(image + RNG.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+
+
+def _statue():
+    """A light figure on a dark base, on a mid-grey wall; the figure holds the self-prompts."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    figure = ((xx - 64) ** 2 / 18 ** 2 + (yy - 34) ** 2 / 24 ** 2) <= 1
+    base = (abs(xx - 64) <= 22) & (yy >= 56) & (yy <= 80)
+    image = np.full((H, W, 3), (120, 130, 125), np.float32)
+    image[figure] = (235, 225, 205)
+    image[base] = (40, 30, 25)
+    return _noisy(image), figure | base, figure, base
+
+
+def test_a_two_colour_object_keeps_the_part_that_looks_unlike_the_seeds():
+    image, statue, figure, base = _statue()
+    seg = make_segmenter("fallback")
+    seg.set_view(image)
+    prior = np.roll(statue, (2, -3), axis=(0, 1)).astype(np.float32) * 0.9     # a render a few px off
+    points = np.array([[64, 30], [60, 20], [70, 40]], np.float32)              # all on the light figure
+    mask = seg.predict(points=points, mask=prior).masks[0]
+    assert mask_iou(mask, statue) >= 0.9
+    assert (mask & base).sum() >= 0.9 * base.sum()
+    # without the prior, the seed colours keep only the figure: the case the prior is there for
+    no_prior = seg.predict(points=points, box=np.array([30, 5, 100, 90], np.float32)).masks[0]
+    assert (no_prior & base).sum() < 0.5 * base.sum()
+
+
+def test_a_prior_that_leaks_into_a_touching_background_of_another_colour_is_refused_at_the_edge():
+    yy, xx = np.mgrid[0:H, 0:W]
+    cup = (abs(xx - 50) <= 20) & (abs(yy - 48) <= 22)
+    wall = xx > 70                                            # red, touching the cup's right side
+    image = np.full((H, W, 3), (110, 115, 120), np.float32)
+    image[wall] = (200, 40, 40)
+    image[cup] = (40, 70, 200)
+    leak = (xx > 70) & (xx <= 75) & (abs(yy - 48) <= 22)      # the prior spills 5 px onto the wall
+    seg = make_segmenter("fallback")
+    seg.set_view(_noisy(image))
+    mask = seg.predict(points=np.array([[50, 48]], np.float32), mask=(cup | leak).astype(np.float32)).masks[0]
+    assert (mask & leak).sum() <= 0.15 * leak.sum()
+    assert mask_iou(mask, cup) >= 0.9
+
+
+def test_three_candidates_from_a_prior_are_tight_medium_loose():
+    image, statue, _, _ = _statue()
+    seg = make_segmenter("fallback")
+    seg.set_view(image)
+    result = seg.predict(mask=statue.astype(np.float32), multimask=True)
+    assert result.masks.shape == (3, H, W) and all(mask_iou(m, statue) >= 0.85 for m in result.masks)
+
+
+def _column_view(n: int = 4) -> object:
+    """A 1 x n image whose pixel i sees voxel i alone (weight 1): an orthographic 1 x 1 x n grid."""
+    ids = torch.arange(n)
+    coords = torch.stack([torch.linspace(-1, 1, n), torch.zeros(n), torch.zeros(n)], 1)
+    return build_view_weights(ids, coords, torch.ones(n), 1, n, (1, 1, n))
+
+
+def test_the_start_check_compares_on_the_pixels_the_start_knows_and_keeps_the_union():
+    view = _column_view()
+    start = torch.tensor([1.0, 1.0, -1.0, 0.0]).reshape(1, 1, 4)       # voxel 3 never voted on
+    counts = torch.tensor([1.0, 1.0, 1.0, 0.0]).reshape(1, 1, 4)
+    eroded = torch.tensor([1.0, -0.5, -1.0, 0.0]).reshape(1, 1, 4)     # the pass dropped voxel 1
+    assert view_agreement(view, start, counts, eroded) == 0.5
+    grown = torch.tensor([1.0, 1.0, -1.0, 2.0]).reshape(1, 1, 4)       # added an unknown voxel only
+    assert view_agreement(view, start, counts, grown) is None            # 1 of 3 mask pixels unknown
+    kept = keep_supported(start, eroded)
+    assert (kept > 0).flatten().tolist() == [True, True, False, False]
+    assert torch.equal(keep_supported(start, grown), grown)
