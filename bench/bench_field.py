@@ -52,7 +52,7 @@ def run_case(scene_name: str, downscale: int | None, minutes: float, resolution:
             "resolution": list(result.field.resolution), "space": result.field.space,
             "kind": result.field.kind, "bbox": scene.bbox.tolist(), "bbox_source": scene.bbox_source,
             "background_resolution": result.field.outside.resolution if result.field.outside else None,
-            "peak_rss_mb": round(_peak_rss_mb()),
+            "peak_rss_mb": round(_peak_rss_mb()), "load_1min": round(os.getloadavg()[0], 2),
             "occupied": round(float(result.field.occupancy.float().mean()), 3)}
 
 

@@ -60,7 +60,7 @@ class TrainConfig:
                                           # weight are emptied
     max_iterations: int | None = None     # iteration budget (None: the time budget alone)
     space: str = "auto"                   # field kind "box" | "ndc" | "unbounded" | "auto" (field_kind)
-    background_resolution: int = 96       # final side of the unbounded kind's background grid
+    background_resolution: int = 64       # final side of the unbounded kind's background grid
     background_samples: int = 32          # background samples per ray (unbounded kind)
     eval_views: int = 8                   # held-out views scored at the end (the first n)
     seed: int = 0
