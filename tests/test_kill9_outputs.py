@@ -90,17 +90,6 @@ def check_old_or_new(old_args, new_args, out: Path, *, random_kill: bool = False
     assert now == old or (set(now) == set(old) and now != old), "neither the old output nor a whole new one"
 
 
-@pytest.fixture(scope="module")
-def field_file(tmp_path_factory):
-    from engine.field.checkpoint import save_field
-    from engine.field.fixtures import trained_builtin_field
-
-    scene, field = trained_builtin_field(64)
-    path = tmp_path_factory.mktemp("field") / "field.pt"
-    save_field(path, field, scene_hash=scene.content_hash())
-    return path
-
-
 def _segment(field_file, out, name):
     return ["segment", "builtin-64", "--field", field_file, "--view", "view_001", "--point", "20,34",
             "--segmenter", "gt", "--views", "6", "--name", name, "--out", out]

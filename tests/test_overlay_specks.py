@@ -16,14 +16,10 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_piece_of_every_held_out_mask_lies_on_its_object(tmp_path):
-    from engine.field.checkpoint import save_field
-    from engine.field.fixtures import trained_builtin_field
-    from engine.scenes.builtin import builtin_truth
+def test_every_piece_of_every_held_out_mask_lies_on_its_object(field_file, tmp_path):
+    from engine.scenes.builtin import builtin_scene, builtin_truth
 
-    scene, field = trained_builtin_field(64)
-    field_path = tmp_path / "field.pt"
-    save_field(field_path, field, scene_hash=scene.content_hash())
+    scene = builtin_scene(64)
     truth = builtin_truth(64)
     train = [int(v) for v in scene.train_ids]
     prompts = []
@@ -35,7 +31,7 @@ def test_every_piece_of_every_held_out_mask_lies_on_its_object(tmp_path):
     (tmp_path / "prompts.json").write_text(json.dumps(prompts))
     env = dict(os.environ, SA3D_CACHE=str(tmp_path / "cache"),
                PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "segment", "builtin-64", "--field", str(field_path),
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "segment", "builtin-64", "--field", str(field_file),
                            "--prompts", str(tmp_path / "prompts.json"), "--segmenter", "fallback",
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=600)

@@ -12,17 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def field_file(tmp_path_factory):
-    from engine.field.checkpoint import save_field
-    from engine.field.fixtures import trained_builtin_field
-
-    scene, field = trained_builtin_field(64)
-    path = tmp_path_factory.mktemp("field") / "field.pt"
-    save_field(path, field, scene_hash=scene.content_hash())
-    return path
-
-
 def _main(*args):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True,

@@ -16,17 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def field_file(tmp_path_factory):
-    from engine.field.checkpoint import save_field
-    from engine.field.fixtures import trained_builtin_field
-
-    scene, field = trained_builtin_field(64)
-    path = tmp_path_factory.mktemp("field") / "field.pt"
-    save_field(path, field, scene_hash=scene.content_hash())
-    return path
-
-
-@pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
