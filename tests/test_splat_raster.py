@@ -50,8 +50,9 @@ def test_an_isotropic_gaussian_projects_to_its_hand_computed_footprint():
     det = a * c - b * b
     assert p.means2d[0].tolist() == pytest.approx([100 * u + 32, 100 * v + 24])
     assert p.conics[0].tolist() == pytest.approx([c / det, -b / det, a / det], rel=1e-5)
-    lam = 0.5 * (a + c) + math.sqrt(max(0.1, (0.5 * (a + c)) ** 2 - det))
-    assert float(p.radii[0]) == pytest.approx(math.sqrt(2 * math.log(255 * 0.8) * lam), rel=1e-5)
+    reach = 2 * math.log(255 * 0.8)                   # alpha >= 1/255 inside d^T conic d <= reach
+    exact = [math.sqrt(reach * a), math.sqrt(reach * c)]
+    assert p.extent[0].tolist() == pytest.approx([e * 1.0001 + 1e-3 for e in exact], rel=1e-5)  # + margin
     assert float(p.depths[0]) == pytest.approx(2.0)
 
 

@@ -10,10 +10,11 @@ Sigma = R S S^T R^T (R from the quaternion, S = diag(scales)) lands at
 with t_x / z, t_y / z clamped to 1.3x the image's extent inside J (3DGS's guard against huge
 off-screen footprints) and 0.3 px^2 added (the low-pass filter 3DGS trains with). A pixel at offset
 d from mu_2d gets alpha = min(0.99, o exp(-d^T Sigma_2d^-1 d / 2)), and only alpha >= 1/255 counts:
-that holds inside the ellipse d^T Sigma_2d^-1 d <= 2 ln(255 o), so the square of half-size
-sqrt(2 ln(255 o) lambda_max) bounds every pixel a Gaussian reaches (its tile range, exactly; 3DGS
-uses 3 sigma, which drops a few pixels of alpha up to 0.011 o). Gaussians nearer than NEAR, with
-o < 1/255 or a square outside the image are culled.
+that holds inside the ellipse d^T Sigma_2d^-1 d <= 2 ln(255 o), whose bounding box, of half-sizes
+sqrt(2 ln(255 o) Sigma_2d[x, x]) and sqrt(2 ln(255 o) Sigma_2d[y, y]), holds every pixel a Gaussian
+reaches (its tiles and pixels, exactly; 3DGS bins a 3-sigma square of the larger eigenvalue, which
+drops a few pixels of alpha up to 0.011 o and visits many more that get nothing). Gaussians nearer
+than NEAR, with o < 1/255 or a box outside the image are culled.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Projected:
     means2d: torch.Tensor    # [M, 2] pixel position (x, y) of the centre
     conics: torch.Tensor     # [M, 3] inverse 2D covariance (a, b, c): d^T [[a, b], [b, c]] d
     depths: torch.Tensor     # [M] camera depth z
-    radii: torch.Tensor      # [M] half-size in pixels of the square holding every alpha >= 1/255
+    extent: torch.Tensor     # [M, 2] half-sizes (x, y) in pixels of the box holding every alpha >= 1/255
     opacity: torch.Tensor    # [M]
     rgb: torch.Tensor        # [M, 3] colour seen from this camera
 
@@ -95,26 +96,27 @@ def project(cloud, K, T_world_camera, H: int, W: int) -> Projected:
     spread_x, spread_y = (FOV_GUARD - 1) / 2 * W / fx, (FOV_GUARD - 1) / 2 * H / fy
     u_c = u.clamp(-cx / fx - spread_x, (W - cx) / fx + spread_x)
     v_c = v.clamp(-cy / fy - spread_y, (H - cy) / fy + spread_y)
-    zeros = torch.zeros_like(z)
-    J = torch.stack([fx / z, zeros, -fx * u_c / z, zeros, fy / z, -fy * v_c / z], 1).reshape(-1, 2, 3)
-    rot = rotation_matrices(cloud.quats[ids])                                     # [M, 3, 3]
-    M = rot * cloud.scales[ids][:, None, :]                                       # R S
-    JW = J @ R_wc.T                                                               # [M, 2, 3]
-    JWM = JW @ M                                                                  # [M, 2, 3]
-    cov = JWM @ JWM.transpose(1, 2)                                               # [M, 2, 2]
-    a, b, c = cov[:, 0, 0] + DILATION, cov[:, 0, 1], cov[:, 1, 1] + DILATION
+    W_cam = R_wc.T                                                                # world -> camera rows
+    JW = torch.stack([(fx / z)[:, None] * W_cam[0] - (fx * u_c / z)[:, None] * W_cam[2],
+                      (fy / z)[:, None] * W_cam[1] - (fy * v_c / z)[:, None] * W_cam[2]], 1)   # [M, 2, 3]
+    M = rotation_matrices(cloud.quats[ids]) * cloud.scales[ids][:, None, :]       # R S [M, 3, 3]
+    JWM = (JW[:, :, :, None] * M[:, None, :, :]).sum(2)                           # [M, 2, 3] (tiny
+                                                                                  # batched matmuls are slow)
+    a = (JWM[:, 0] * JWM[:, 0]).sum(1) + DILATION                                 # Sigma_2d = JWM JWM^T
+    b = (JWM[:, 0] * JWM[:, 1]).sum(1)
+    c = (JWM[:, 1] * JWM[:, 1]).sum(1) + DILATION
     det = a * c - b * b
     opacity = cloud.opacity[ids]
-    mid = 0.5 * (a + c)
-    lam = mid + (mid * mid - det).clamp(min=0.1).sqrt()
-    radii = (2.0 * torch.log(255.0 * opacity).clamp(min=0.0) * lam).sqrt()
+    reach = 2.0 * torch.log(255.0 * opacity).clamp(min=0.0)                      # [M] the ellipse's k^2
+    extent = torch.stack([(reach * a).sqrt(), (reach * c).sqrt()], 1) * 1.0001 + 1e-3   # [M, 2], rounding
+                                                                                # margin: alpha decides
     mx, my = fx * u + cx, fy * v + cy
-    on_screen = ((det > 0) & (mx + radii > 0) & (mx - radii < W) & (my + radii > 0) & (my - radii < H)
-                 & (radii > 0))
+    on_screen = ((det > 0) & (mx + extent[:, 0] > 0) & (mx - extent[:, 0] < W) & (my + extent[:, 1] > 0)
+                 & (my - extent[:, 1] < H) & (reach > 0))
     sel = on_screen.nonzero().squeeze(1)
     det = det[sel]
     conics = torch.stack([c[sel] / det, -b[sel] / det, a[sel] / det], 1)
     dirs = torch.nn.functional.normalize(means[ids[sel]] - centre, dim=1)
     rgb = sh_to_rgb(cloud.sh[ids[sel]], dirs)
     return Projected(ids=ids[sel], means2d=torch.stack([mx[sel], my[sel]], 1), conics=conics,
-                     depths=z[sel], radii=radii[sel], opacity=opacity[sel], rgb=rgb)
+                     depths=z[sel], extent=extent[sel], opacity=opacity[sel], rgb=rgb)

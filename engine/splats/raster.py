@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from scipy import sparse
 
@@ -55,9 +54,8 @@ def bin_tiles(p: Projected, H: int, W: int) -> Tiles:
     """List every projected Gaussian in the tiles whose pixel centres its square may reach."""
     tiles_x, tiles_y = (W + TILE - 1) // TILE, (H + TILE - 1) // TILE
     device = p.means2d.device
-    reach = p.radii * 1.0001 + 1e-3                     # rounding margin: the alpha test decides
-    lo = torch.ceil(p.means2d - reach[:, None] - 0.5)   # first pixel whose centre is inside
-    hi = torch.floor(p.means2d + reach[:, None] - 0.5)
+    lo = torch.ceil(p.means2d - p.extent - 0.5)         # first pixel whose centre is inside
+    hi = torch.floor(p.means2d + p.extent - 0.5)
     size = torch.tensor([W - 1, H - 1], device=device)
     lo, hi = lo.clamp(min=0).minimum(size).long(), hi.clamp(min=-1).minimum(size).long()
     t_lo, t_hi = lo // TILE, hi // TILE                                      # [M, 2] tile x, y
@@ -165,13 +163,15 @@ def render_splats(cloud, K, T_world_camera, H: int, W: int, *, background=(0.0, 
     device = cloud.means.device
     if method == "auto":
         method = "cpu" if device.type == "cpu" else "torch"
-    if method == "reference":
-        sums, t_final, triplets = render_reference(p, H, W)
-    elif method == "cpu":
-        from engine.splats.composite_cpu import composite_cpu
-        sums, t_final, triplets = composite_cpu(p, bin_tiles(p, H, W), H, W, with_weights)
-    elif method == "torch":
-        sums, t_final, triplets = composite_torch(p, bin_tiles(p, H, W), H, W)
+    from engine.splats.composite_cpu import composite_cpu, csr_from_triplets
+
+    if method == "cpu":
+        sums, t_final, weights = composite_cpu(p, bin_tiles(p, H, W), H, W, len(cloud), with_weights)
+    elif method in ("torch", "reference"):
+        sums, t_final, (rows, cols, vals) = (composite_torch(p, bin_tiles(p, H, W), H, W) if method == "torch"
+                                             else render_reference(p, H, W))
+        weights = csr_from_triplets(rows.cpu().numpy(), cols.cpu().numpy(), vals.cpu().numpy(),
+                                    p.ids.cpu().numpy(), (H * W, len(cloud))) if with_weights else None
     else:
         raise ValueError(f"unknown method {method!r}")
     bg = torch.as_tensor(background, dtype=torch.float32, device=device)
@@ -179,11 +179,5 @@ def render_splats(cloud, K, T_world_camera, H: int, W: int, *, background=(0.0, 
     opacity = sums[:, 0]
     far = float(p.depths.max()) if len(p.depths) else 0.0
     depth = torch.where(opacity > 0, sums[:, 1] / opacity.clamp(min=1e-12), torch.full_like(opacity, far))
-    weights = None
-    if with_weights:
-        rows, cols, vals = (t.cpu().numpy() for t in triplets)
-        weights = sparse.csr_matrix((vals.astype(np.float32), (rows, p.ids.cpu().numpy()[cols])),
-                                    shape=(H * W, len(cloud)))
-        weights.sort_indices()
     return SplatRender(rgb=rgb.reshape(H, W, 3).float(), depth=depth.reshape(H, W).float(),
                        opacity=opacity.reshape(H, W).float(), weights=weights)

@@ -1,0 +1,138 @@
+"""Splat benchmark: a view's weights (colour, depth, opacity and the [H*W, N] (Gaussian, weight)
+matrix) of ~200k Gaussians at 504x378 on this machine's CPU, and the GL splat viewer's frame rate.
+
+Scenes: `builtin-gs` at spacing 0.0065 (~193k surface disks, the built-in scene's cameras at
+504x378) and `fog`: 200k Gaussians of random size, shape and opacity filling the built-in box
+(every pixel crosses many of them: a worst case for the compositing). Per scene, VIEWS views are
+rendered by the compiled CPU path, timed by stage (wall and CPU seconds), and one view by the
+torch tile path in the same run (the ratio). Writes bench/results/splats.json and prints a table.
+Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 5]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: a spinning pool starves shared cores
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results" / "splats.json"
+H, W = 378, 504
+BENCH_SPACING = 0.0065
+
+
+def cameras(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """K [3, 3] and n poses [n, 4, 4] of the built-in scene's cameras at 504x378."""
+    from engine.scenes import builtin_render as br
+
+    f = 0.5 * W / np.tan(np.radians(br.FOV_X_DEG) / 2)
+    K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]], np.float32)
+    poses = br.camera_poses().astype(np.float32)
+    return K, poses[np.linspace(1, len(poses) - 1, n).astype(int)]
+
+
+def fog_cloud(n: int = 200_000, seed: int = 0):
+    """n Gaussians of random position in the built-in box, log-uniform size, random shape and opacity."""
+    from engine.scenes import builtin_render as br
+    from engine.splats.cloud import from_vertex, vertex_table
+
+    rng = np.random.default_rng(seed)
+    quats = rng.normal(size=(n, 4)).astype(np.float32)
+    return from_vertex(vertex_table(
+        rng.uniform(br.BBOX[0], br.BBOX[1], (n, 3)).astype(np.float32),
+        rng.normal(0, 0.4, (n, 16, 3)).astype(np.float32),
+        (1 / (1 + np.exp(-rng.normal(-1.0, 2.0, n)))).astype(np.float32),
+        np.exp(rng.uniform(-6.0, -3.5, (n, 3))).astype(np.float32),
+        quats / np.linalg.norm(quats, axis=1, keepdims=True)), "fog")
+
+
+def time_views(cloud, K, poses) -> dict:
+    """Per-stage wall / CPU seconds of the compiled path over `poses` (after one warm-up view)."""
+    from engine.splats.composite_cpu import composite_cpu
+    from engine.splats.project import project
+    from engine.splats.raster import bin_tiles, render_splats
+
+    render_splats(cloud, K, poses[0], H, W)                       # compiles / loads numba's cache
+    stages = {"project": [], "bin": [], "composite_and_matrix": [], "total": [], "cpu": [],
+              "composite_alone": []}
+    nnz, loads = [], []
+    for T in poses:
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        p = project(cloud, K, T, H, W)
+        t1 = time.perf_counter()
+        tiles = bin_tiles(p, H, W)
+        t2 = time.perf_counter()
+        _, _, A = composite_cpu(p, tiles, H, W, len(cloud))
+        t3 = time.perf_counter()
+        stages["cpu"].append(time.process_time() - cpu0)
+        composite_cpu(p, tiles, H, W, len(cloud), with_weights=False)
+        stages["composite_alone"].append(time.perf_counter() - t3)
+        for name, seconds in zip(("project", "bin", "composite_and_matrix", "total"),
+                                 (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+            stages[name].append(seconds)
+        nnz.append(A.nnz)
+        loads.append(os.getloadavg()[0])
+    out = {name: round(float(np.mean(v)), 3) for name, v in stages.items()}
+    out.update(nnz_per_view=int(np.mean(nnz)), load_1min=round(float(np.mean(loads)), 2))
+    return out
+
+
+def time_torch_path(cloud, K, T) -> dict:
+    """Wall seconds of one view by the compiled and the torch tile paths, side by side."""
+    from engine.splats.raster import render_splats
+
+    seconds = {}
+    for method in ("cpu", "torch"):
+        t0 = time.perf_counter()
+        render_splats(cloud, K, T, H, W, method=method)
+        seconds[method] = time.perf_counter() - t0
+    return {"compiled_s": round(seconds["cpu"], 3), "torch_s": round(seconds["torch"], 3),
+            "speedup": round(seconds["torch"] / seconds["cpu"], 2), "load_1min": round(os.getloadavg()[0], 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--views", type=int, default=4)
+    parser.add_argument("--skip-torch", action="store_true", help="skip the torch path's side-by-side view")
+    args = parser.parse_args()
+    import torch
+
+    from engine.splats.builtin_gs import builtin_splats
+
+    torch.set_num_threads(2)
+    K, poses = cameras(args.views)
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    weights = {}
+    for name, cloud in (("builtin-gs", builtin_splats(128, BENCH_SPACING).cloud), ("fog", fog_cloud())):
+        row = {"gaussians": len(cloud), "size": [H, W], "views": args.views, **time_views(cloud, K, poses)}
+        if not args.skip_torch:
+            row["side_by_side"] = time_torch_path(cloud, K, poses[0])
+        weights[name] = row
+    results["view_weights"] = weights
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"view weights at {W}x{H}, compiled CPU path, mean over {args.views} views (target <= 2 s per view)")
+    print("| scene | Gaussians | project | bin | composite + matrix (composite alone) | total wall | CPU | entries |"
+          " load | torch path | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in weights.items():
+        side = r.get("side_by_side", {})
+        print(f"| {name} | {r['gaussians']} | {r['project']} | {r['bin']} | {r['composite_and_matrix']} "
+              f"({r['composite_alone']}) | "
+              f"{r['total']} s | {r['cpu']} s | {r['nnz_per_view']} | {r['load_1min']} | "
+              f"{side.get('torch_s', '-')} s | {side.get('speedup', '-')}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
