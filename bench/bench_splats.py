@@ -6,7 +6,11 @@ Scenes: `builtin-gs` at spacing 0.0065 (~193k surface disks, the built-in scene'
 (every pixel crosses many of them: a worst case for the compositing). Per scene, VIEWS views are
 rendered by the compiled CPU path, timed by stage (wall and CPU seconds), and one view by the
 torch tile path in the same run (the ratio). Writes bench/results/splats.json and prints a table.
-Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 5]
+The viewer part draws builtin-gs with the GL splat renderer in a headless EGL context (llvmpipe
+here) at 1280x720: one still frame with every splat, then the camera moving along the orbit for
+--gl-seconds, the internal resolution (upscaled to 1280x720) and the splat stride adapting to a
+50 ms budget (systems/render/splat_detail.py).
+Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 8] [--only weights|gl]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "splats.json"
 H, W = 378, 504
 BENCH_SPACING = 0.0065
+BUDGET_S = 0.050          # a moving frame's budget (the viewer's adaptive detail aims at it)
 
 
 def cameras(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,10 +105,78 @@ def time_torch_path(cloud, K, T) -> dict:
             "speedup": round(seconds["torch"] / seconds["cpu"], 2), "load_1min": round(os.getloadavg()[0], 2)}
 
 
+def bench_gl(cloud, seconds: float) -> dict:
+    """Frame times of the GL splat renderer at 1280x720: still (every splat) and moving (adaptive)."""
+    import moderngl
+
+    from engine.platform.gl import headless_context
+    from engine.scenes import builtin_render as br
+    from systems.render.gl_raymarch import GLRayMarcher
+    from systems.render.gl_splats import GLSplatRenderer
+    from systems.render.splat_detail import LEVELS, next_level
+
+    ctx = headless_context()
+    renderer = GLSplatRenderer(ctx)
+    renderer.load_cloud(cloud)
+    blitter = GLRayMarcher(ctx)                            # its blit program upscales low-res frames
+    GH, GW = 720, 1280
+    screen = ctx.framebuffer(color_attachments=[ctx.texture((GW, GH), 4)])
+    poses = br.camera_poses().astype(np.float32)[:24]
+    out = {"renderer": ctx.info["GL_RENDERER"], "size": [GH, GW], "gaussians": len(cloud)}
+
+    def frame(T, scale, stride) -> float:
+        h, w = int(GH * scale), int(GW * scale)
+        f = 0.5 * w / np.tan(np.radians(br.FOV_X_DEG) / 2)
+        K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float32)
+        started = time.perf_counter()
+        target = screen if scale == 1 else low[scale]
+        target.use()
+        target.clear(*br.BACKGROUND, 1.0)
+        renderer.draw(K, T, h, w, stride=stride)
+        if scale != 1:
+            screen.use()
+            blitter.blit(target.color_attachments[0], (0, 0, GW, GH))
+        ctx.finish()
+        return time.perf_counter() - started
+
+    low = {scale: ctx.framebuffer(color_attachments=[ctx.texture((int(GW * scale), int(GH * scale)), 4)])
+           for scale in {scale for scale, _ in LEVELS if scale < 1}}
+    for target in low.values():
+        target.color_attachments[0].filter = (moderngl.LINEAR, moderngl.LINEAR)
+    frame(poses[0], 1, 1)
+    out["still_full_ms"] = round(1000 * float(np.median([frame(poses[i], 1, 1) for i in (1, 2, 3)])), 1)
+    level, times, levels, k = 0, [], [], 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        T = _between(poses[k % 24], poses[(k + 1) % 24], (k % 10) / 10)
+        k += 1
+        dt = frame(T, *LEVELS[level])
+        if time.perf_counter() - started > seconds / 3:          # after the first third: settled
+            times.append(dt)
+            levels.append(level)
+        level = next_level(level, dt, BUDGET_S)
+    scale, stride = LEVELS[int(np.median(levels))]
+    out["moving"] = {"fps": round(len(times) / max(sum(times), 1e-9), 1), "budget_ms": 1000 * BUDGET_S,
+                     "frame_ms_p50": round(1000 * np.median(times), 1),
+                     "frame_ms_p90": round(1000 * float(np.percentile(times, 90)), 1),
+                     "scale_median": scale, "stride_median": stride, "frames": len(times)}
+    out["load_1min"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def _between(A: np.ndarray, B: np.ndarray, s: float) -> np.ndarray:
+    """A pose a fraction s from A to B (positions interpolated, rotation of the nearer one)."""
+    T = (A if s < 0.5 else B).copy()
+    T[:3, 3] = (1 - s) * A[:3, 3] + s * B[:3, 3]
+    return T
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--skip-torch", action="store_true", help="skip the torch path's side-by-side view")
+    parser.add_argument("--gl-seconds", type=float, default=8.0)
+    parser.add_argument("--only", choices=["weights", "gl"])
     args = parser.parse_args()
     import torch
 
@@ -112,16 +185,26 @@ def main() -> int:
     torch.set_num_threads(2)
     K, poses = cameras(args.views)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    weights = {}
-    for name, cloud in (("builtin-gs", builtin_splats(128, BENCH_SPACING).cloud), ("fog", fog_cloud())):
-        row = {"gaussians": len(cloud), "size": [H, W], "views": args.views, **time_views(cloud, K, poses)}
-        if not args.skip_torch:
-            row["side_by_side"] = time_torch_path(cloud, K, poses[0])
-        weights[name] = row
-    results["view_weights"] = weights
+    builtin = builtin_splats(128, BENCH_SPACING).cloud
+    if args.only != "gl":
+        weights = {}
+        for name, cloud in (("builtin-gs", builtin), ("fog", fog_cloud())):
+            row = {"gaussians": len(cloud), "size": [H, W], "views": args.views, **time_views(cloud, K, poses)}
+            if not args.skip_torch:
+                row["side_by_side"] = time_torch_path(cloud, K, poses[0])
+            weights[name] = row
+        results["view_weights"] = weights
+        print_weights(weights, args.views)
+    if args.only != "weights":
+        results["viewer"] = bench_gl(builtin, args.gl_seconds)
+        print_viewer(results["viewer"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"view weights at {W}x{H}, compiled CPU path, mean over {args.views} views (target <= 2 s per view)")
+    return 0
+
+
+def print_weights(weights: dict, views: int) -> None:
+    print(f"view weights at {W}x{H}, compiled CPU path, mean over {views} views (target <= 2 s per view)")
     print("| scene | Gaussians | project | bin | composite + matrix (composite alone) | total wall | CPU | entries |"
           " load | torch path | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -131,7 +214,16 @@ def main() -> int:
               f"({r['composite_alone']}) | "
               f"{r['total']} s | {r['cpu']} s | {r['nnz_per_view']} | {r['load_1min']} | "
               f"{side.get('torch_s', '-')} s | {side.get('speedup', '-')}x |")
-    return 0
+
+
+def print_viewer(v: dict) -> None:
+    print(f"GL splats, {v['gaussians']} Gaussians at 1280x720 on {v['renderer']} (load {v['load_1min']}); "
+          f"still frame, every splat: {v['still_full_ms']} ms")
+    m = v["moving"]
+    print("| moving | FPS | p50 ms | p90 ms | internal scale (median) | stride (median) |")
+    print("|---|---|---|---|---|---|")
+    print(f"| adaptive | {m['fps']} | {m['frame_ms_p50']} | {m['frame_ms_p90']} | {m['scale_median']} | "
+          f"{m['stride_median']} |")
 
 
 if __name__ == "__main__":
