@@ -10,7 +10,14 @@ The viewer part draws builtin-gs with the GL splat renderer in a headless EGL co
 here) at 1280x720: one still frame with every splat, then the camera moving along the orbit for
 --gl-seconds, the internal resolution (upscaled to 1280x720) and the splat stride adapting to a
 50 ms budget (systems/render/splat_detail.py).
-Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 8] [--only weights|gl]
+The SA3D part runs the project's lifting ops (systems/inverse/ops.py: the closed-form vote, the
+view-averaged update, the IoU gate, the 2D mask rule; systems/self_prompt/ops.py; the gt
+segmenter's region rule) over builtin-gs's training views with one mask value per Gaussian, one
+object at a time from the view that shows it largest, and scores the 8 held-out views' masks
+(mIoU) and the Gaussians' labels against their known instance ids (opacity > 0.1). Until the
+representation seam lets `segment` take a splat scene, this loop stands in for it.
+Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 8] [--only weights|gl|sa3d]
+       [--size 128]
 """
 
 from __future__ import annotations
@@ -164,6 +171,82 @@ def bench_gl(cloud, seconds: float) -> dict:
     return out
 
 
+def splat_view_weights(cloud, scene, i: int):
+    """(ViewWeights over the cloud's Gaussians, depth [H, W]) of view i, as the lifting takes them."""
+    import torch
+
+    from engine.splats.raster import render_splats
+    from systems.inverse.ops import view_weights_from_rows
+
+    r = render_splats(cloud, scene.K[i], scene.T_world_camera[i], scene.H, scene.W, background=scene.background)
+    A = r.weights
+    backdrop = (1.0 - r.opacity).clamp(min=0.0).reshape(-1)
+    return (view_weights_from_rows(A.indptr, A.indices, A.data, scene.H, scene.W, (1, 1, len(cloud)),
+                                   backdrop=backdrop), torch.as_tensor(r.depth))
+
+
+def bench_sa3d(size: int) -> dict:
+    """Held-out mIoU and per-Gaussian accuracy of builtin-gs segmented with gt masks (see the docstring)."""
+    import torch
+
+    from engine.splats.scene import load_splat_scene
+    from systems.inverse.ops import (
+        IOU_GATE,
+        LAMBDA_PROMPTED,
+        LAMBDA_SELF,
+        accumulate_votes,
+        coverage_mask,
+        gate_iou,
+        mask_iou,
+        render_mask,
+        view_votes,
+    )
+    from systems.sam.gt import select_gt_region
+    from systems.sam.protocol import Prompt
+    from systems.self_prompt.ops import select_self_prompts
+
+    splats = load_splat_scene(f"builtin-gs-{size}")
+    scene, cloud, truth_ids = splats.scene, splats.cloud, splats.instance_ids
+    from engine.scenes.builtin import builtin_truth
+    truth = builtin_truth(size)
+    started = time.perf_counter()
+    views = {i: splat_view_weights(cloud, scene, i) for i in range(len(scene))}
+    weights_s = time.perf_counter() - started
+    objects, labels, best = {}, np.zeros(len(cloud), np.int64), np.zeros(len(cloud), np.float32)
+    for k, name in enumerate(truth.object_names, start=1):
+        t0 = time.perf_counter()
+        votes, counts = torch.zeros(1, 1, 1, len(cloud)), torch.zeros(1, 1, 1, len(cloud))
+        first = max(scene.train_ids, key=lambda i: int((truth.instance_masks[i] == k).sum()))
+        accumulate_votes(votes, counts, views[first][0], view_votes(views[first][0], torch.from_numpy(
+            truth.instance_masks[first] == k), 0, 1, LAMBDA_PROMPTED))
+        accepted = 1
+        for i in scene.train_ids:
+            if i == first:
+                continue
+            view, depth = views[i]
+            rendered = render_mask(view, votes)[0]
+            points = select_self_prompts(rendered, depth).numpy().astype(np.float32)
+            if len(points) == 0:
+                continue
+            prompt = Prompt(points, np.ones(len(points), np.int64), None, None)
+            mask = torch.from_numpy(select_gt_region(truth.instance_masks[i].astype(np.int64), prompt))
+            if gate_iou(rendered, mask) < IOU_GATE:
+                continue
+            accumulate_votes(votes, counts, view, view_votes(view, mask, 0, 1, LAMBDA_SELF))
+            accepted += 1
+        ious = [mask_iou(coverage_mask(views[i][0], votes)[0], truth.instance_masks[i] == k) for i in scene.test_ids]
+        v = votes.reshape(-1).numpy()
+        take = (v > 0) & (v > best)
+        labels[take], best[take] = k, v[take]
+        objects[name] = {"miou": round(100 * float(np.mean(ious)), 1), "views_accepted": accepted,
+                         "seconds": round(time.perf_counter() - t0, 2)}
+    solid = cloud.opacity.numpy() > 0.1
+    return {"scene": f"builtin-gs-{size}", "gaussians": len(cloud), "segmenter": "gt (emulated, see docstring)",
+            "objects": objects, "mean_miou": round(float(np.mean([o["miou"] for o in objects.values()])), 1),
+            "gaussian_accuracy": round(100 * float((labels == truth_ids)[solid].mean()), 2),
+            "weights_seconds_all_views": round(weights_s, 1), "load_1min": round(os.getloadavg()[0], 2)}
+
+
 def _between(A: np.ndarray, B: np.ndarray, s: float) -> np.ndarray:
     """A pose a fraction s from A to B (positions interpolated, rotation of the nearer one)."""
     T = (A if s < 0.5 else B).copy()
@@ -176,7 +259,8 @@ def main() -> int:
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--skip-torch", action="store_true", help="skip the torch path's side-by-side view")
     parser.add_argument("--gl-seconds", type=float, default=8.0)
-    parser.add_argument("--only", choices=["weights", "gl"])
+    parser.add_argument("--only", choices=["weights", "gl", "sa3d"])
+    parser.add_argument("--size", type=int, default=128, help="builtin-gs image size of the SA3D part")
     args = parser.parse_args()
     import torch
 
@@ -186,7 +270,11 @@ def main() -> int:
     K, poses = cameras(args.views)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     builtin = builtin_splats(128, BENCH_SPACING).cloud
-    if args.only != "gl":
+    if args.only in (None, "sa3d"):
+        sa3d = bench_sa3d(args.size)
+        results.setdefault("sa3d", {})[sa3d["scene"]] = sa3d
+        print_sa3d(sa3d)
+    if args.only in (None, "weights"):
         weights = {}
         for name, cloud in (("builtin-gs", builtin), ("fog", fog_cloud())):
             row = {"gaussians": len(cloud), "size": [H, W], "views": args.views, **time_views(cloud, K, poses)}
@@ -195,7 +283,7 @@ def main() -> int:
             weights[name] = row
         results["view_weights"] = weights
         print_weights(weights, args.views)
-    if args.only != "weights":
+    if args.only in (None, "gl"):
         results["viewer"] = bench_gl(builtin, args.gl_seconds)
         print_viewer(results["viewer"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +302,14 @@ def print_weights(weights: dict, views: int) -> None:
               f"({r['composite_alone']}) | "
               f"{r['total']} s | {r['cpu']} s | {r['nnz_per_view']} | {r['load_1min']} | "
               f"{side.get('torch_s', '-')} s | {side.get('speedup', '-')}x |")
+
+
+def print_sa3d(r: dict) -> None:
+    print(f"SA3D on {r['scene']} ({r['gaussians']} Gaussians), {r['segmenter']}, load {r['load_1min']}")
+    print("| " + " | ".join(r["objects"]) + " | mean held-out mIoU | per-Gaussian accuracy (opacity > 0.1) |")
+    print("|" + "---|" * (len(r["objects"]) + 2))
+    print("| " + " | ".join(str(o["miou"]) for o in r["objects"].values())
+          + f" | {r['mean_miou']} | {r['gaussian_accuracy']}% |")
 
 
 def print_viewer(v: dict) -> None:

@@ -102,6 +102,11 @@ def test_tile_paths_match_the_brute_force_reference(method):
     assert reference.weights.nnz > 10 * H * W      # many overlaps per pixel
     assert float(reference.opacity.max()) > 0.99 and float(reference.opacity.min()) < 0.5
     assert abs(reference.weights - tiled.weights).max() < 1e-5
+    canonical = tiled.weights.copy()
+    canonical.has_sorted_indices = False
+    canonical.sort_indices()                                      # rows come sorted by Gaussian index
+    assert np.array_equal(canonical.indices, tiled.weights.indices)
+    assert np.array_equal(canonical.data, tiled.weights.data)
     for name in ("rgb", "depth", "opacity"):
         assert torch.allclose(getattr(reference, name), getattr(tiled, name), atol=1e-4)
 

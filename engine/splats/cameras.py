@@ -81,14 +81,14 @@ def orbit_cameras(means: np.ndarray, opacity: np.ndarray) -> Cameras:
 
     The centre is the median of the Gaussians with opacity > 0.1 (all when none), the radius the
     80th percentile of their distance to it, seen so that it fills 0.7 of the view's width. Up is the
-    axis along which those Gaussians spread least (a ground or table is flat), pointing to the side
-    that holds fewer of them (the ground lies below)."""
+    axis along which those Gaussians spread least (a ground or table is flat), pointing to where
+    their mean lies from their median (the ground holds most of them, what stands on it rises above)."""
     solid = means[opacity > 0.1] if (opacity > 0.1).any() else means
     centre = np.median(solid, axis=0)
     offsets = solid - centre
     radius = max(float(np.percentile(np.linalg.norm(offsets, axis=1), 80)), 1e-3)
     _, _, axes = np.linalg.svd(offsets - offsets.mean(0), full_matrices=False)
-    up = axes[-1] * (1.0 if (offsets @ axes[-1] < 0).mean() >= 0.5 else -1.0)
+    up = axes[-1] * (1.0 if (offsets @ axes[-1]).mean() >= 0 else -1.0)       # offsets: from the median
     H, W = ORBIT_SIZE
     f = 0.5 * W / np.tan(np.radians(ORBIT_FOV_X_DEG) / 2)
     distance = radius * f / (0.35 * W)

@@ -67,6 +67,11 @@ def rotation_matrices(quats: torch.Tensor) -> torch.Tensor:
         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], 1).reshape(-1, 3, 3)
 
 
+def scaled_rotations(quats: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """R S [N, 3, 3] of unit quaternions [N, 4] and scales [N, 3]: the covariance is (R S)(R S)^T."""
+    return rotation_matrices(quats) * scales[:, None, :]
+
+
 @dataclass(frozen=True)
 class Projected:
     """The Gaussians that reach a view, projected (M of them, indices into the cloud)."""
@@ -99,7 +104,7 @@ def project(cloud, K, T_world_camera, H: int, W: int) -> Projected:
     W_cam = R_wc.T                                                                # world -> camera rows
     JW = torch.stack([(fx / z)[:, None] * W_cam[0] - (fx * u_c / z)[:, None] * W_cam[2],
                       (fy / z)[:, None] * W_cam[1] - (fy * v_c / z)[:, None] * W_cam[2]], 1)   # [M, 2, 3]
-    M = rotation_matrices(cloud.quats[ids]) * cloud.scales[ids][:, None, :]       # R S [M, 3, 3]
+    M = scaled_rotations(cloud.quats[ids], cloud.scales[ids])                     # R S [M, 3, 3]
     JWM = (JW[:, :, :, None] * M[:, None, :, :]).sum(2)                           # [M, 2, 3] (tiny
                                                                                   # batched matmuls are slow)
     a = (JWM[:, 0] * JWM[:, 0]).sum(1) + DILATION                                 # Sigma_2d = JWM JWM^T

@@ -1,0 +1,46 @@
+"""Exports of a segmented splat scene: the object's Gaussians, the scene without them, their points.
+
+The object (or the rest) is written as a 3DGS `.ply` holding exactly the input's vertex properties
+(names, order, dtypes, bits: engine/splats/plyio.py), which SuperSplat, the INRIA viewer, gsplat and
+nerfstudio load. A Gaussian belongs to the object when its SA3D vote (one value per Gaussian, the
+views' averaged votes) is above `min_vote` (0: the paper's rule). A positive `min_vote` drops the
+ambiguous ones, whose views disagreed (typically at the object's boundary, half in and half out
+of the SAM masks), as SA3D-GS's second pass does. `--format ply` of a splat scene is the centres
+of the object's Gaussians in their view-independent (DC) colours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.io import atomic_write
+from engine.splats.cloud import SH_C0, GaussianCloud
+from engine.splats.plyio import write_splats
+from systems.export.formats import ply_points
+
+
+def selected_gaussians(votes: np.ndarray, min_vote: float = 0.0) -> np.ndarray:
+    """bool [N]: the Gaussians whose vote [N] exceeds min_vote."""
+    return np.asarray(votes) > min_vote
+
+
+def write_object_splats(path: str | Path, cloud: GaussianCloud, selected: np.ndarray) -> int:
+    """The selected Gaussians as a 3DGS .ply with the input's properties; returns their count."""
+    part = cloud.subset(np.asarray(selected, bool))
+    write_splats(path, part)
+    return len(part)
+
+
+def write_removed_splats(path: str | Path, cloud: GaussianCloud, selected: np.ndarray) -> int:
+    """The scene without the selected Gaussians, as write_object_splats; returns the count kept."""
+    return write_object_splats(path, cloud, ~np.asarray(selected, bool))
+
+
+def write_object_points(path: str | Path, cloud: GaussianCloud, selected: np.ndarray) -> int:
+    """The selected Gaussians' centres and DC colours as a coloured point cloud PLY; returns the count."""
+    keep = np.asarray(selected, bool)
+    rgb = np.clip(SH_C0 * cloud.sh[:, 0].numpy()[keep] + 0.5, 0.0, 1.0)
+    atomic_write(path, ply_points(cloud.means.numpy()[keep], np.round(rgb * 255).astype(np.uint8)))
+    return int(keep.sum())
