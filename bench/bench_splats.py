@@ -17,7 +17,7 @@ object at a time from the view that shows it largest, and scores the 8 held-out 
 (mIoU) and the Gaussians' labels against their known instance ids (opacity > 0.1). Until the
 representation seam lets `segment` take a splat scene, this loop stands in for it.
 Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 8] [--only weights|gl|sa3d]
-       [--size 128]
+       [--size 128] [--screenshot docs/splats.png]
 """
 
 from __future__ import annotations
@@ -185,8 +185,9 @@ def splat_view_weights(cloud, scene, i: int):
                                    backdrop=backdrop), torch.as_tensor(r.depth))
 
 
-def bench_sa3d(size: int) -> dict:
-    """Held-out mIoU and per-Gaussian accuracy of builtin-gs segmented with gt masks (see the docstring)."""
+def bench_sa3d(size: int) -> tuple[dict, np.ndarray]:
+    """Held-out mIoU and per-Gaussian accuracy of builtin-gs segmented with gt masks (see the docstring),
+    and the object each Gaussian was given [N] (0 none)."""
     import torch
 
     from engine.splats.scene import load_splat_scene
@@ -244,7 +245,31 @@ def bench_sa3d(size: int) -> dict:
     return {"scene": f"builtin-gs-{size}", "gaussians": len(cloud), "segmenter": "gt (emulated, see docstring)",
             "objects": objects, "mean_miou": round(float(np.mean([o["miou"] for o in objects.values()])), 1),
             "gaussian_accuracy": round(100 * float((labels == truth_ids)[solid].mean()), 2),
-            "weights_seconds_all_views": round(weights_s, 1), "load_1min": round(os.getloadavg()[0], 2)}
+            "weights_seconds_all_views": round(weights_s, 1), "load_1min": round(os.getloadavg()[0], 2)}, labels
+
+
+def screenshot(path: str, size: int, labels: np.ndarray) -> None:
+    """Three GL frames of builtin-gs at the size it was fitted to (size x 4/3 size): every Gaussian
+    tinted by the object SA3D gave it, the sphere alone, the scene without it. (At a finer size the
+    gaps between its disks, which are about a pixel at its own size, show.)"""
+    from engine.media import write_png
+    from engine.platform.gl import headless_context
+    from engine.scenes import builtin_render as br
+    from engine.splats.builtin_gs import builtin_splats
+    from systems.render.gl_splats import GLSplatRenderer
+
+    renderer = GLSplatRenderer(headless_context())
+    renderer.load_cloud(builtin_splats(size).cloud)
+    renderer.set_object_ids(labels.astype(np.uint8))
+    colors = np.array([[255, 60, 60], [60, 120, 255], [60, 220, 90], [255, 210, 40], [200, 80, 255]], np.uint8)
+    renderer.set_objects(colors, np.ones(len(colors), bool))
+    H, W = size, 4 * size // 3
+    f = 0.5 * W / np.tan(np.radians(br.FOV_X_DEG + 6) / 2)
+    K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]], np.float32)
+    T = br.camera_poses()[27].astype(np.float32)
+    frames = [renderer.render_image(K, T, H, W, background=br.BACKGROUND, **options)
+              for options in ({"overlay": True}, {"view_mode": 1, "selected": 1}, {"view_mode": 2, "selected": 1})]
+    write_png(path, np.concatenate(frames, 1))
 
 
 def _between(A: np.ndarray, B: np.ndarray, s: float) -> np.ndarray:
@@ -261,6 +286,7 @@ def main() -> int:
     parser.add_argument("--gl-seconds", type=float, default=8.0)
     parser.add_argument("--only", choices=["weights", "gl", "sa3d"])
     parser.add_argument("--size", type=int, default=128, help="builtin-gs image size of the SA3D part")
+    parser.add_argument("--screenshot", help="write the SA3D part's result as a PNG (docs/splats.png)")
     args = parser.parse_args()
     import torch
 
@@ -271,9 +297,11 @@ def main() -> int:
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     builtin = builtin_splats(128, BENCH_SPACING).cloud
     if args.only in (None, "sa3d"):
-        sa3d = bench_sa3d(args.size)
+        sa3d, labels = bench_sa3d(args.size)
         results.setdefault("sa3d", {})[sa3d["scene"]] = sa3d
         print_sa3d(sa3d)
+        if args.screenshot:
+            screenshot(args.screenshot, args.size, labels)
     if args.only in (None, "weights"):
         weights = {}
         for name, cloud in (("builtin-gs", builtin), ("fog", fog_cloud())):

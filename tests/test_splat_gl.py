@@ -8,20 +8,10 @@ import pytest
 from engine.scenes import builtin_render as br
 from engine.splats.builtin_gs import generate
 from engine.splats.raster import render_splats
+from tests import test_gl_raymarch
 
 pytestmark = pytest.mark.gl
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    from engine.platform.gl import GLUnavailableError, headless_context
-
-    try:
-        context = headless_context()
-    except GLUnavailableError as error:
-        pytest.skip(f"no EGL OpenGL context: {error}")
-    yield context
-    context.release()
+ctx = test_gl_raymarch.ctx          # the module-scoped headless EGL context fixture
 
 
 @pytest.fixture(scope="module")

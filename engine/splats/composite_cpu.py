@@ -79,8 +79,9 @@ def _composite_tiles(tile_ids, starts, order, means2d, conics, extent, opacity, 
                     for ch in range(3):
                         acc[ly, lx, 2 + ch] += w * rgb[g, ch]
                     if with_weights:
-                        if pos == out_w.shape[0]:
-                            out_pairs, out_w = _doubled(out_pairs, out_w)
+                        if pos == out_w.shape[0]:                   # twice the room
+                            out_pairs = np.concatenate((out_pairs, np.empty_like(out_pairs)))
+                            out_w = np.concatenate((out_w, np.empty_like(out_w)))
                         out_pairs[pos, 0], out_pairs[pos, 1], out_w[pos] = (y0 + ly) * W + x0 + lx, g, w
                         pos += 1
                     T[ly, lx] = T_next
@@ -90,16 +91,6 @@ def _composite_tiles(tile_ids, starts, order, means2d, conics, extent, opacity, 
                 sums[pixel] = acc[ly, lx]
                 t_final[pixel] = T[ly, lx]
     return out_pairs[:pos].copy(), out_w[:pos].copy()
-
-
-@numba.njit(cache=True, nogil=True)
-def _doubled(pairs, weights):
-    """Copies of the triplet buffers with twice the room."""
-    more_pairs = np.empty((2 * pairs.shape[0], 2), np.int32)
-    more_weights = np.empty(2 * weights.shape[0], np.float32)
-    more_pairs[:pairs.shape[0]] = pairs
-    more_weights[:weights.shape[0]] = weights
-    return more_pairs, more_weights
 
 
 @cache
