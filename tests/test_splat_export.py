@@ -8,6 +8,8 @@ from engine.splats.builtin_gs import generate
 from engine.splats.plyio import read_splats, write_splats
 from systems.export.splats import (
     selected_gaussians,
+    view_mask,
+    view_render,
     write_object_points,
     write_object_splats,
     write_removed_splats,
@@ -53,3 +55,24 @@ def test_object_points_are_the_centres_in_their_colours(tmp_path, scene_file):
     assert np.allclose(data["x"], cloud.means[ids == 1, 0].numpy())
     red = data["red"].astype(int) - data["blue"].astype(int)
     assert np.median(red) > 60                                        # the red sphere
+
+
+def test_view_masks_and_renders_of_the_object_follow_its_gaussians():
+    from engine.scenes import builtin_render as br
+    from engine.scenes.builtin import builtin_truth
+
+    cloud, ids = generate(64, 0.015)
+    truth = builtin_truth(64)
+    K, T = br.intrinsics(64), br.camera_poses()[3]
+    sphere = ids == 1
+    mask = view_mask(cloud, sphere, K, T, 64, 64)
+    exact = truth.instance_masks[3] == 1
+    assert (mask & exact).sum() / (mask | exact).sum() > 0.85
+    alone = view_render(cloud, sphere, K, T, 64, 64).astype(int)
+    removed = view_render(cloud, sphere, K, T, 64, 64, removed=True).astype(int)
+    from scipy.ndimage import binary_dilation
+
+    assert alone[~binary_dilation(mask, iterations=2)].max() < 20                  # nothing else drawn
+    assert (alone[mask][:, 0] > alone[mask][:, 2] + 60).mean() > 0.9               # the red sphere
+    reddish = (removed[..., 0] > removed[..., 2] + 60) & (removed[..., 0] > 120)
+    assert reddish[exact].mean() < 0.05                               # what was behind the sphere shows

@@ -6,7 +6,10 @@ nerfstudio load. A Gaussian belongs to the object when its SA3D vote (one value 
 views' averaged votes) is above `min_vote` (0: the paper's rule). A positive `min_vote` drops the
 ambiguous ones, whose views disagreed (typically at the object's boundary, half in and half out
 of the SAM masks), as SA3D-GS's second pass does. `--format ply` of a splat scene is the centres
-of the object's Gaussians in their view-independent (DC) colours.
+of the object's Gaussians in their view-independent (DC) colours. Per view: the object's 2D mask
+(the pixels whose weight lies more than half on its Gaussians, systems/inverse/ops.py's rule; a
+splat pixel's weight is its opacity plus the backdrop's share, 1 in all), and renders of the object
+alone or of the scene without it (the other Gaussians left out: they neither show nor occlude).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import numpy as np
 from engine.io import atomic_write
 from engine.splats.cloud import SH_C0, GaussianCloud
 from engine.splats.plyio import write_splats
+from engine.splats.raster import render_splats
 from systems.export.formats import ply_points
+from systems.inverse.ops import MASK_COVERAGE
 
 
 def selected_gaussians(votes: np.ndarray, min_vote: float = 0.0) -> np.ndarray:
@@ -44,3 +49,18 @@ def write_object_points(path: str | Path, cloud: GaussianCloud, selected: np.nda
     rgb = np.clip(SH_C0 * cloud.sh[:, 0].numpy()[keep] + 0.5, 0.0, 1.0)
     atomic_write(path, ply_points(cloud.means.numpy()[keep], np.round(rgb * 255).astype(np.uint8)))
     return int(keep.sum())
+
+
+def view_mask(cloud: GaussianCloud, selected: np.ndarray, K, T_world_camera, H: int, W: int) -> np.ndarray:
+    """bool [H, W]: the pixels of the view whose weight lies more than MASK_COVERAGE on the selected Gaussians."""
+    weights = render_splats(cloud, K, T_world_camera, H, W, with_weights=True).weights          # [H*W, N]
+    return (weights @ np.asarray(selected, np.float32) > MASK_COVERAGE).reshape(H, W)
+
+
+def view_render(cloud: GaussianCloud, selected: np.ndarray, K, T_world_camera, H: int, W: int, *,
+                background=(0.0, 0.0, 0.0), removed: bool = False) -> np.ndarray:
+    """uint8 [H, W, 3]: the selected Gaussians alone (or, `removed`, all the others) over `background`."""
+    keep = np.asarray(selected, bool)
+    part = cloud.subset(~keep if removed else keep)
+    rgb = render_splats(part, K, T_world_camera, H, W, background=background, with_weights=False).rgb
+    return np.round(np.clip(rgb.numpy(), 0.0, 1.0) * 255).astype(np.uint8)
