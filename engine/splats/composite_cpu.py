@@ -7,8 +7,8 @@ sequence of operations as raster.py's per-pixel definition, in the same order, b
 Gaussian costs its few pixels instead of the tile's 256. Tiles are dealt round-robin to CHUNKS
 chunks run in threads (the compiled loop releases the GIL); each tile writes only its own pixels,
 so the sums need no merge. The (pixel, Gaussian, weight) triplets become the view's CSR matrix by
-one counting pass: each chunk scatters its own triplets (its pixels are its own), then sorts each
-of its rows by Gaussian index (canonical CSR, what scipy and the lifting expect).
+one counting pass (each chunk scatters its own triplets: its pixels are its own), then each row is
+sorted by Gaussian index (canonical CSR, what scipy and the lifting expect).
 """
 
 from __future__ import annotations
@@ -122,23 +122,13 @@ def composite_cpu(p, tiles, H: int, W: int, n_gaussians: int, with_weights: bool
 
 
 @numba.njit(cache=True, nogil=True)
-def _scatter_rows(rows, cols, vals, column_ids, indptr, cursor, out_cols, out_vals):
-    """Place triplet e at the next free slot cursor[rows[e]] of its row, as column column_ids[cols[e]],
-    then sort the rows this part wrote by column."""
+def _scatter_rows(rows, cols, vals, column_ids, cursor, out_cols, out_vals):
+    """Place triplet e at the next free slot cursor[rows[e]] of its row, as column column_ids[cols[e]]."""
     for e in range(rows.shape[0]):
         slot = cursor[rows[e]]
         out_cols[slot] = column_ids[cols[e]]
         out_vals[slot] = vals[e]
         cursor[rows[e]] = slot + 1
-    for e in range(rows.shape[0]):
-        r = rows[e]
-        a, b = indptr[r], indptr[r + 1]
-        if cursor[r] != b or b - a < 2:             # not this part's last entry of row r, or nothing to sort
-            continue
-        order = np.argsort(out_cols[a:b])
-        out_cols[a:b] = out_cols[a:b][order]
-        out_vals[a:b] = out_vals[a:b][order]
-        cursor[r] = b + 1                           # sorted once
 
 
 def _assemble(counts: np.ndarray, parts: list, column_ids: np.ndarray, n_cols: int) -> sparse.csr_matrix:
@@ -149,9 +139,10 @@ def _assemble(counts: np.ndarray, parts: list, column_ids: np.ndarray, n_cols: i
     out_cols = np.empty(indptr[-1], np.int32)
     out_vals = np.empty(indptr[-1], np.float32)
     cursor = indptr[:-1].copy()
-    list(_pool().map(lambda part: _scatter_rows(*part, column_ids, indptr, cursor, out_cols, out_vals), parts))
+    list(_pool().map(lambda part: _scatter_rows(*part, column_ids, cursor, out_cols, out_vals), parts))
     matrix = sparse.csr_matrix((out_vals, out_cols, indptr), shape=(len(counts), n_cols))
-    matrix.has_sorted_indices = True
+    matrix.has_sorted_indices = False
+    matrix.sort_indices()                            # scipy's per-row sort: ~0.3 s of CPU for 13M entries
     return matrix
 
 
