@@ -250,7 +250,7 @@ def weights_agreement(old, new, grid) -> dict:
 
     def on_voxels(vw):
         A = vw.A.tocoo()
-        return sparse.csr_matrix((A.data, (A.row, vw.voxels.numpy()[A.col])), shape=(A.shape[0], n))
+        return sparse.csr_matrix((A.data, (A.row, vw.primitives[A.col])), shape=(A.shape[0], n))
 
     diffs = [abs(on_voxels(a) - on_voxels(b)) for (a, _), (b, _) in zip(old, new)]
     entry = max(float(d.max()) for d in diffs)

@@ -15,24 +15,28 @@ import torch
 @dataclass(slots=True)
 class SceneData:
     scene: object                    # engine.scenes.Scene
-    field: object                    # engine.field.grid.VoxelField (frozen)
+    field: object                    # the frozen scene model (engine.field.grid.VoxelField today): read only
+                                     # by what draws or meshes that representation (GL presenter, export)
+    representation: object = None    # systems.inverse.representation.FrozenScene over `field`: all that the
+                                     # segmentation systems use (insert_segmentation sets it)
     device: str = "cpu"              # where the field renders ("cpu" | "cuda")
     field_hash: str = "none"         # identity of the field file (mask_grid.npz field_hash)
 
 
 @dataclass(slots=True)
 class MaskGrid:
-    """The SA3D mask grid: one channel per object, same box/resolution as the field's density.
+    """The SA3D mask state: one channel per object, one value per primitive of the frozen scene
+    (MaskLayout.shape: Z, Y, X for the voxel field, the shape of its density grid).
 
-    Final 3D mask of object k: votes[k] > 0. counts[k] = how many views voted on each voxel.
+    Final 3D mask of object k: votes[k] > 0. counts[k] = how many views voted on each primitive.
     """
-    votes: torch.Tensor              # [K, Z, Y, X] float32 (CPU)
-    counts: torch.Tensor             # [K, Z, Y, X] float32 (CPU)
-    bbox: np.ndarray                 # [2, 3] float32, the field's box
+    votes: torch.Tensor              # [K, *shape] float32 (CPU); voxels: [K, Z, Y, X]
+    counts: torch.Tensor             # [K, *shape] float32 (CPU)
+    bbox: np.ndarray                 # [2, 3] float32, the box of the primitives
     space: str = "world"
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.votes.shape[1:])
 
 
@@ -53,7 +57,7 @@ class SegmentationSettings:
 class ViewEntry:
     """What a view contributes, computed once per scene and field (shared by all objects)."""
     weights: object                  # systems.inverse.ops.ViewWeights
-    depth: torch.Tensor              # [H, W] float32 rendered camera depth
+    depth: np.ndarray                # [H, W] float32 rendered camera depth
     image: np.ndarray                # [H, W, 3] uint8 the image the segmenter sees
     name: str | None                 # scene view name, None for a free camera
 

@@ -128,7 +128,7 @@ def test_fast_render_and_vote_equal_the_autograd_reference():
                           atol=1e-5)
     sam = torch.rand(H, W) > 0.5
     fast = torch.zeros(1, *shape).reshape(1, -1)
-    fast[:, view.voxels] = view_votes(view, sam, 0, 1, 5.0)
+    fast[:, torch.from_numpy(view.primitives)] = view_votes(view, sam, 0, 1, 5.0)
     slow = naive_vote(V[0], ray_ids, coords, weights, sam, 5.0)
     assert torch.allclose(fast.reshape(shape), slow, atol=1e-5)
 

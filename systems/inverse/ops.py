@@ -1,13 +1,15 @@
-"""Mask inverse rendering (SA3D): a view's sparse pixel->voxel matrix, rendered masks, votes, averaging.
+"""Mask inverse rendering (SA3D): a view's sparse pixel->primitive matrix, rendered masks, votes, averaging.
 
-The frozen field gives, for every kept ray sample i of a view, its compositing weight w_i and its
-normalised grid coordinate x_i. The rendered mask of a voxel mask grid V is
+The mask state V holds one value per primitive of the frozen scene (systems/inverse/representation.py;
+the voxels of the field's grid today). For the voxel field, every kept ray sample i of a view has
+a compositing weight w_i and a normalised grid coordinate x_i, and the rendered mask of V is
 
     M(r) = sum_i w_i * V(x_i)        (V trilinear, grid_sample align_corners=True, border padding)
 
 which is linear in V: M = A @ V with A a sparse [H*W, Z*Y*X] matrix that never changes for a view.
 `build_view_weights` coalesces the eight trilinear corner contributions of every sample into A
-once; afterwards a view costs two sparse products. Since the projection loss
+once (`view_weights_from_rows` takes rows already coalesced, from any representation); afterwards
+a view costs two sparse products, whatever the primitives are. Since the projection loss
 
     L = - sum_r S(r) M(r) + lambda * sum_r (1 - S(r)) M(r)        (S: the binary SAM mask)
 
@@ -18,6 +20,7 @@ touches the voxels the view sees. `naive_vote` / `naive_render` are the autograd
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -39,20 +42,20 @@ ROW_BLOCKS = 2          # the matrix products run on this many row blocks, the u
 
 @dataclass(frozen=True, eq=False)
 class ViewWeights:
-    """The sparse pixel->voxel matrix of one view, restricted to the voxels the view touches.
+    """The sparse pixel->primitive matrix of one view, restricted to the primitives the view touches.
 
-    `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(voxels)):
-    A[r, u] = sum over the samples of ray r of w_i * the trilinear weight of voxel `voxels[u]` at
-    x_i; `col_sums` = A^T 1; `pixel_weight` = A 1 + the weight that reaches a constant backdrop (the
-    pixel's modelled weight: what a 2D mask asks the majority of). No transposed copy is kept: A^T S
-    runs on the CSC views A_b.T of `blocks` (row blocks of A sharing its arrays), as fast as a
-    prebuilt CSR transpose. (scipy's CSR products run ~3x faster than torch's on the CPU; the
-    public functions take and return torch tensors.)
+    `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(primitives)):
+    A[r, u] = the weight of pixel r on primitive `primitives[u]` (for voxels: the sum over the
+    samples of ray r of w_i * the trilinear weight of that voxel at x_i); `col_sums` = A^T 1;
+    `pixel_weight` = A 1 + the weight that reaches a constant backdrop (the pixel's modelled weight:
+    what a 2D mask asks the majority of). No transposed copy is kept: A^T S runs on the CSC views
+    A_b.T of `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose.
+    (scipy's CSR products run ~3x faster than torch's on the CPU.)
     """
     H: int
     W: int
-    grid_shape: tuple[int, int, int]  # Z, Y, X of the mask grid
-    voxels: torch.Tensor              # [U] int64 flat voxel ids (z * Y + y) * X + x, ascending
+    mask_shape: tuple[int, ...]       # an object's mask state (MaskLayout.shape): Z, Y, X for voxels
+    primitives: np.ndarray            # [U] int64 flat ids into mask_shape (voxels: (z * Y + y) * X + x), ascending
     A: sparse.csr_matrix              # [H*W, U] float32
     col_sums: np.ndarray              # [U] float32
     pixel_weight: np.ndarray          # [H*W] float32
@@ -63,9 +66,9 @@ class ViewWeights:
         return int(self.A.nnz)
 
     def nbytes(self) -> int:
-        """Memory held by the matrix, the voxel list, the column sums and the pixel weights."""
+        """Memory held by the matrix, the primitive list, the column sums and the pixel weights."""
         mats = self.A.data.nbytes + self.A.indices.nbytes + self.A.indptr.nbytes
-        return int(mats + self.voxels.numel() * 8 + self.col_sums.nbytes + self.pixel_weight.nbytes)
+        return int(mats + self.primitives.nbytes + self.col_sums.nbytes + self.pixel_weight.nbytes)
 
 
 def trilinear_corners(coords: torch.Tensor, grid_shape: tuple[int, int, int]
@@ -127,33 +130,32 @@ def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: tor
         blocks.append(block)
     A = sparse.vstack(blocks, format="csr").astype(np.float32)
     A.sort_indices()
-    return _view_weights(A, voxels, H, W, grid_shape, backdrop)
+    return _view_weights(A, voxels.numpy(), H, W, grid_shape, backdrop)
 
 
-def view_weights_from_rows(indptr: np.ndarray, voxel_ids: np.ndarray, values: np.ndarray, H: int, W: int,
-                           grid_shape: tuple[int, int, int], *, backdrop: torch.Tensor | None = None) -> ViewWeights:
-    """A view's matrix from its rows already coalesced (engine/field/frozen_march.py's footprint):
-    indptr [H*W + 1], flat voxel ids [E] ascending within each row, values [E]; backdrop as in
-    build_view_weights. The columns are the voxels that occur, renumbered in ascending order (so
-    rows stay sorted)."""
-    Z, Y, X = grid_shape
-    seen = np.zeros(Z * Y * X, dtype=bool)
-    seen[voxel_ids] = True
-    voxels = np.flatnonzero(seen)                                                   # [U]
-    local = np.cumsum(seen, dtype=np.int32) - 1                                     # [Z*Y*X] column of each voxel
-    A = sparse.csr_matrix((values.astype(np.float32, copy=False), local[voxel_ids], indptr.astype(np.int32)),
-                          shape=(H * W, voxels.size))
+def view_weights_from_rows(indptr: np.ndarray, primitive_ids: np.ndarray, values: np.ndarray, H: int, W: int,
+                           mask_shape: tuple[int, ...], *, backdrop: torch.Tensor | None = None) -> ViewWeights:
+    """A view's matrix from its rows already coalesced (engine/field/frozen_march.py's footprint, or
+    any representation's): indptr [H*W + 1], flat primitive ids [E] into mask_shape, ascending within
+    each row, values [E]; backdrop as in build_view_weights. The columns are the primitives that
+    occur, renumbered in ascending order (so rows stay sorted)."""
+    seen = np.zeros(math.prod(mask_shape), dtype=bool)
+    seen[primitive_ids] = True
+    primitives = np.flatnonzero(seen)                                               # [U]
+    local = np.cumsum(seen, dtype=np.int32) - 1                                     # [N] column of each primitive
+    A = sparse.csr_matrix((values.astype(np.float32, copy=False), local[primitive_ids], indptr.astype(np.int32)),
+                          shape=(H * W, primitives.size))
     A.has_sorted_indices = True
-    return _view_weights(A, torch.from_numpy(voxels.astype(np.int64)), H, W, grid_shape, backdrop)
+    return _view_weights(A, primitives.astype(np.int64), H, W, mask_shape, backdrop)
 
 
-def _view_weights(A: sparse.csr_matrix, voxels: torch.Tensor, H: int, W: int, grid_shape, backdrop) -> ViewWeights:
-    """ViewWeights of CSR A [H*W, U] over `voxels`: column sums, pixel weights (+ backdrop), row blocks."""
+def _view_weights(A: sparse.csr_matrix, primitives: np.ndarray, H: int, W: int, mask_shape, backdrop) -> ViewWeights:
+    """ViewWeights of CSR A [H*W, U] over `primitives`: column sums, pixel weights (+ backdrop), row blocks."""
     col_sums = np.asarray(A.sum(axis=0), dtype=np.float32).reshape(-1)              # [U]
     pixel_weight = np.asarray(A.sum(axis=1), dtype=np.float32).reshape(-1)          # [H*W]
     if backdrop is not None:
         pixel_weight += backdrop.detach().float().cpu().numpy().reshape(-1)
-    return ViewWeights(H, W, tuple(grid_shape), voxels, A, col_sums, pixel_weight, row_blocks(A, ROW_BLOCKS))
+    return ViewWeights(H, W, tuple(mask_shape), primitives, A, col_sums, pixel_weight, row_blocks(A, ROW_BLOCKS))
 
 
 def row_blocks(A: sparse.csr_matrix, n: int) -> tuple:
@@ -194,7 +196,7 @@ def blocked_rmatvec(view: ViewWeights, s: np.ndarray) -> np.ndarray:
 def render_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
     """Soft masks M = A @ V of every channel: votes [K, Z*Y*X] (or [K, Z, Y, X]) -> [K, H, W] float32."""
     flat = votes.reshape(votes.shape[0], -1).float().numpy()                         # [K, Z*Y*X] view
-    local = np.take(flat, view.voxels.numpy(), axis=1)                              # [K, U]
+    local = np.take(flat, view.primitives, axis=1)                                  # [K, U]
     if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
         rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
     else:
@@ -272,7 +274,7 @@ def accumulate_votes(votes: torch.Tensor, counts: torch.Tensor, view: ViewWeight
         raise ValueError("accumulate_votes updates in place: votes and counts must be contiguous")
     flat_v = votes.numpy().reshape(votes.shape[0], -1)                              # views, no copies
     flat_c = counts.numpy().reshape(counts.shape[0], -1)
-    ids, vote = view.voxels.numpy(), vote.numpy()                                   # [U], [K, U]
+    ids, vote = view.primitives, vote.numpy()                                       # [U], [K, U]
     bounds = np.linspace(0, ids.size, ROW_BLOCKS + 1).astype(np.int64)
     jobs = [(k, a, b) for k in range(vote.shape[0]) for a, b in zip(bounds[:-1], bounds[1:])]
     return sum(_pool().map(lambda j: _average_into(flat_v[j[0]], flat_c[j[0]], ids[j[1]:j[2]],

@@ -99,7 +99,7 @@ def session_header(app, settings: RecordingSettings) -> dict:
     source = settings.checkpoint or getattr(segmenter, "mask_dir", None)   # gt: its mask folder
     header["segmenter"]["source"] = None if source is None else str(source)
     header["objects"] = object_grids(app)
-    header["device"] = data.field.density.device.type
+    header["device"] = data.representation.device
     header["determinism"] = current_settings()
     return header
 

@@ -163,5 +163,5 @@ def set_segmenter_view(handle: SegmenterHandle, key, entry) -> None:
     """Point the segmenter at a view unless it is already there (set_view is the costly call)."""
     if handle.current != key:
         handle.current = None
-        handle.segmenter.set_view(entry.image, view_name=entry.name, depth=entry.depth.numpy())
+        handle.segmenter.set_view(entry.image, view_name=entry.name, depth=entry.depth)
         handle.current = key

@@ -149,7 +149,7 @@ def _info(app) -> None:
     else:
         drawing = f"{presenter.state.phase.value}, ray march {presenter.ray_seconds * 1000:.0f} ms"
     imgui.text(f"{drawing}; {cam.mode}, " + (f"view {cam.view}" if cam.view is not None else "free camera"))
-    imgui.text(f"field {'x'.join(map(str, data.field.resolution))} voxels")
+    imgui.text(f"field {data.representation.describe()}")
     segmenter = app.resource(SegmenterHandle).segmenter
     model = getattr(segmenter, "model_type", None)
     imgui.text(f"segmenter: {getattr(segmenter, 'name', type(segmenter).__name__)}" + (f" {model}" if model else ""))
