@@ -7,9 +7,12 @@ are their writers; the viewer, export and recording read them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(slots=True)
@@ -42,6 +45,7 @@ class MaskGrid:
 
 @dataclass(frozen=True)
 class SegmentationSettings:
+    """The segmentation's settings and the only home of their defaults (the CLI's options read them)."""
     num_prompts: int = 3             # self-prompts per view (reference default; ~20 for irregular objects)
     lambda_first: float = 5.0        # negative-term weight on the user-prompted view
     lambda_others: float = 1.0       # negative-term weight on self-prompted views

@@ -38,7 +38,7 @@ def test_prompting_stops_when_the_decayed_score_is_not_positive():
 
 
 def test_no_prompt_for_a_mask_without_positive_pixels_and_num_prompts_caps():
-    assert select_self_prompts(-torch.ones(5, 5), torch.ones(5, 5)).shape == (0, 2)
+    assert select_self_prompts(-torch.ones(5, 5), torch.ones(5, 5), 3).shape == (0, 2)
     M, depth = _two_blobs(0.95)
     assert select_self_prompts(M, depth, 1).tolist() == [[1, 1]]
 

@@ -30,9 +30,6 @@ import torch
 import torch.nn.functional as F
 from scipy import sparse
 
-LAMBDA_PROMPTED = 5.0   # lambda of the negative term on the user-prompted view (reference default)
-LAMBDA_SELF = 1.0       # lambda on self-prompted views (reference default)
-IOU_GATE = 0.5          # views whose SAM mask and rendered mask overlap less are rejected
 MASK_COVERAGE = 0.5     # a view's 2D mask: pixels whose weight lies on the 3D mask by more than this share
 ROW_BLOCKS = 2          # the matrix products run on this many row blocks, the update on this many
                         # voxel ranges, in threads (scipy's and numpy's loops release the GIL). Fixed,

@@ -18,7 +18,6 @@ import math
 import numpy as np
 import torch
 
-NUM_PROMPTS = 3         # the reference's default number of self-prompts per view
 PROMPT_BOX_PAD = 0.25   # a box around the rendered mask grows by this share of its size per side
 
 
@@ -44,7 +43,7 @@ def normalised_distance(depth01: torch.Tensor, x: int, y: int,
 
 
 def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
-                        num_prompts: int = NUM_PROMPTS) -> torch.Tensor:
+                        num_prompts: int) -> torch.Tensor:
     """Positive prompts from a soft mask [H, W] and depth [H, W] -> int64 [P, 2] (x, y), P <= num_prompts.
 
     Empty ([0, 2]) when the mask has no positive pixel. See the module docstring for the rule.
