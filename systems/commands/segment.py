@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options (no heavy imports: `--help` stays fast). Segmentation defaults come
     from SegmentationSettings, their only home."""
     from components.resources import SegmentationSettings
-    from systems.sam.factory import add_sam_model_argument
+    from systems.sam.factory import add_sam_model_argument, add_segmenter_argument
 
     defaults = SegmentationSettings()
 
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="propagate over N evenly spaced training views, or over these views (comma-separated)")
     parser.add_argument("--stop-after", type=int, default=10, metavar="K",
                         help="stop an object's propagation after K views rejected in a row (0: never)")
-    parser.add_argument("--segmenter", choices=("auto", "sam", "fallback", "gt"), default="auto")
+    add_segmenter_argument(parser)
     parser.add_argument("--gt-masks", default=None, help="folder of <view name>.png masks (gt segmenter)")
     parser.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint file")
     add_sam_model_argument(parser)

@@ -28,6 +28,7 @@ from systems.camera.system import ViewerCamera
 from systems.record import ops
 from systems.record.determinism import current_settings
 from systems.record.fileformat import RecordingWriter, make_header, write_new
+from systems.sam.families import FAMILIES
 
 REQUESTS = (m.PromptAdded, m.BoxPrompted, m.MaskPrompted, m.CandidatePicked, m.UndoRequested,
             m.ClearRequested, m.NewObjectRequested, m.ObjectSelected, m.DeleteObjectRequested,
@@ -96,8 +97,9 @@ def session_header(app, settings: RecordingSettings) -> dict:
         header["field"]["hash"] = data.field_hash
     if settings.checkpoint is None:
         header["segmenter"]["checkpoint"] = str(getattr(segmenter, "identity", None) or "none")
-    source = settings.checkpoint or getattr(segmenter, "mask_dir", None)   # gt: its mask folder
-    header["segmenter"]["source"] = None if source is None else str(source)
+    family = FAMILIES.get(getattr(segmenter, "name", None))
+    source = family.recording_source(segmenter, settings.checkpoint) if family else settings.checkpoint
+    header["segmenter"]["source"] = source
     header["objects"] = object_grids(app)
     header["device"] = data.representation.device
     header["determinism"] = current_settings()

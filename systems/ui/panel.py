@@ -32,6 +32,7 @@ from systems.camera.system import ViewerCamera
 from systems.record.replayer import replay_active
 from systems.render.gl_present import GLPresenter
 from systems.render.progressive import Phase
+from systems.sam.families import FAMILIES
 from systems.sam.system import encoding_lines
 from systems.ui.candidates import draw_candidates
 from systems.ui.files_panel import draw_files
@@ -151,8 +152,10 @@ def _info(app) -> None:
     imgui.text(f"{drawing}; {cam.mode}, " + (f"view {cam.view}" if cam.view is not None else "free camera"))
     imgui.text(f"field {data.representation.describe()}")
     segmenter = app.resource(SegmenterHandle).segmenter
-    model = getattr(segmenter, "model_type", None)
-    imgui.text(f"segmenter: {getattr(segmenter, 'name', type(segmenter).__name__)}" + (f" {model}" if model else ""))
+    family = FAMILIES.get(getattr(segmenter, "name", None))
+    imgui.text(f"segmenter: {family.describe(segmenter) if family else type(segmenter).__name__}")
+    if family is not None and imgui.is_item_hovered():
+        imgui.set_tooltip(family.help)
     notice = getattr(segmenter, "notice", None)
     if notice:
         imgui.same_line()
