@@ -14,6 +14,7 @@ import pytest
 from components.camera import Camera
 from components.messages import MaskPrompted, PropagationFinished, PropagationRequested
 from components.resources import MaskGrid, SceneData, SegmentationSettings
+from components.segmentation import Candidates
 from engine.app import App
 from engine.scenes.builtin import builtin_scene, builtin_truth
 from engine.schedule import Schedule
@@ -76,8 +77,10 @@ def test_a_mask_is_lifted_onto_the_tiles_it_covers_by_more_than_lambda_over_one_
     app, scene, truth, tiles = tiles_app
     view = scene.train_ids[0]
     mask = truth.instance_masks[view] == 1                                             # the sphere
+    before = app.version(MaskGrid), app.version(Candidates)
     app.send(MaskPrompted(Camera.of_view(scene, view), mask, view))
     app.step()
+    assert app.version(MaskGrid) > before[0] and app.version(Candidates) > before[1]   # stamped by their writers
     votes = app.resource(MaskGrid).votes                                               # [1, N]
     assert tuple(votes.shape) == (1, tiles.rows * tiles.cols)
     # a tile's closed-form vote is (1 + l) * inside - l * pixels: positive iff its share inside > l / (1 + l)

@@ -20,6 +20,7 @@ def lift(app, obj: SegObject, weights, mask, lam: float) -> None:
     channels = int(grid.votes.shape[0])
     vote = view_votes(weights, torch.as_tensor(mask), obj.channel, channels, lam, exclusive=settings.exclusive)
     accumulate_votes(grid.votes, grid.counts, weights, vote)
+    app.mark_changed(MaskGrid)
     for _, other in esper.get_component(SegObject):
         if other.id == obj.id or (settings.exclusive and channels > 1):
             app.send(MaskUpdated(other.id, other.channel))
@@ -82,6 +83,7 @@ def lift_pending_views(app) -> None:
             prompted = esper.component_for_entity(entity, Prompts).view
             tried = [v for v, *_ in propagation.accepted + propagation.rejected]
             check = check_against_start(app, obj, propagation, ([prompted] if prompted is not None else []) + tried)
+            app.mark_changed(MaskGrid)                   # the check may give the start's voxels back
             message = finish_message(propagation, settings.iou_gate, segmenter_name)
             if check is not None and propagation.accepted:
                 message += f"; {check.message}"

@@ -62,7 +62,7 @@ class Recorder:
     pending: list = field(default_factory=list)        # (frame, kind, data) tapped this frame
     last_pose: np.ndarray | None = None                # [4, 4] last recorded camera pose
     last_pose_t: float = float("-inf")
-    last_settings: SegmentationSettings | None = None
+    settings_version: int = 0                          # App.version(SegmentationSettings) recorded last
 
     def now(self, app) -> tuple[int, float]:
         """(recorded frame, recorded seconds) of this moment."""
@@ -111,7 +111,7 @@ def start_recording(app, settings: RecordingSettings) -> Recorder:
     insert the Recorder: recorded frame 0 is the App's next frame."""
     write_new(settings.path, session_header(app, settings), overwrite=settings.overwrite)
     recorder = Recorder(settings, RecordingWriter(settings.path), app.frame, time.perf_counter(),
-                        last_settings=app.try_resource(SegmentationSettings))
+                        settings_version=app.version(SegmentationSettings))
     app.insert_resource(recorder)
     return recorder
 
@@ -147,8 +147,8 @@ def tap_requests(app) -> None:
     recorder = app.resource(Recorder)
     frame, _ = recorder.now(app)
     settings = app.try_resource(SegmentationSettings)
-    if settings is not None and settings != recorder.last_settings:
-        recorder.last_settings = settings
+    if settings is not None and app.version(SegmentationSettings) != recorder.settings_version:
+        recorder.settings_version = app.version(SegmentationSettings)
         recorder.pending.append((frame, "settings", settings))
     for kind in REQUESTS:
         recorder.pending += [(frame, "message", request) for request in app.read(kind)]

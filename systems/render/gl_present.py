@@ -12,7 +12,6 @@ import moderngl
 import numpy as np
 from PIL import Image
 
-from components.messages import MaskUpdated, ObjectCreated, ObjectDeleted
 from components.resources import ActiveObject, MaskGrid, SceneData
 from components.segmentation import SegObject
 from engine.io import atomic_write
@@ -36,36 +35,37 @@ class GLPresenter:
     marcher: GLRayMarcher | None = None
     buffers: dict = field(default_factory=dict)   # "low" / "full" -> (texture, framebuffer)
     shown: str = "low"
-    field_id: int | None = None              # id() of the VoxelField uploaded
     last_view: tuple | None = None           # what the last frame showed (camera version, size)
-    last_style: tuple | None = None          # overlay / view mode / object table of the last frame
-    mask_dirty: bool = False
+    style: tuple | None = None               # overlay / view mode / object table drawn
+    mask_dirty: bool = False                 # MaskGrid changed since the object ids were uploaded
     mask_uploaded_at: float = 0.0
     ray_seconds: float = 0.0                 # ray-marching time of the last frame
     screenshots: list = field(default_factory=list)   # ScreenshotRequested waiting for a finished frame
 
 
 def present_frame(app) -> None:
-    """Reads ViewerCamera, ViewerSettings, SceneData, MaskGrid, SegObject, ActiveObject and the
-    MaskUpdated / ObjectCreated / ObjectDeleted messages; writes GLPresenter; draws the frame."""
+    """Reads ViewerCamera, ViewerSettings, SceneData, MaskGrid, SegObject, ActiveObject (each
+    re-read when the App stamps it changed); writes GLPresenter; draws the frame."""
     p, cam, settings = app.resource(GLPresenter), app.resource(ViewerCamera), app.resource(ViewerSettings)
     scene_data = app.try_resource(SceneData)
     if p.marcher is None:
         p.marcher = GLRayMarcher(p.ctx)
     if scene_data is None:
         return
-    if p.field_id != id(scene_data.field):
+    if app.changed(SceneData):
         p.marcher.load_volume(volume_arrays(scene_data.field, precision=p.precision))
-        p.field_id, p.last_view, p.mask_dirty = id(scene_data.field), None, True
+        p.last_view, p.mask_dirty = None, True
     changed = _sync_mask(app, p)
-    style = _style(app, settings)
-    if style != p.last_style:
-        colors = np.zeros((len(style[2]), 3), np.uint8)
-        visible = np.zeros(len(style[2]), bool)
-        for channel, color, shown in style[2]:
+    restyled = [app.changed(kind) for kind in (ViewerSettings, SegObject, ActiveObject)]
+    if any(restyled) or p.style is None:
+        p.style = _style(app, settings)
+        colors = np.zeros((len(p.style[2]), 3), np.uint8)
+        visible = np.zeros(len(p.style[2]), bool)
+        for channel, color, shown in p.style[2]:
             colors[channel], visible[channel] = color, shown
         p.marcher.set_objects(colors, visible)
-        p.last_style, changed = style, True
+        changed = True
+    style = p.style
     view = (cam.version, cam.H, cam.W)
     event = "moved" if view != p.last_view else ("changed" if changed else "still")
     p.last_view = view
@@ -93,11 +93,10 @@ def _style(app, settings: ViewerSettings) -> tuple:
 
 
 def _sync_mask(app, p: GLPresenter) -> bool:
-    """Upload object ids when the mask grid changed (throttled, and not while a refinement is
-    drawing bands: they would show old and new masks split by a seam); returns whether it uploaded."""
-    for kind in (MaskUpdated, ObjectCreated, ObjectDeleted):
-        if app.read(kind):
-            p.mask_dirty = True
+    """Upload object ids when the mask grid changed (at most every MASK_UPLOAD_INTERVAL_S, a rate
+    limit for propagation, which changes it every frame; and not while a refinement is drawing
+    bands: they would show old and new masks split by a seam); returns whether it uploaded."""
+    p.mask_dirty |= app.changed(MaskGrid)
     grid = app.try_resource(MaskGrid)
     now = time.perf_counter()
     if not p.mask_dirty or p.state.phase is Phase.REFINING or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:

@@ -57,6 +57,7 @@ def create_object(app, name: str | None = None, color: tuple[int, int, int] | No
     grid.counts = torch.cat([grid.counts, zero])
     entity = esper.create_entity(obj, Prompts())
     active.object_id = object_id
+    _stamp(app, MaskGrid, SegObject, ActiveObject)
     app.send(ObjectCreated(object_id, obj.name, obj.color, channel))
     return entity, obj
 
@@ -73,29 +74,39 @@ def delete_object(app, entity: int, obj: SegObject) -> None:
     if active.object_id == obj.id:
         remaining = sorted(o.id for _, o in esper.get_component(SegObject))
         active.object_id = remaining[-1] if remaining else None
+    _stamp(app, MaskGrid, SegObject, ActiveObject)
     app.send(ObjectDeleted(obj.id, obj.channel))
+
+
+def _stamp(app, *kinds: type) -> None:
+    for kind in kinds:
+        app.mark_changed(kind)
 
 
 def manage_objects(app) -> None:
     """Reads NewObjectRequested, ObjectSelected, RenameObjectRequested, RecolorObjectRequested,
     DeleteObjectRequested; writes object entities, MaskGrid channels, ActiveObject; sends
     ObjectCreated / ObjectRenamed / ObjectRecolored / ObjectDeleted / MaskUpdated (for channels
-    that moved). A colour outside 0-255 per channel is ignored."""
+    that moved), and stamps what it changed (App.mark_changed). A colour outside 0-255 per channel
+    is ignored."""
     for request in app.read(NewObjectRequested):
         create_object(app, request.name, request.color)
     for request in app.read(ObjectSelected):
         if find_object(request.object_id) is not None:
             app.resource(ActiveObject).object_id = request.object_id
+            app.mark_changed(ActiveObject)
     for request in app.read(RenameObjectRequested):
         found = find_object(request.object_id)
         if found is not None and request.name.strip():
             found[1].name = request.name.strip()
+            app.mark_changed(SegObject)
             app.send(ObjectRenamed(request.object_id, found[1].name))
     for request in app.read(RecolorObjectRequested):
         found = find_object(request.object_id)
         color = tuple(int(c) for c in request.color)
         if found is not None and len(color) == 3 and all(0 <= c <= 255 for c in color):
             found[1].color = color
+            app.mark_changed(SegObject)
             app.send(ObjectRecolored(request.object_id, color))
     for request in app.read(DeleteObjectRequested):
         found = resolve_object(app, request.object_id)

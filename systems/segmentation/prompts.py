@@ -62,6 +62,8 @@ def clear_channel(app, entity: int, obj: SegObject) -> None:
     for component in (Candidates, Propagation, NeedsLift, NeedsSegment):
         if esper.has_component(entity, component):
             esper.remove_component(entity, component)
+    app.mark_changed(MaskGrid)
+    app.mark_changed(Candidates)
     app.send(MaskUpdated(obj.id, obj.channel))
 
 
@@ -93,6 +95,7 @@ def collect_prompts(app) -> None:
         prompts.mask = mask
         prompts.history.append("mask")
         esper.add_component(entity, Candidates(mask[None], np.ones(1, np.float32), 0))
+        app.mark_changed(Candidates)
         esper.add_component(entity, NeedsLift())
     for msg in app.read(CandidatePicked):
         found = resolve_object(app, msg.object_id)
@@ -137,6 +140,7 @@ def segment_prompted_view(app) -> None:
         esper.remove_component(entity, NeedsSegment)
         if prompts.mask is not None:        # a given mask wins over points / box
             esper.add_component(entity, Candidates(prompts.mask[None], np.ones(1, np.float32), 0))
+            app.mark_changed(Candidates)
             esper.add_component(entity, NeedsLift())
             continue
         entry = view_entry(app, prompts.camera, prompts.view)
@@ -155,6 +159,7 @@ def segment_prompted_view(app) -> None:
             continue
         picked = int(np.argmax(result.scores))
         esper.add_component(entity, Candidates(np.asarray(result.masks, bool), np.asarray(result.scores), picked))
+        app.mark_changed(Candidates)
         esper.add_component(entity, NeedsLift())
         app.send(CandidatesReady(obj.id, tuple(float(s) for s in result.scores), picked))
 

@@ -195,6 +195,7 @@ def _objects(app, settings: ViewerSettings) -> None:
         changed, shown = imgui.checkbox("##visible", shown)
         if changed:
             (settings.hidden.discard if shown else settings.hidden.add)(obj.id)
+            app.mark_changed(ViewerSettings)
         imgui.same_line()
         picked, rgb = imgui.color_edit3("##colour", [c / 255.0 for c in obj.color],
                                         imgui.ColorEditFlags_.no_inputs)
@@ -219,8 +220,10 @@ def _objects(app, settings: ViewerSettings) -> None:
     imgui.same_line()
     if imgui.button("Clear"):
         app.send(ClearRequested())
-    _, settings.overlay = imgui.checkbox("overlay (M)", settings.overlay)
-    _, settings.view_mode = imgui.combo("view (V)", settings.view_mode, list(VIEW_MODES))
+    overlay, settings.overlay = imgui.checkbox("overlay (M)", settings.overlay)
+    mode, settings.view_mode = imgui.combo("view (V)", settings.view_mode, list(VIEW_MODES))
+    if overlay or mode:
+        app.mark_changed(ViewerSettings)
     draw_candidates(app, _active_entity(app))
 
 
