@@ -141,7 +141,7 @@ def test_schedule_describes_itself_in_order():
 
 
 @dataclass
-class Counter:
+class Tally:
     value: int = 0
 
 
@@ -150,20 +150,20 @@ def test_change_detection_is_one_version_per_kind_with_a_cursor_per_system():
 
     def watcher(tag):
         def watch(app):
-            seen[tag].append(app.changed(Counter))
+            seen[tag].append(app.changed(Tally))
         watch.__qualname__ = f"watch_{tag}"
         return watch
 
     def writer(app):
         if app.frame in (1, 3):                      # changed in place, then stamped by its writer
-            app.resource(Counter).value += 1
-            app.mark_changed(Counter)
+            app.resource(Tally).value += 1
+            app.mark_changed(Tally)
 
     app = App(Schedule.of(simulate=[watcher("a"), writer, watcher("b")]))
-    app.insert_resource(Counter())                   # inserting stamps it
+    app.insert_resource(Tally())                   # inserting stamps it
     app.run(max_frames=5)
     assert seen["a"] == [True, False, True, False, True]   # a runs before the writer: sees it next frame
     assert seen["b"] == [True, True, False, True, False]
-    before = app.version(Counter)
-    app.insert_resource(Counter(5))                  # replacing stamps it again
-    assert app.version(Counter) > before and app.version(Log) == 0
+    before = app.version(Tally)
+    app.insert_resource(Tally(5))                  # replacing stamps it again
+    assert app.version(Tally) > before and app.version(Log) == 0

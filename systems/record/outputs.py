@@ -17,8 +17,6 @@ from engine.media import VIDEO_SUFFIXES, write_png, write_video
 from systems.record.fileformat import RecordingError
 from systems.segmentation.objects import objects_by_channel
 
-OVERLAY_ALPHA = 0.5        # how much of an object's colour tints its pixels in the video
-
 
 def write_masks(app, folder: str | Path, views: list[int]) -> list[Path]:
     """Write masks/<view name>.png (instance ids, see the module docstring) for scene `views`,
@@ -68,6 +66,7 @@ class VideoCapture:
 def overlay_frame(app, camera: Camera) -> np.ndarray:
     """uint8 [H, W, 3]: the scene rendered in `camera`, objects tinted with their colours."""
     from systems.inverse.ops import instance_ids
+    from systems.render.ops import tint_pixels
 
     votes, settings = app.resource(MaskGrid).votes, app.resource(SegmentationSettings)
     samples = app.resource(SceneData).representation.view_samples(
@@ -75,6 +74,5 @@ def overlay_frame(app, camera: Camera) -> np.ndarray:
     rgb = samples.rgb                                                  # [H, W, 3] float in [0, 1]
     ids = instance_ids(samples.weights, votes)                         # [H, W]
     colors = np.array([[0, 0, 0]] + [o.color for o in objects_by_channel(app)], np.float32) / 255.0
-    tint = ids[..., None] > 0                                          # [H, W, 1]
-    rgb = np.where(tint, (1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colors[ids], rgb)
+    rgb = tint_pixels(rgb, ids, colors)
     return (np.clip(rgb, 0, 1) * 255.0 + 0.5).astype(np.uint8)

@@ -3,18 +3,18 @@ progressively (systems/render/progressive.py) and show the frame; take screensho
 
 from __future__ import annotations
 
-import io
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import esper
 import moderngl
 import numpy as np
-from PIL import Image
 
 from components.resources import ActiveObject, MaskGrid, SceneData
 from components.segmentation import SegObject
-from engine.io import atomic_write
+from engine.media import write_png
 from systems.camera.system import ViewerCamera
 from systems.render.gl_raymarch import GLRayMarcher, read_rgb
 from systems.render.ops import object_ids, volume_arrays
@@ -41,6 +41,24 @@ class GLPresenter:
     mask_uploaded_at: float = 0.0
     ray_seconds: float = 0.0                 # ray-marching time of the last frame
     screenshots: list = field(default_factory=list)   # ScreenshotRequested waiting for a finished frame
+
+
+def window_presenter(window) -> GLPresenter:
+    """The presenter of a window (engine/platform/window.py Window): frames go to its screen."""
+    return GLPresenter(ctx=window.ctx, target=window.ctx.screen)
+
+
+@contextmanager
+def offscreen_presenter(H: int, W: int) -> Iterator[GLPresenter]:
+    """A presenter on a standalone EGL context drawing into an offscreen H x W framebuffer; the
+    context is released when the block ends (GLUnavailableError when no GL 3.3 exists)."""
+    from engine.platform.gl import headless_context
+
+    ctx = headless_context()
+    try:
+        yield GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4))
+    finally:
+        ctx.release()
 
 
 def present_frame(app) -> None:
@@ -162,9 +180,3 @@ def take_screenshots(app) -> None:
             log.add(f"screenshot: {request.path}")
     p.screenshots = []
 
-
-def write_png(path, image: np.ndarray) -> None:
-    """Write uint8 [H, W, 3] as PNG atomically."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    atomic_write(path, buffer.getvalue())

@@ -16,8 +16,9 @@ from components.messages import CandidatePicked, PropagationRequested
 from components.segmentation import Candidates, Prompts, SegObject
 from systems.camera.system import ViewerCamera
 from systems.render.gl_present import GLPresenter
+from systems.render.ops import OVERLAY_TINT
 
-FILL_ALPHA = 110       # candidate mask tint, 0..255
+FILL_ALPHA = round(255 * OVERLAY_TINT)   # candidate mask tint, 0..255: the overlay's
 EDGE_ALPHA = 255       # its outline
 
 
