@@ -7,12 +7,8 @@ are their writers; the viewer, export and recording read them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(slots=True)
@@ -33,8 +29,8 @@ class MaskGrid:
 
     Final 3D mask of object k: votes[k] > 0. counts[k] = how many views voted on each primitive.
     """
-    votes: torch.Tensor              # [K, *shape] float32 (CPU); voxels: [K, Z, Y, X]
-    counts: torch.Tensor             # [K, *shape] float32 (CPU)
+    votes: np.ndarray                # [K, *shape] float32 C-contiguous; voxels: [K, Z, Y, X]
+    counts: np.ndarray               # [K, *shape] float32 C-contiguous
     bbox: np.ndarray                 # [2, 3] float32, the box of the primitives
     space: str = "world"
 

@@ -35,7 +35,7 @@ def frozen_view_weights(field, camera, *, weight_cutoff: float, min_entry: float
     rendered = render_view(field, camera.K, camera.T_world_camera, H, W, keep_weights=not compiled,
                            footprint=compiled, weight_cutoff=weight_cutoff, min_entry=min_entry,
                            skip_blocks=marcher != "reference", color_cutoff=color_cutoff, compiled=compiled)
-    backdrop = None if field.background_from_exit else (1.0 - rendered.opacity).clamp(min=0.0).reshape(-1)
+    backdrop = None if field.background_from_exit else (1.0 - rendered.opacity).clamp(min=0.0).reshape(-1).cpu().numpy()
     if compiled:
         fp = rendered.footprint
         weights = view_weights_from_rows(fp.indptr, fp.voxels, fp.values, H, W, field.resolution, backdrop=backdrop)

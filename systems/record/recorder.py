@@ -135,7 +135,7 @@ def object_grids(app) -> list[dict]:
         objects = sorted((obj for _, obj in esper.get_component(SegObject)), key=lambda o: o.id)
     listed = []
     for obj in objects:
-        votes = grid.votes[obj.channel].detach().cpu().contiguous().numpy()   # [Z, Y, X] float32
+        votes = np.ascontiguousarray(grid.votes[obj.channel])                 # [Z, Y, X] float32
         listed.append({"id": obj.id, "name": obj.name, "color": list(obj.color), "channel": obj.channel,
                        "sha256": hashlib.sha256(votes.tobytes()).hexdigest(), "inside": int((votes > 0).sum()),
                        "shape": list(votes.shape)})

@@ -120,7 +120,7 @@ def _sync_mask(app, p: GLPresenter) -> bool:
     if not p.mask_dirty or p.state.phase is Phase.REFINING or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:
         return False
     volume = p.marcher.volume
-    votes = None if grid is None else grid.votes.numpy()                            # [K, Z, Y, X]
+    votes = None if grid is None else grid.votes                                    # [K, Z, Y, X]
     p.marcher.set_object_ids(object_ids(votes, volume.resolution))
     p.mask_dirty, p.mask_uploaded_at = False, now
     return True

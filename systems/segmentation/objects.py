@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import esper
-import torch
+import numpy as np
 
 from components.messages import (
     DeleteObjectRequested,
@@ -52,9 +52,9 @@ def create_object(app, name: str | None = None, color: tuple[int, int, int] | No
     active.next_id += 1
     obj = SegObject(id=object_id, name=name or f"object {object_id}",
                     color=tuple(color or PALETTE[(object_id - 1) % len(PALETTE)]), channel=channel)
-    zero = torch.zeros(1, *grid.shape)
-    grid.votes = torch.cat([grid.votes, zero])
-    grid.counts = torch.cat([grid.counts, zero])
+    zero = np.zeros((1, *grid.shape), np.float32)
+    grid.votes = np.concatenate([grid.votes, zero])
+    grid.counts = np.concatenate([grid.counts, zero])
     entity = esper.create_entity(obj, Prompts())
     active.object_id = object_id
     _stamp(app, MaskGrid, SegObject, ActiveObject)
@@ -66,7 +66,7 @@ def delete_object(app, entity: int, obj: SegObject) -> None:
     """Remove the object and its channel (later channels move down); send ObjectDeleted."""
     grid, active = app.resource(MaskGrid), app.resource(ActiveObject)
     keep = [k for k in range(grid.votes.shape[0]) if k != obj.channel]
-    grid.votes, grid.counts = grid.votes[keep].contiguous(), grid.counts[keep].contiguous()
+    grid.votes, grid.counts = grid.votes[keep], grid.counts[keep]                 # copies, contiguous
     for _, other in esper.get_component(SegObject):
         if other.channel > obj.channel:
             other.channel -= 1

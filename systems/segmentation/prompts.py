@@ -57,8 +57,8 @@ def _prompts_on_view(app, msg) -> tuple[int, SegObject, Prompts]:
 def clear_channel(app, entity: int, obj: SegObject) -> None:
     """Zero the object's channel, drop its candidates and propagation; send MaskUpdated."""
     grid = app.resource(MaskGrid)
-    grid.votes[obj.channel].zero_()
-    grid.counts[obj.channel].zero_()
+    grid.votes[obj.channel] = 0.0
+    grid.counts[obj.channel] = 0.0
     for component in (Candidates, Propagation, NeedsLift, NeedsSegment):
         if esper.has_component(entity, component):
             esper.remove_component(entity, component)

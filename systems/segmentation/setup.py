@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 from components.resources import ActiveObject, MaskGrid, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
 from systems.inverse.representation import as_frozen_scene
@@ -18,7 +18,8 @@ def insert_segmentation(app, scene, field, segmenter, settings: SegmentationSett
     layout = representation.layout
     app.insert_resource(SceneData(scene=scene, field=field, representation=representation, device=device,
                                   field_hash=field_hash))
-    app.insert_resource(MaskGrid(votes=torch.zeros(0, *layout.shape), counts=torch.zeros(0, *layout.shape),
+    app.insert_resource(MaskGrid(votes=np.zeros((0, *layout.shape), np.float32),
+                                 counts=np.zeros((0, *layout.shape), np.float32),
                                  bbox=layout.bbox, space=layout.space))
     app.insert_resource(settings or SegmentationSettings())
     app.insert_resource(ViewCache(store=weights_store(field_hash)))
