@@ -15,13 +15,14 @@ import numpy as np
 from components.resources import ActiveObject, MaskGrid, SceneData
 from components.segmentation import SegObject
 from engine.media import write_png
+from engine.platform.clock import FrameClock
 from systems.camera.system import ViewerCamera
 from systems.render.gl_raymarch import GLRayMarcher, read_rgb
 from systems.render.ops import object_ids, volume_arrays
 from systems.render.progressive import FrameWork, Phase, ProgressiveConfig, ProgressiveState
 from systems.viewer.resources import ScreenshotRequested, ScreenshotSaved, ViewerLog, ViewerSettings
 
-MASK_UPLOAD_INTERVAL_S = 0.25   # during propagation the overlay is refreshed at most this often
+MASK_UPLOAD_INTERVAL_S = 0.25   # during propagation the overlay is refreshed at most this often (frame clock)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class GLPresenter:
     last_view: tuple | None = None           # what the last frame showed (camera version, size)
     style: tuple | None = None               # overlay / view mode / object table drawn
     mask_dirty: bool = False                 # MaskGrid changed since the object ids were uploaded
-    mask_uploaded_at: float = 0.0
+    since_upload: float = float("inf")        # frame-clock seconds since the object ids were uploaded
     ray_seconds: float = 0.0                 # ray-marching time of the last frame
     screenshots: list = field(default_factory=list)   # ScreenshotRequested waiting for a finished frame
 
@@ -111,18 +112,20 @@ def _style(app, settings: ViewerSettings) -> tuple:
 
 
 def _sync_mask(app, p: GLPresenter) -> bool:
-    """Upload object ids when the mask grid changed (at most every MASK_UPLOAD_INTERVAL_S, a rate
-    limit for propagation, which changes it every frame; and not while a refinement is drawing
-    bands: they would show old and new masks split by a seam); returns whether it uploaded."""
+    """Upload object ids when MaskGrid was stamped changed, at most every MASK_UPLOAD_INTERVAL_S of
+    the frame clock (a rate limit for propagation, which changes it every frame; deterministic in
+    scripted runs) and not while a refinement is drawing bands (they would show old and new masks
+    split by a seam); returns whether it uploaded."""
     p.mask_dirty |= app.changed(MaskGrid)
+    clock = app.try_resource(FrameClock)
+    p.since_upload += clock.dt if clock is not None else MASK_UPLOAD_INTERVAL_S
     grid = app.try_resource(MaskGrid)
-    now = time.perf_counter()
-    if not p.mask_dirty or p.state.phase is Phase.REFINING or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:
+    if not p.mask_dirty or p.state.phase is Phase.REFINING or p.since_upload < MASK_UPLOAD_INTERVAL_S:
         return False
     volume = p.marcher.volume
     votes = None if grid is None else grid.votes                                    # [K, Z, Y, X]
     p.marcher.set_object_ids(object_ids(votes, volume.resolution))
-    p.mask_dirty, p.mask_uploaded_at = False, now
+    p.mask_dirty, p.since_upload = False, 0.0
     return True
 
 
