@@ -10,12 +10,12 @@ The viewer part draws builtin-gs with the GL splat renderer in a headless EGL co
 here) at 1280x720: one still frame with every splat, then the camera moving along the orbit for
 --gl-seconds, the internal resolution (upscaled to 1280x720) and the splat stride adapting to a
 50 ms budget (systems/render/splat_detail.py).
-The SA3D part runs the project's lifting ops (systems/inverse/ops.py: the closed-form vote, the
-view-averaged update, the IoU gate, the 2D mask rule; systems/self_prompt/ops.py; the gt
-segmenter's region rule) over builtin-gs's training views with one mask value per Gaussian, one
-object at a time from the view that shows it largest, and scores the 8 held-out views' masks
-(mIoU) and the Gaussians' labels against their known instance ids (opacity > 0.1). Until the
-representation seam lets `segment` take a splat scene, this loop stands in for it.
+The SA3D part runs `main.py segment builtin-gs-<size> --segmenter gt` once per object, one click
+at the pixel deepest inside the object in the training view that shows it largest (as a user
+would click), and scores the masks `segment` writes for the 8 held-out views (mIoU) and the
+Gaussians' labels (mask_grid.npz: votes > 0, the largest vote where several objects claim one)
+against their known instance ids (opacity > 0.1), with each object's wall time (the first object
+builds every view's weights; the next ones read them from the view-weights cache).
 Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 8] [--only weights|gl|sa3d]
        [--size 128] [--screenshot docs/splats.png]
 """
@@ -171,81 +171,50 @@ def bench_gl(cloud, seconds: float) -> dict:
     return out
 
 
-def splat_view_weights(cloud, scene, i: int):
-    """(ViewWeights over the cloud's Gaussians, depth [H, W]) of view i, as the lifting takes them."""
-    import torch
-
-    from engine.splats.raster import render_splats
-    from systems.inverse.ops import view_weights_from_rows
-
-    r = render_splats(cloud, scene.K[i], scene.T_world_camera[i], scene.H, scene.W, background=scene.background)
-    A = r.weights
-    backdrop = (1.0 - r.opacity).clamp(min=0.0).reshape(-1)
-    return (view_weights_from_rows(A.indptr, A.indices, A.data, scene.H, scene.W, (1, 1, len(cloud)),
-                                   backdrop=backdrop), torch.as_tensor(r.depth))
-
-
 def bench_sa3d(size: int) -> tuple[dict, np.ndarray]:
-    """Held-out mIoU and per-Gaussian accuracy of builtin-gs segmented with gt masks (see the docstring),
-    and the object each Gaussian was given [N] (0 none)."""
-    import torch
+    """Held-out mIoU and per-Gaussian accuracy of builtin-gs segmented by `segment` with gt (see the
+    docstring), and the object each Gaussian was given [N] (0 none)."""
+    import tempfile
 
+    from scipy.ndimage import distance_transform_edt
+
+    import main as cli
     from engine.splats.scene import load_splat_scene
-    from systems.inverse.ops import (
-        IOU_GATE,
-        LAMBDA_PROMPTED,
-        LAMBDA_SELF,
-        accumulate_votes,
-        coverage_mask,
-        gate_iou,
-        mask_iou,
-        render_mask,
-        view_votes,
-    )
-    from systems.sam.gt import select_gt_region
-    from systems.sam.protocol import Prompt
-    from systems.self_prompt.ops import select_self_prompts
 
     splats = load_splat_scene(f"builtin-gs-{size}")
-    scene, cloud, truth_ids = splats.scene, splats.cloud, splats.instance_ids
+    scene, truth_ids = splats.scene, splats.instance_ids
     from engine.scenes.builtin import builtin_truth
     truth = builtin_truth(size)
-    started = time.perf_counter()
-    views = {i: splat_view_weights(cloud, scene, i) for i in range(len(scene))}
-    weights_s = time.perf_counter() - started
-    objects, labels, best = {}, np.zeros(len(cloud), np.int64), np.zeros(len(cloud), np.float32)
-    for k, name in enumerate(truth.object_names, start=1):
-        t0 = time.perf_counter()
-        votes, counts = torch.zeros(1, 1, 1, len(cloud)), torch.zeros(1, 1, 1, len(cloud))
-        first = max(scene.train_ids, key=lambda i: int((truth.instance_masks[i] == k).sum()))
-        accumulate_votes(votes, counts, views[first][0], view_votes(views[first][0], torch.from_numpy(
-            truth.instance_masks[first] == k), 0, 1, LAMBDA_PROMPTED))
-        accepted = 1
-        for i in scene.train_ids:
-            if i == first:
-                continue
-            view, depth = views[i]
-            rendered = render_mask(view, votes)[0]
-            points = select_self_prompts(rendered, depth).numpy().astype(np.float32)
-            if len(points) == 0:
-                continue
-            prompt = Prompt(points, np.ones(len(points), np.int64), None, None)
-            mask = torch.from_numpy(select_gt_region(truth.instance_masks[i].astype(np.int64), prompt))
-            if gate_iou(rendered, mask) < IOU_GATE:
-                continue
-            accumulate_votes(votes, counts, view, view_votes(view, mask, 0, 1, LAMBDA_SELF))
-            accepted += 1
-        ious = [mask_iou(coverage_mask(views[i][0], votes)[0], truth.instance_masks[i] == k) for i in scene.test_ids]
-        v = votes.reshape(-1).numpy()
-        take = (v > 0) & (v > best)
-        labels[take], best[take] = k, v[take]
-        objects[name] = {"miou": round(100 * float(np.mean(ious)), 1), "views_accepted": accepted,
-                         "seconds": round(time.perf_counter() - t0, 2)}
-    solid = cloud.opacity.numpy() > 0.1
-    return {"scene": f"builtin-gs-{size}", "gaussians": len(cloud), "segmenter": "gt (emulated, see docstring)",
+    objects, labels, best = {}, np.zeros(len(splats.cloud), np.int64), np.zeros(len(splats.cloud), np.float32)
+    with tempfile.TemporaryDirectory(dir=ROOT.parent.parent / "scratch" if (ROOT.parent.parent / "scratch").is_dir()
+                                     else None) as tmp:
+        for k, name in enumerate(truth.object_names, start=1):
+            view = max(scene.train_ids, key=lambda i: int((truth.instance_masks[i] == k).sum()))
+            inside = distance_transform_edt(truth.instance_masks[view] == k)
+            y, x = np.unravel_index(np.argmax(inside), inside.shape)
+            out = Path(tmp) / name
+            started, cpu = time.perf_counter(), os.times()
+            code = cli.main(["segment", f"builtin-gs-{size}", "--view", scene.view_names[view], "--point",
+                             f"{x},{y}", "--segmenter", "gt", "--out", str(out)])
+            after = os.times()
+            seconds = time.perf_counter() - started
+            from PIL import Image
+            ious = []
+            for i in scene.test_ids:
+                pred = np.asarray(Image.open(out / "masks" / f"{scene.view_names[i]}.png")) > 0
+                exact = truth.instance_masks[i] == k
+                ious.append((pred & exact).sum() / max((pred | exact).sum(), 1))
+            votes = np.load(out / "mask_grid.npz")["votes"][0]
+            take = (votes > 0) & (votes > best)
+            labels[take], best[take] = k, votes[take]
+            objects[name] = {"miou": round(100 * float(np.mean(ious)), 1), "exit_code": code, "click": [int(x), int(y)],
+                             "view": scene.view_names[view], "wall_s": round(seconds, 1),
+                             "cpu_s": round(after.user + after.system - cpu.user - cpu.system, 1),
+                             "load_1min": round(os.getloadavg()[0], 2)}
+    solid = splats.cloud.opacity.numpy() > 0.1
+    return {"scene": f"builtin-gs-{size}", "gaussians": len(splats.cloud), "segmenter": "gt",
             "objects": objects, "mean_miou": round(float(np.mean([o["miou"] for o in objects.values()])), 1),
-            "gaussian_accuracy": round(100 * float((labels == truth_ids)[solid].mean()), 2),
-            "weights_seconds_all_views": round(weights_s, 1), "load_1min": round(os.getloadavg()[0], 2)}, labels
+            "gaussian_accuracy": round(100 * float((labels == truth_ids)[solid].mean()), 2)}, labels
 
 
 def screenshot(path: str, size: int, labels: np.ndarray) -> None:
@@ -333,11 +302,13 @@ def print_weights(weights: dict, views: int) -> None:
 
 
 def print_sa3d(r: dict) -> None:
-    print(f"SA3D on {r['scene']} ({r['gaussians']} Gaussians), {r['segmenter']}, load {r['load_1min']}")
+    print(f"`segment {r['scene']} --segmenter gt` ({r['gaussians']} Gaussians), one click per object")
     print("| " + " | ".join(r["objects"]) + " | mean held-out mIoU | per-Gaussian accuracy (opacity > 0.1) |")
     print("|" + "---|" * (len(r["objects"]) + 2))
     print("| " + " | ".join(str(o["miou"]) for o in r["objects"].values())
           + f" | {r['mean_miou']} | {r['gaussian_accuracy']}% |")
+    print("seconds per object (wall / CPU, load): " + ", ".join(
+        f"{n} {o['wall_s']} / {o['cpu_s']} ({o['load_1min']})" for n, o in r["objects"].items()))
 
 
 def print_viewer(v: dict) -> None:

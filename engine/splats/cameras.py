@@ -76,8 +76,8 @@ def _unique(names: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def orbit_cameras(means: np.ndarray, opacity: np.ndarray) -> Cameras:
-    """Views on ORBIT_RINGS around the splats' robust centre, looking at it.
+def orbit_cameras(means: np.ndarray, opacity: np.ndarray, downscale: int = 1) -> Cameras:
+    """Views on ORBIT_RINGS around the splats' robust centre, looking at it, ORBIT_SIZE / downscale pixels.
 
     The centre is the median of the Gaussians with opacity > 0.1 (all when none), the radius the
     80th percentile of their distance to it, seen so that it fills 0.7 of the view's width. Up is the
@@ -89,7 +89,7 @@ def orbit_cameras(means: np.ndarray, opacity: np.ndarray) -> Cameras:
     radius = max(float(np.percentile(np.linalg.norm(offsets, axis=1), 80)), 1e-3)
     _, _, axes = np.linalg.svd(offsets - offsets.mean(0), full_matrices=False)
     up = axes[-1] * (1.0 if (offsets @ axes[-1]).mean() >= 0 else -1.0)       # offsets: from the median
-    H, W = ORBIT_SIZE
+    H, W = ORBIT_SIZE[0] // downscale, ORBIT_SIZE[1] // downscale
     f = 0.5 * W / np.tan(np.radians(ORBIT_FOV_X_DEG) / 2)
     distance = radius * f / (0.35 * W)
     side = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0])

@@ -30,9 +30,10 @@ CHUNKS = 8        # tile chunks (more than threads: tiles differ in cost)
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _composite_tiles(tile_ids, starts, order, means2d, conics, extent, opacity, depths, rgb, tiles_x, H, W,
-                     with_weights, sums, t_final):
+                     with_weights, min_weight, sums, t_final):
     """Composite the tiles `tile_ids`; writes sums [H*W, 5] (w, w z, w rgb) and t_final [H*W] of
-    their pixels; returns their triplets: (pixel, Projected index) [E, 2] int32, weights [E] float32."""
+    their pixels; returns their triplets of weight >= min_weight: (pixel, Projected index) [E, 2]
+    int32, weights [E] float32."""
     out_pairs = np.empty((4096, 2), np.int32)        # grown as needed
     out_w = np.empty(4096, np.float32)
     pos = 0
@@ -78,7 +79,7 @@ def _composite_tiles(tile_ids, starts, order, means2d, conics, extent, opacity, 
                     acc[ly, lx, 1] += w * depths[g]
                     for ch in range(3):
                         acc[ly, lx, 2 + ch] += w * rgb[g, ch]
-                    if with_weights:
+                    if with_weights and w >= min_weight:
                         if pos == out_w.shape[0]:                   # twice the room
                             out_pairs = np.concatenate((out_pairs, np.empty_like(out_pairs)))
                             out_w = np.concatenate((out_w, np.empty_like(out_w)))
@@ -98,9 +99,10 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="sa3d-splats")
 
 
-def composite_cpu(p, tiles, H: int, W: int, n_gaussians: int, with_weights: bool = True):
+def composite_cpu(p, tiles, H: int, W: int, n_gaussians: int, with_weights: bool = True, min_weight: float = 0.0):
     """raster.composite_torch's sums [H*W, 5] and T_final [H*W] by the compiled loop, and the view's
-    matrix [H*W, n_gaussians] (columns: p.ids) when `with_weights`, else None."""
+    matrix [H*W, n_gaussians] (columns: p.ids; entries of weight >= min_weight) when `with_weights`,
+    else None."""
     arrays = [np.ascontiguousarray(t.detach().cpu().float().numpy())
               for t in (p.means2d, p.conics, p.extent, p.opacity, p.depths, p.rgb)]
     starts = tiles.starts.cpu().numpy()
@@ -110,7 +112,8 @@ def composite_cpu(p, tiles, H: int, W: int, n_gaussians: int, with_weights: bool
     n_tiles = tiles.tiles_x * tiles.tiles_y
     chunks = [np.arange(c, n_tiles, CHUNKS) for c in range(CHUNKS)]
     parts = list(_pool().map(lambda ids: _composite_tiles(ids, starts, order, *arrays, tiles.tiles_x, H, W,
-                                                          with_weights, sums, t_final), chunks))
+                                                          with_weights, np.float32(min_weight), sums, t_final),
+                             chunks))
     matrix = None
     if with_weights:
         counts = np.zeros(H * W, np.int64)

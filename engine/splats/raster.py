@@ -155,10 +155,11 @@ def render_reference(p: Projected, H: int, W: int):
 
 
 def render_splats(cloud, K, T_world_camera, H: int, W: int, *, background=(0.0, 0.0, 0.0),
-                  with_weights: bool = True, method: str = "auto") -> SplatRender:
+                  with_weights: bool = True, min_weight: float = 0.0, method: str = "auto") -> SplatRender:
     """Render `cloud` (GaussianCloud) in the H x W view of intrinsics K [3, 3] and pose
-    T_world_camera [4, 4] onto a constant `background` colour. method: "auto" (compiled tiles on the
-    CPU, torch tiles elsewhere), "cpu", "torch" or "reference"."""
+    T_world_camera [4, 4] onto a constant `background` colour; the matrix keeps the entries of
+    weight >= min_weight (all are composited). method: "auto" (compiled tiles on the CPU, torch
+    tiles elsewhere), "cpu", "torch" or "reference"."""
     p = project(cloud, K, T_world_camera, H, W)
     device = cloud.means.device
     if method == "auto":
@@ -166,11 +167,12 @@ def render_splats(cloud, K, T_world_camera, H: int, W: int, *, background=(0.0, 
     from engine.splats.composite_cpu import composite_cpu, csr_from_triplets
 
     if method == "cpu":
-        sums, t_final, weights = composite_cpu(p, bin_tiles(p, H, W), H, W, len(cloud), with_weights)
+        sums, t_final, weights = composite_cpu(p, bin_tiles(p, H, W), H, W, len(cloud), with_weights, min_weight)
     elif method in ("torch", "reference"):
         sums, t_final, (rows, cols, vals) = (composite_torch(p, bin_tiles(p, H, W), H, W) if method == "torch"
                                              else render_reference(p, H, W))
-        weights = csr_from_triplets(rows.cpu().numpy(), cols.cpu().numpy(), vals.cpu().numpy(),
+        kept = vals >= min_weight
+        weights = csr_from_triplets(rows[kept].cpu().numpy(), cols[kept].cpu().numpy(), vals[kept].cpu().numpy(),
                                     p.ids.cpu().numpy(), (H * W, len(cloud))) if with_weights else None
     else:
         raise ValueError(f"unknown method {method!r}")

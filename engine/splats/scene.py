@@ -16,6 +16,7 @@ read any scene's.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -39,6 +40,19 @@ class SplatScene:
     ply: Path                          # the file the Gaussians came from
     cameras_from: str                  # "cameras.json", "source scene", "orbit" or "builtin"
     instance_ids: np.ndarray | None = None   # [N] uint8 known object per Gaussian (builtin-gs)
+
+
+def is_splat_scene(path_or_name: str) -> bool:
+    """Whether a SCENE argument names a splat scene: builtin-gs[-<size>], a .ply file, or a folder
+    holding point_cloud.ply or point_cloud/iteration_*/point_cloud.ply."""
+    name = str(path_or_name)
+    if name == "builtin-gs" or name.startswith("builtin-gs-"):
+        return True
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path.suffix.lower() == ".ply"
+    return path.is_dir() and ((path / "point_cloud.ply").is_file()
+                              or any(path.glob("point_cloud/iteration_*/point_cloud.ply")))
 
 
 def find_ply(path: Path) -> tuple[Path, Path]:
@@ -90,7 +104,7 @@ def load_splat_scene(path_or_name: str, source: str | None = None, downscale: in
         cameras = Cameras(source_scene.K, source_scene.T_world_camera, source_scene.H, source_scene.W,
                           source_scene.view_names)
         return SplatScene(_scene(label, ply, cloud, cameras, source_scene.images), cloud, ply, "source scene")
-    cameras = orbit_cameras(cloud.means.numpy(), cloud.opacity.numpy())
+    cameras = orbit_cameras(cloud.means.numpy(), cloud.opacity.numpy(), downscale or 1)
     return SplatScene(_scene(label, ply, cloud, cameras, None), cloud, ply, "orbit")
 
 
@@ -148,5 +162,5 @@ def _builtin(name: str, downscale: int | None) -> SplatScene:
     if pixels < 8:
         raise SplatError(f"'{name}' with --downscale {downscale} is {pixels} px wide: use at least 8 pixels")
     splats = builtin_splats(pixels)
-    scene = builtin_scene(pixels)
+    scene = dataclasses.replace(builtin_scene(pixels), name=name if not downscale else f"builtin-gs-{pixels}")
     return SplatScene(scene, splats.cloud, splats.folder / "point_cloud.ply", "builtin", splats.instance_ids)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from engine.splats.project import NEAR, scaled_rotations
-from systems.render.gl_raymarch import TINT, _set, shader_source
-from systems.render.ops import MAX_OBJECTS
+from systems.render.gl_raymarch import _set, shader_source
+from systems.render.ops import MAX_OBJECTS, OVERLAY_TINT
 
 TEXTURE_WIDTH = 2048          # texels per row of the per-Gaussian textures
 TEXTURE_UNITS = ("center", "cov_a", "cov_b", "sh", "ids")
@@ -85,7 +85,7 @@ class GLSplatRenderer:
         _set(p, "u_sh_width", TEXTURE_WIDTH)
         _set(p, "u_sh_coeffs", coeffs)
         _set(p, "u_sh_texels", sh_texels)
-        _set(p, "u_tint", TINT)
+        _set(p, "u_tint", OVERLAY_TINT)
         self.set_object_ids(np.zeros(n, np.uint8))
         if self.order is not None:
             self.order.release()
