@@ -74,3 +74,27 @@ def test_a_field_for_a_splat_scene_is_refused(tmp_path):
     done = _main("segment", "builtin-gs-32", "--field", tmp_path / "field.pt", "--view", "view_001", "--point", "10,17",
                  "--segmenter", "gt", "--out", tmp_path / "out")
     assert done.returncode == 2 and "is a splat scene" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_export_writes_the_segmented_gaussians_with_the_input_properties(tmp_path):
+    from engine.splats.scene import load_splat_scene
+
+    out = tmp_path / "out"
+    done = _main("segment", "builtin-gs-32", "--view", "view_001", "--point", "10,17", "--segmenter", "gt",
+                 "--views", "6", "--out", out)
+    assert done.returncode == 0, done.stderr
+    votes = np.load(out / "mask_grid.npz")["votes"][0]
+    splats = load_splat_scene("builtin-gs-32")
+    source = plyfile.PlyData.read(str(splats.ply))["vertex"].data
+    for fmt, rows in (("splats", votes > 0), ("splats-removed", votes <= 0)):
+        done = _main("export", out / "mask_grid.npz", "--scene", "builtin-gs-32", "--format", fmt,
+                     "--out", tmp_path / f"{fmt}.ply")
+        assert done.returncode == 0, done.stderr
+        written = plyfile.PlyData.read(str(tmp_path / f"{fmt}.ply"))["vertex"].data
+        assert written.dtype == source.dtype and written.tobytes() == source[rows].tobytes()
+    done = _main("export", out / "mask_grid.npz", "--scene", "builtin-gs-32", "--format", "masks",
+                 "--out", tmp_path / "masks")
+    assert done.returncode == 0 and len(list((tmp_path / "masks").glob("*.png"))) == 60
+    done = _main("export", out / "mask_grid.npz", "--scene", "builtin-32", "--format", "splats",
+                 "--out", tmp_path / "x.ply")
+    assert done.returncode == 2 and "writes Gaussians" in done.stderr and "Traceback" not in done.stderr

@@ -64,3 +64,55 @@ def view_render(cloud: GaussianCloud, selected: np.ndarray, K, T_world_camera, H
     part = cloud.subset(~keep if removed else keep)
     rgb = render_splats(part, K, T_world_camera, H, W, background=background, with_weights=False).rgb
     return np.round(np.clip(rgb.numpy(), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+SPLAT_FORMATS = ("splats", "splats-removed", "ply", "masks", "object-renders", "removed-renders")
+
+
+def export_splat_object(grid, splats, fmt: str, out: str | Path, *, object_name: str | None = None,
+                        min_vote: float = 0.0, cameras=None) -> list[Path]:
+    """Write format `fmt` of an object of `grid` (a MaskGridFile segmented in the SplatScene `splats`).
+
+    splats / splats-removed: a 3DGS .ply of the object's Gaussians / of all the others; ply: their
+    centres as a point cloud; masks, object-renders, removed-renders: a PNG per camera of `cameras`
+    (systems/export/views.py's NamedCamera list) in the folder `out`. Raises ExportError for a grid
+    of other Gaussians, an unknown format or object, or an empty selection."""
+    import json
+
+    from engine.io import atomic_dir, file_sha256
+    from engine.media import png_bytes
+    from systems.export.export import FOLDER_MARKER
+    from systems.export.grid_file import ExportError
+
+    if fmt not in SPLAT_FORMATS:
+        raise ExportError(f"format '{fmt}' is not one of a splat scene's: {', '.join(SPLAT_FORMATS)}")
+    cloud = splats.cloud
+    if grid.votes.shape[1:] != (len(cloud),) or grid.field_hash != file_sha256(splats.ply):
+        raise ExportError(f"{grid.path} was not segmented in {splats.ply} ({len(cloud)} Gaussians): give the "
+                          "splat scene it was segmented in with --scene")
+    index = grid.object_index(object_name)
+    selected = selected_gaussians(grid.votes[index], min_vote)
+    if not selected.any():
+        raise ExportError(f"object '{grid.names[index]}' holds no Gaussian with a vote over {min_vote}: "
+                          "lower --min-vote or segment again")
+    out = Path(out)
+    if fmt in ("splats", "splats-removed", "ply"):
+        writer = {"splats": write_object_splats, "splats-removed": write_removed_splats,
+                  "ply": write_object_points}[fmt]
+        writer(out, cloud, selected)
+        return [out]
+    background = splats.scene.background or (0.0, 0.0, 0.0)
+    written = []
+    with atomic_dir(out, marker=FOLDER_MARKER) as tmp:
+        for named in cameras:
+            c = named.camera
+            if fmt == "masks":
+                image = np.where(view_mask(cloud, selected, c.K, c.T_world_camera, c.H, c.W), 255, 0).astype(np.uint8)
+            else:
+                image = view_render(cloud, selected, c.K, c.T_world_camera, c.H, c.W, background=background,
+                                    removed=fmt == "removed-renders")
+            (tmp / f"{named.name}.png").write_bytes(png_bytes(image))
+            written.append(out / f"{named.name}.png")
+        (tmp / FOLDER_MARKER).write_text(json.dumps({"format": fmt, "object": grid.names[index], "grid": str(grid.path),
+                                                     "files": [p.name for p in written]}, indent=1) + "\n")
+    return written
