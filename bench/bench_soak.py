@@ -56,7 +56,7 @@ def view_cache_mb(app) -> float:
     from components.resources import ViewCache
 
     entries = app.resource(ViewCache).entries.values()
-    return sum(e.weights.nbytes() + e.depth.numel() * 4 + e.image.nbytes for e in entries) / 1e6
+    return sum(e.weights.nbytes() + np.asarray(e.depth).nbytes + e.image.nbytes for e in entries) / 1e6
 
 
 def slow_frame(app, t: float, ms: float, seg_ms: float) -> dict:
