@@ -4,6 +4,7 @@
 MemAvailable for the CPU, cudaMemGetInfo for CUDA) and raises MemoryEstimateError naming the
 estimate, what is free and a setting that fits. The estimates are linear models fitted to the
 peaks that bench/bench_field.py measured (README, "Radiance field"), not exact accounting.
+`release_free_heap()` hands the C heap's free pages back to the system after large work.
 """
 
 from __future__ import annotations
