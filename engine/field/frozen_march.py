@@ -98,10 +98,10 @@ def _corners(base, ox, oy, oz, fx, fy, fz, ids, tri):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, step, origin_c, dir_c, u0, counts,
                  step_u, t_near, t_scale, exit_c, ndc, weight_cutoff, color_cutoff, stop_t, min_entry,
-                 footprint, exit_sample, first_ray, stamp, acc):
-    """March rays [n] of one chunk, rays first_ray .. of the view; see the module docstring. The
-    footprint's scratch: stamp [Z*Y*X] int32, the last ray that touched each voxel (below
-    first_ray for this chunk's rays), and acc [Z*Y*X] float32, that ray's summed entry. Returns
+                 footprint, exit_sample, touched, acc):
+    """March rays [n] of one chunk; see the module docstring. The footprint's scratch: touched
+    [Z*Y*X] uint8, whether the current ray has an entry for the voxel (all 0 between rays), and acc
+    [Z*Y*X] float32, that entry (any values between rays). Returns
     per-ray opacity, sum w t, final transmittance, colour sum [n, 3], footprint row lengths,
     voxel ids and values."""
     n = u0.shape[0]
@@ -167,7 +167,7 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
                     rgb[r, ch] += w / (np.float32(1.0) + np.float32(np.exp(-v)))
             if footprint and w >= weight_cutoff:
                 _corners(base, ox, oy, oz, fx, fy, fz, ids, tri)
-                pos = _accumulate(ids, tri, w, first_ray + r, stamp, acc, out_ids, pos)
+                pos = _accumulate(ids, tri, w, touched, acc, out_ids, pos)
             transmit *= max(keep, np.float32(1e-6))
             T = np.float32(transmit)
             if T < stop_t:
@@ -180,12 +180,13 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
             y0, fy = _cell(half_y + exit_c[r, 1] * half_y, Y)
             z0, fz = _cell(half_z + exit_c[r, 2] * half_z, Z)
             _corners(np.uint64((z0 * Y + y0) * X + x0), ox, oy, oz, fx, fy, fz, ids, tri)
-            pos = _accumulate(ids, tri, T, first_ray + r, stamp, acc, out_ids, pos)
+            pos = _accumulate(ids, tri, T, touched, acc, out_ids, pos)
         if footprint:
             _insertion_sort(out_ids, start, pos)
             kept = start
             for j in range(start, pos):
                 v_id = out_ids[j]
+                touched[v_id] = 0
                 if acc[v_id] > min_entry:
                     out_ids[kept] = v_id
                     out_vals[kept] = acc[v_id]
@@ -196,13 +197,13 @@ def _march_chunk(density, color, occupancy, keep_table, Z, Y, X, shift, scale, s
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _accumulate(ids, tri, weight, r, stamp, acc, out_ids, pos):
-    """Add weight * tri[c] to the entry of voxel ids[c] (c < 8) of ray r: a voxel that ray r has not
-    touched yet gets a zeroed entry and is listed at out_ids[pos]. Returns the new list length."""
+def _accumulate(ids, tri, weight, touched, acc, out_ids, pos):
+    """Add weight * tri[c] to the current ray's entry of voxel ids[c] (c < 8): a voxel the ray has
+    not touched yet gets a zeroed entry and is listed at out_ids[pos]. Returns the new list length."""
     for c in range(8):
         v_id = ids[c]
-        if stamp[v_id] != r:
-            stamp[v_id] = r
+        if not touched[v_id]:
+            touched[v_id] = 1
             acc[v_id] = np.float32(0.0)
             out_ids[pos] = v_id
             pos += 1
@@ -232,6 +233,21 @@ def _grown(ids, vals):
     return new_ids, new_vals
 
 
+_SCRATCH: queue.SimpleQueue = queue.SimpleQueue()   # footprint scratches (touched, acc) free for a chunk
+
+
+def _take_scratch(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A free footprint scratch of `size` voxels, kept from an earlier chunk when one is free (a view
+    does not clear 20 MB per thread again), else new. Scratches of another size are dropped."""
+    while True:
+        try:
+            touched, acc = _SCRATCH.get_nowait()
+        except queue.Empty:
+            return np.zeros(size, np.uint8), np.empty(size, np.float32)
+        if touched.shape[0] == size:
+            return touched, acc
+
+
 @cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="sa3d-march")
@@ -258,19 +274,15 @@ def march_frozen(field, rays, *, weight_cutoff: float, color_cutoff: float, foot
     cutoffs = (np.float32(v) for v in (weight_cutoff, color_cutoff, stop_transmittance, min_entry))
     settings = (field.space == "ndc", *cutoffs, footprint, field.background_from_exit)
 
-    scratch = queue.SimpleQueue()              # one footprint scratch per thread, shared by its chunks
-    for _ in range(THREADS):
-        size = Z * Y * X if footprint else 1
-        scratch.put((np.full(size, -1, np.int32), np.zeros(size, np.float32)))
+    size = Z * Y * X if footprint else 1
 
     def chunk(lo):
         o, d, a, s, tn, ts, e = (x[lo:lo + CHUNK_RAYS] for x in arrays)
-        stamp, acc = scratch.get()
-        try:
-            return _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
-                                counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings, lo, stamp, acc)
-        finally:
-            scratch.put((stamp, acc))
+        touched, acc = _take_scratch(size)
+        result = _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
+                              counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings, touched, acc)
+        _SCRATCH.put((touched, acc))           # clean again (not returned when the march raised)
+        return result
 
     parts = list(_pool().map(chunk, range(0, n, CHUNK_RAYS)))
     opacity, wdepth, t_final = (torch.from_numpy(np.concatenate([p[i] for p in parts])) for i in range(3))
