@@ -27,6 +27,7 @@ threads (the compiled loop releases the GIL), so the result does not depend on t
 from __future__ import annotations
 
 import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -234,6 +235,7 @@ def _grown(ids, vals):
 
 
 _SCRATCH: queue.SimpleQueue = queue.SimpleQueue()   # footprint scratches (touched, acc) free for a chunk
+_NO_SCRATCH = (np.zeros(1, np.uint8), np.zeros(1, np.float32))   # marches without a footprint never write it
 
 
 def _take_scratch(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -246,6 +248,36 @@ def _take_scratch(size: int) -> tuple[np.ndarray, np.ndarray]:
             return np.zeros(size, np.uint8), np.empty(size, np.float32)
         if touched.shape[0] == size:
             return touched, acc
+
+
+_WARM_UP: list[threading.Thread] = []
+_WARM_UP_LOCK = threading.Lock()
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Start, once per process, a daemon thread that compiles the marcher or loads numba's cached
+    machine code (about 1 s; compiling, after an install or an edit of this file, about 5 s on an
+    idle 2-core CPU) by rendering a 2x2x2 field through render_view, the path every caller takes.
+    Called when a scene opens, so that a user's first click does not pay it; returns the thread."""
+    with _WARM_UP_LOCK:
+        if not _WARM_UP:
+            _WARM_UP.append(threading.Thread(target=_warm_up, name="sa3d-march-warm-up", daemon=True))
+            _WARM_UP[0].start()
+        return _WARM_UP[0]
+
+
+def _warm_up() -> None:
+    from engine.field.grid import VoxelField
+    from engine.field.render import render_view
+
+    field = VoxelField(torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]), (2, 2, 2)).requires_grad_(False)
+    pose = np.eye(4, dtype=np.float32)
+    pose[2, 3] = -3.0                                  # in front of the box, looking along +z
+    try:
+        render_view(field, np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]), pose, 1, 1,
+                    footprint=True, weight_cutoff=1e-2, min_entry=1e-3)
+    except Exception:                                  # the first real render raises it where it is seen
+        pass
 
 
 @cache
@@ -274,14 +306,14 @@ def march_frozen(field, rays, *, weight_cutoff: float, color_cutoff: float, foot
     cutoffs = (np.float32(v) for v in (weight_cutoff, color_cutoff, stop_transmittance, min_entry))
     settings = (field.space == "ndc", *cutoffs, footprint, field.background_from_exit)
 
-    size = Z * Y * X if footprint else 1
 
     def chunk(lo):
         o, d, a, s, tn, ts, e = (x[lo:lo + CHUNK_RAYS] for x in arrays)
-        touched, acc = _take_scratch(size)
+        touched, acc = _take_scratch(Z * Y * X) if footprint else _NO_SCRATCH
         result = _march_chunk(grid, color, occupancy, table, Z, Y, X, shift, scale, step, o, d, a,
                               counts[lo:lo + CHUNK_RAYS], s, tn, ts, e, *settings, touched, acc)
-        _SCRATCH.put((touched, acc))           # clean again (not returned when the march raised)
+        if footprint:
+            _SCRATCH.put((touched, acc))       # clean again (not returned when the march raised)
         return result
 
     parts = list(_pool().map(chunk, range(0, n, CHUNK_RAYS)))

@@ -12,7 +12,11 @@ def insert_segmentation(app, scene, field, segmenter, settings: SegmentationSett
                         device: str = "cpu", field_hash: str = "none") -> None:
     """Insert SceneData, an empty MaskGrid (no channel yet) shaped like the field's density,
     SegmentationSettings, an empty ViewCache (backed by the disk cache for a field read from a
-    file: field_hash is its sha256), the SegmenterHandle and ActiveObject."""
+    file: field_hash is its sha256), the SegmenterHandle and ActiveObject; starts loading the
+    compiled marcher in the background."""
+    from engine.field.frozen_march import warm_up_in_background
+
+    warm_up_in_background()                  # the view weights' compiled code, ready before a first click
     Z, Y, X = field.resolution
     app.insert_resource(SceneData(scene=scene, field=field, device=device, field_hash=field_hash))
     app.insert_resource(MaskGrid(votes=torch.zeros(0, Z, Y, X), counts=torch.zeros(0, Z, Y, X),
