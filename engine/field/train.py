@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from engine.field.background import BackgroundField, inner_half_extent
 from engine.field.grid import VoxelField, resolution_for
-from engine.field.regularizers import add_total_variation_grad
+from engine.field.regularizers import add_total_variation_grad, distortion
 from engine.field.render import render_rays, render_view
 from engine.math.rays import camera_rays, world_to_ndc
 
@@ -62,6 +62,7 @@ class TrainConfig:
     space: str = "auto"                   # field kind "box" | "ndc" | "unbounded" | "auto" (field_kind)
     background_resolution: int = 64       # final side of the unbounded kind's background grid
     background_samples: int = 32          # background samples per ray (unbounded kind)
+    distortion: float = 0.0               # weight of the background bins' distortion loss (unbounded)
     eval_views: int = 8                   # held-out views scored at the end (the first n)
     seed: int = 0
 
@@ -177,6 +178,8 @@ def _step(run: _Run, config: TrainConfig, rays) -> tuple[torch.Tensor, torch.Ten
     out = render_rays(field, rays_o[idx], rays_d[idx], jitter=True)
     mse = F.mse_loss(out.rgb, target[idx])
     loss = mse + config.sparsity * out.alpha.mean() if out.alpha.numel() else mse
+    if config.distortion and out.background_weights is not None:
+        loss = loss + config.distortion * distortion(out.background_weights).mean()
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.tv_every and run.iteration % config.tv_every == 0:
