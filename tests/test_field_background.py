@@ -121,6 +121,26 @@ def test_background_weights_hold_what_the_box_leaves():
     assert 0.1 < float(out.opacity.mean()) < 0.9                  # both parts carry weight
 
 
+def test_the_room_counts_as_not_object_in_a_views_masks():
+    # An unbounded field's view weights add the weight that reaches the background grid to each
+    # pixel's total (the backdrop), so a 3D mask of every box voxel covers a pixel by the box's
+    # opacity only: the ball's pixels are object, the pixels that see the room are not.
+    from components.camera import Camera
+    from systems.inverse.frozen import frozen_view_weights
+    from systems.inverse.ops import coverage_mask
+
+    field = room_field()
+    K = np.array([[30.0, 0, 16], [0, 30.0, 16], [0, 0, 1]], np.float32)
+    view, rendered = frozen_view_weights(field, Camera(K, _camera([2.5, 1.0, 0.5]), 32, 32),
+                                         weight_cutoff=1e-3, min_entry=0.0)
+    assert np.allclose(view.pixel_weight.reshape(32, 32), 1.0, atol=1e-2)
+    everything = np.ones((1, *field.resolution), np.float32)
+    mask = coverage_mask(view, everything)[0]                             # [H, W]
+    opacity = rendered.opacity.numpy()
+    assert mask[opacity > 0.9].all() and not mask[opacity < 0.1].any()
+    assert 0.05 < mask.mean() < 0.95
+
+
 def test_training_models_the_room_around_the_box():
     scene = _room_scene()
     config = TrainConfig(resolution=16, background_resolution=16, background_samples=16, batch_rays=1024,
