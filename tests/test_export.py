@@ -13,8 +13,8 @@ from PIL import Image
 from components.camera import Camera
 from engine.field.grid import VoxelField
 from systems.export import views
-from systems.export.export import ExportOptions, export_object
-from systems.export.grid_file import ExportError, MaskGridFile, load_mask_grid
+from systems.export.export import ExportError, ExportOptions, export_object
+from systems.segmentation.grid_file import MaskGridError, MaskGridFile, load_mask_grid, write_mask_grid
 
 BBOX = [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]
 RES = (33, 33, 33)                              # voxel spacing 1/16
@@ -60,6 +60,7 @@ def _grid(votes=None, names=("red", "blue"), **changes) -> MaskGridFile:
               "bbox": np.array(BBOX, np.float32), "space": "world", "scene_hash": "scene", "field_hash": "field",
               "path": "mask_grid.npz"}
     values.update(changes)
+    values.setdefault("counts", np.ones_like(values["votes"]))
     return MaskGridFile(**values)
 
 
@@ -131,7 +132,7 @@ def test_masks_renders_and_video_along_a_camera_path(field, tmp_path):
 ])
 def test_bad_requests_are_refused_with_one_line(field, tmp_path, change, message):
     grid = _grid(**{k: v for k, v in change.items() if k != "names"})
-    with pytest.raises(ExportError, match=message) as error:
+    with pytest.raises((ExportError, MaskGridError), match=message) as error:
         export_object(grid, field, tmp_path / "x.obj", ExportOptions(format="obj", object="green"
                                                                       if "names" in change else "red"))
     assert "\n" not in str(error.value)
@@ -139,7 +140,7 @@ def test_bad_requests_are_refused_with_one_line(field, tmp_path, change, message
 
 
 def test_other_field_hash_and_broken_camera_paths_are_refused(field, tmp_path):
-    with pytest.raises(ExportError, match="another field"):
+    with pytest.raises(MaskGridError, match="another field"):
         export_object(_grid(), field, tmp_path / "x.npz", ExportOptions(format="npz"), field_hash="other")
     (tmp_path / "path.json").write_text(json.dumps([{"K": [[1, 0, 0]], "H": 2, "W": 2}]))
     with pytest.raises(views.CameraPathError, match="camera 0"):
@@ -148,13 +149,17 @@ def test_other_field_hash_and_broken_camera_paths_are_refused(field, tmp_path):
 
 def test_mask_grid_file_round_trip(tmp_path):
     grid = _grid()
-    np.savez(tmp_path / "mask_grid.npz", votes=grid.votes, counts=np.ones_like(grid.votes),
-             names=np.array(grid.names), colors=grid.colors, bbox=grid.bbox, space="world",
-             scene_hash="scene", field_hash="field", version=1)
+    write_mask_grid(tmp_path / "mask_grid.npz", grid)
     loaded = load_mask_grid(tmp_path / "mask_grid.npz")
     assert loaded.names == ("red", "blue") and loaded.resolution == RES and loaded.field_hash == "field"
-    with pytest.raises(ExportError, match="no mask grid"):
+    assert (loaded.votes == grid.votes).all() and (loaded.counts == grid.counts).all()
+    with pytest.raises(MaskGridError, match="no mask grid"):
         load_mask_grid(tmp_path / "none.npz")
+    with np.load(tmp_path / "mask_grid.npz") as data:
+        damaged = {k: data[k] for k in data.files if k != "counts"}
+    np.savez(tmp_path / "damaged.npz", **damaged)
+    with pytest.raises(MaskGridError, match="not a readable mask grid"):
+        load_mask_grid(tmp_path / "damaged.npz")
 
 
 def test_camera_path_round_trip(tmp_path):

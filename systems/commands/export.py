@@ -45,9 +45,9 @@ def run(args) -> int:
     from engine.memory import require
     from engine.scenes import load_scene
     from systems.export import views
-    from systems.export.export import FOLDER_MARKER, VIEW_FORMATS, ExportOptions, export_object
-    from systems.export.grid_file import ExportError, load_mask_grid
+    from systems.export.export import FOLDER_MARKER, VIEW_FORMATS, ExportError, ExportOptions, export_object
     from systems.segmentation.cli import load_or_default_field
+    from systems.segmentation.grid_file import load_mask_grid
 
     if args.format in VIEW_FORMATS:
         check_output_dir(args.out, marker=FOLDER_MARKER)

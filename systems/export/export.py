@@ -24,16 +24,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.errors import UserFacingError
 from engine.field.grid import VoxelField
 from engine.io import atomic_dir, atomic_write
 from engine.media import png_bytes, write_video
 from systems.export import formats, ops, views
-from systems.export.grid_file import ExportError, MaskGridFile, check_matches_field
+from systems.segmentation.grid_file import MaskGridFile, check_matches_field
 
 FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
 MESH_FORMATS = ("ply", "obj", "mesh-ply")
 VIEW_FORMATS = ("masks", "object-renders", "removed-renders")
 FOLDER_MARKER = "export.json"    # every per-camera export folder holds it
+
+
+class ExportError(UserFacingError):
+    """An export that cannot be made; the message names the problem and what to do."""
 
 
 @dataclass(frozen=True)
