@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from systems.export.registry import FORMATS
+
 POINT_BYTES = 64   # a sampled surface point: position, colour, face index and the sampling temporaries
-FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
 
 
 def add_arguments(parser) -> None:
@@ -18,7 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--field", default=None,
                         help="the field.pt (or its folder) the object was segmented with (default for the "
                              "built-in scene: its cached field, as in `segment`)")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    parser.add_argument("--format", required=True, choices=list(FORMATS),
+                        help="what to write: " + "; ".join(f"{f.name}: {f.help}" for f in FORMATS.values()))
     parser.add_argument("--out", required=True,
                         help="output file (npz, ply, obj, mesh-ply) or folder of PNGs (masks, renders)")
     parser.add_argument("--object", default=None,
@@ -45,11 +47,12 @@ def run(args) -> int:
     from engine.memory import require
     from engine.scenes import load_scene
     from systems.export import views
-    from systems.export.export import FOLDER_MARKER, VIEW_FORMATS, ExportError, ExportOptions, export_object
+    from systems.export.export import FOLDER_MARKER, ExportError, ExportOptions, export_object
     from systems.segmentation.cli import load_or_default_field
     from systems.segmentation.grid_file import load_mask_grid
 
-    if args.format in VIEW_FORMATS:
+    kind = FORMATS[args.format]
+    if kind.folder:
         check_output_dir(args.out, marker=FOLDER_MARKER)
     elif Path(args.out).is_dir():
         raise ExportError(f"--out {args.out} is a folder; format {args.format} writes one file: give a file path")
@@ -64,7 +67,7 @@ def run(args) -> int:
                           f"(and --downscale)")
     field, field_hash = load_or_default_field(scene, args.field, resolve_device(args.device))
     cameras = None
-    if args.format in VIEW_FORMATS:
+    if kind.renders:
         cameras = views.load_camera_path(args.path) if args.path else views.scene_cameras(scene)
     options = ExportOptions(format=args.format, object=args.object, smooth=args.smooth,
                             alpha_iso=args.alpha_iso, points=args.points,

@@ -1,6 +1,6 @@
 """export_object: write one segmented object (or the whole grid) in one of the export formats.
 
-Formats (`FORMATS`), all written atomically (engine/io.py):
+Formats (registry.FORMATS), all written atomically (engine/io.py):
   npz              the object grid (layout: systems/export/formats.py); every object unless one is named
   ply              binary PLY point cloud: `points` coloured points spread by area over the mesh below
   obj, mesh-ply    the object's mesh (systems/export/ops.py: the field's density cut at the 3D
@@ -29,11 +29,10 @@ from engine.field.grid import VoxelField
 from engine.io import atomic_dir, atomic_write
 from engine.media import png_bytes, write_video
 from systems.export import formats, ops, views
+from systems.export.registry import FORMATS
 from systems.segmentation.grid_file import MaskGridFile, check_matches_field
 
-FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
 MESH_FORMATS = ("ply", "obj", "mesh-ply")
-VIEW_FORMATS = ("masks", "object-renders", "removed-renders")
 FOLDER_MARKER = "export.json"    # every per-camera export folder holds it
 
 
@@ -43,7 +42,7 @@ class ExportError(UserFacingError):
 
 @dataclass(frozen=True)
 class ExportOptions:
-    format: str                      # one of FORMATS
+    format: str                      # a name of registry.FORMATS
     object: str | None = None        # object name; None = the only one (npz: all of them)
     smooth: int = 10                 # Taubin smoothing iterations of the mesh (0 = none)
     alpha_iso: float = 0.05          # mesh surface: alpha over one ray-marching step (ops.py docstring)
@@ -73,7 +72,7 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
     mask = grid.object_mask(index)                                    # [Z, Y, X] bool
     if options.format in MESH_FORMATS:
         return [_write_mesh(grid.names[index], mask, field, out, options)]
-    if not cameras:
+    if not cameras:  # the per-camera formats (FORMATS[...].renders)
         raise ExportError(f"format '{options.format}' renders views: give a scene or a camera path")
     return _write_views(grid, index, mask, field, cameras, out, options)
 

@@ -15,7 +15,8 @@ from components.resources import SceneData
 from components.segmentation import SegObject
 from engine.errors import UserFacingError
 from systems.export import views
-from systems.export.export import VIEW_FORMATS, ExportError, ExportOptions, export_object
+from systems.export.export import ExportError, ExportOptions, export_object
+from systems.export.registry import FORMATS
 from systems.segmentation.grid_file import grid_snapshot
 
 
@@ -51,7 +52,8 @@ def export_requested(app) -> None:
                     raise ExportError(f"object id {request.object_id} does not exist (any more): pick an object")
                 options = replace(options, object=names[request.object_id])
             data = app.resource(SceneData)
-            cameras = views.scene_cameras(data.scene) if options.format in VIEW_FORMATS else None
+            renders = options.format in FORMATS and FORMATS[options.format].renders
+            cameras = views.scene_cameras(data.scene) if renders else None
             written = export_object(grid, data.field, request.out, options, cameras=cameras,
                                     field_hash=data.field_hash)
             app.send(ExportFinished(request.out, tuple(str(p) for p in written)))
