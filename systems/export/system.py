@@ -17,6 +17,7 @@ from engine.errors import UserFacingError
 from systems.export import views
 from systems.export.export import ExportError, ExportOptions, export_object
 from systems.export.registry import FORMATS
+from systems.export.scene_views import app_export_scene
 from systems.segmentation.grid_file import grid_snapshot
 
 
@@ -37,7 +38,8 @@ class ExportFinished:
 
 
 def export_requested(app) -> None:
-    """Reads ExportRequested, MaskGrid, SceneData and SegObject; writes files; sends ExportFinished.
+    """Reads ExportRequested, MaskGrid, SceneData, SegObject and ViewCache (the views carve the solid
+    mask); writes files; sends ExportFinished.
 
     Per-view formats render the scene's views. User errors become ExportFinished.error.
     """
@@ -53,9 +55,8 @@ def export_requested(app) -> None:
                 options = replace(options, object=names[request.object_id])
             data = app.resource(SceneData)
             renders = options.format in FORMATS and FORMATS[options.format].renders
-            cameras = views.scene_cameras(data.scene) if renders else None
-            written = export_object(grid, data.field, request.out, options, cameras=cameras,
-                                    field_hash=data.field_hash)
+            scene = app_export_scene(app, views.scene_cameras(data.scene) if renders else None)
+            written = export_object(grid, data.field, request.out, options, scene, field_hash=data.field_hash)
             app.send(ExportFinished(request.out, tuple(str(p) for p in written)))
         except UserFacingError as error:
             app.send(ExportFinished(request.out, (), str(error)))
