@@ -3,7 +3,6 @@
 import esper
 import numpy as np
 import pytest
-import torch
 import trimesh
 from test_export import BBOX, _grid, orbit_cameras, two_sphere_field
 
@@ -13,6 +12,7 @@ from engine.app import App
 from engine.schedule import Schedule
 from systems.export.export import ExportOptions
 from systems.export.system import ExportFinished, ExportRequested, export_requested
+from systems.inverse.representation import as_frozen_scene
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,10 @@ class _Scene:
 
 def _app(field):
     app = App(Schedule.of(simulate=[export_requested]))
-    votes = torch.from_numpy(_grid().votes)
-    app.insert_resource(SceneData(scene=_Scene(), field=field, field_hash="field"))
-    app.insert_resource(MaskGrid(votes=votes, counts=torch.ones_like(votes), bbox=torch.tensor(BBOX).numpy()))
+    votes = _grid().votes
+    app.insert_resource(SceneData(scene=_Scene(), field=field, representation=as_frozen_scene(field),
+                                  field_hash="field"))
+    app.insert_resource(MaskGrid(votes=votes, counts=np.ones_like(votes), bbox=np.asarray(BBOX, np.float32)))
     app.insert_resource(SegmentationSettings())
     app.insert_resource(ViewCache())
     with app.active():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ DEMO_OUT = Path("outputs/view_demo")
 
 
 def add_arguments(parser) -> None:
-    from systems.sam.factory import add_sam_model_argument
+    from systems.sam.factory import add_sam_model_argument, add_segmenter_argument
 
     parser.add_argument("scene", nargs="?", default="builtin", help="'builtin' or a scene folder")
     parser.add_argument("--field", help="a trained field checkpoint (default: train once and cache)")
@@ -19,7 +20,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--screenshot", help="write a PNG of the first full-resolution frame, then quit")
     parser.add_argument("--frames", type=int, help="quit after N frames")
     parser.add_argument("--script", help="JSON input script (see systems/viewer/script.py)")
-    parser.add_argument("--segmenter", default="auto", help="auto | sam | fallback | gt (default auto)")
+    add_segmenter_argument(parser)
     parser.add_argument("--gt-masks", help="folder of <view name>.png masks for --segmenter gt "
                         "(default on the built-in scene: its ground-truth object ids)")
     parser.add_argument("--sam-checkpoint", help="SAM checkpoint file")
@@ -51,6 +52,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return H, W
 
 
+def check_numbers(args) -> None:
+    """Refuse counts and times that cannot run (ViewerArgumentError): a NaN training time would
+    train forever, a count below 1 would show nothing."""
+    from systems.viewer.scene_setup import ViewerArgumentError
+
+    for flag, value in (("--frames", args.frames), ("--propagation-views", args.propagation_views)):
+        if value is not None and value < 1:
+            raise ViewerArgumentError(f"{flag} must be at least 1, not {value}")
+    if not (math.isfinite(args.train_seconds) and args.train_seconds > 0):
+        raise ViewerArgumentError(f"--train-seconds must be a positive number of seconds, not {args.train_seconds:g}")
+
+
 def run(args) -> int:
     import torch
 
@@ -63,11 +76,18 @@ def run(args) -> int:
 
     torch.set_num_threads(1)      # the renderer (llvmpipe) needs the other core; see PERF-FACTS.md
     H, W = parse_size(args.size)
+    check_numbers(args)
     headless = args.headless or not os.environ.get("DISPLAY")
     if args.record and args.continue_from:
         raise ViewerArgumentError("--record and --continue both name a file to record into: give one")
+    demo = headless and not (args.script or args.screenshot or args.frames or args.record or args.continue_from)
+    if demo:
+        from engine.io import check_output_dir
+        from systems.viewer.demo import DEMO_MARKER
+
+        check_output_dir(args.out, marker=DEMO_MARKER)      # before the scene and its field are made
     scene, field, segmenter, field_path = load_viewer_inputs(args)
-    if headless and not (args.script or args.screenshot or args.frames or args.record or args.continue_from):
+    if demo:
         from systems.viewer.demo import run_demo
 
         run_demo(scene, field, segmenter, H=H, W=W, out=Path(args.out))

@@ -73,7 +73,7 @@ def world_voxel_size(field, centres: np.ndarray) -> np.ndarray:
 def carving_view(field, camera: Camera, weights: ViewWeights) -> CarvingView:
     """The CarvingView of `camera`: its surface depths (solid.SEEN_THROUGH, solid.LIGHT_ENDS) from
     the weights' voxels' camera depths."""
-    centres = to_world(field, voxel_centres(field, weights.voxels.numpy()))            # [U, 3]
+    centres = to_world(field, voxel_centres(field, weights.primitives))            # [U, 3]
     T_camera_world = np.linalg.inv(np.asarray(camera.T_world_camera, np.float64))
     entry_depth = centres @ T_camera_world[2, :3] + T_camera_world[2, 3]               # [U]
     front, back = (solid.surface_depth(weights.A, entry_depth, weights.pixel_weight, share=1.0 - transmittance)
@@ -108,7 +108,7 @@ def solid_object_mask(field, votes: np.ndarray, views: list[CarvingView], up: np
     masks = []
     for view in views:
         cam = view.camera
-        mask2d = coverage_mask(view.weights, torch.from_numpy(votes[None]))[0].numpy().reshape(-1)
+        mask2d = coverage_mask(view.weights, votes[None])[0].reshape(-1)
         masks.append(mask2d)
         pixels, depth = solid.project(centres, cam.K, cam.T_world_camera, cam.H, cam.W)
         solid.tally_view(tally, pixels, depth, margin, band, view.front, view.back, mask2d)
@@ -147,7 +147,7 @@ def _surface_points_in(field, views: list[CarvingView], masks: list[np.ndarray],
     """World points [M, 3] where the light of the views' non-object pixels ends inside `region`."""
     Z, Y, X = region.shape
     bbox = field.bbox.detach().cpu().double().numpy()
-    points = []
+    points = [np.zeros((0, 3))]
     for view, mask2d in zip(views, masks):
         cam = view.camera
         pixels = np.flatnonzero(~mask2d & np.isfinite(view.back))
@@ -161,7 +161,7 @@ def _surface_points_in(field, views: list[CarvingView], masks: list[np.ndarray],
         ok = np.all((index >= 0) & (index < [X, Y, Z]), axis=1)
         ok[ok] = region[index[ok, 2], index[ok, 1], index[ok, 0]]
         points.append(world[ok])
-    return np.concatenate(points) if points else np.zeros((0, 3))
+    return np.concatenate(points)
 
 
 def visible(field, points: np.ndarray, views: list[CarvingView], margin_voxels: float) -> np.ndarray:

@@ -163,7 +163,7 @@ def _write_views(grid: MaskGridFile, index: int, solid: carving.SolidMask | None
     if options.format == "object-renders":
         edited = views.edited_field(field, ~ops.grow_mask(solid.mask, options.grow_voxels))
     elif options.format == "removed-renders":
-        edited = removal.removed_field(field, solid, options.grow_voxels)
+        edited = removal.removed_field(field, solid, options.grow_voxels, above_voxels=options.carve.plane_lift + 1.0)
     votes = torch.from_numpy(grid.votes[index:index + 1])             # [1, Z, Y, X]
     written, frames = [], []
     with atomic_dir(out, marker=FOLDER_MARKER) as tmp:

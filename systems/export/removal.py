@@ -5,8 +5,9 @@ voxels of other visible surfaces and what lies beyond the support plane it stand
 floor or table under it stays. That support was never seen where the object stood: the trained
 field holds arbitrary density and colour there (often the object's own colour, or nothing).
 `fill_support` rebuilds it from what the views saw around the object: every layer of the support
-(from `below_voxels` under the plane to one voxel above it) takes, under the object's footprint,
-the density and colour of the nearest voxel of the same layer outside it. This needs the support
+(from `below_voxels` under the plane to a voxel over its contact band) takes, under the object's footprint,
+the density and colour of the nearest voxel of the same layer outside it (up to the top of its
+contact band). This needs the support
 to be a grid layer: world-space fields (the up axis is a world axis, see axes.py); NDC fields
 are left with the object's voxels emptied only.
 """
@@ -33,8 +34,10 @@ def removal_mask(solid: carving.SolidMask, field, grow: int) -> np.ndarray:
     return removed
 
 
-def removed_field(field, solid: carving.SolidMask, grow: int, below_voxels: int = 3):
-    """A copy of `field` without the object (module docstring)."""
+def removed_field(field, solid: carving.SolidMask, grow: int, above_voxels: float, below_voxels: int = 3):
+    """A copy of `field` without the object (module docstring); the support's layers from
+    `below_voxels` under its plane to `above_voxels` over it (its contact band and one more) are
+    refilled under the object."""
     edited = copy.deepcopy(field)
     removed = removal_mask(solid, field, grow)
     with torch.no_grad():
@@ -42,12 +45,12 @@ def removed_field(field, solid: carving.SolidMask, grow: int, below_voxels: int 
         density[torch.from_numpy(removed)] = ops.EMPTY_RAW
         if solid.plane is not None and field.space == "world":
             axis = int(np.argmax(np.abs(solid.plane.normal)))                   # world x, y, z
-            fill_support(density, edited.color[0], removed, solid.plane, field, axis, below_voxels)
+            fill_support(density, edited.color[0], removed, solid.plane, field, axis, above_voxels, below_voxels)
     return edited
 
 
 def fill_support(density: torch.Tensor, color: torch.Tensor, removed: np.ndarray, plane, field, axis: int,
-                 below_voxels: int, rim_voxels: int = 3) -> None:
+                 above_voxels: float, below_voxels: int, rim_voxels: int = 3) -> None:
     """Fill, in place, the support layers under the footprint of `removed` [Z, Y, X] (grown by
     `rim_voxels`: the support right at the object's foot was barely seen either) from the nearest
     voxel of the same layer outside it. density [Z, Y, X] and color [3, Z, Y, X] are raw values;
@@ -63,7 +66,7 @@ def fill_support(density: torch.Tensor, color: torch.Tensor, removed: np.ndarray
     level = -plane.offset / plane.normal[axis]                                        # the plane's height
     rising = plane.normal[axis] > 0
     distance = (heights - level) if rising else (level - heights)                     # above the plane > 0
-    layers = np.flatnonzero((distance <= 1.0 * spacing) & (distance >= -below_voxels * spacing))
+    layers = np.flatnonzero((distance <= above_voxels * spacing) & (distance >= -below_voxels * spacing))
     _, nearest = ndimage.distance_transform_edt(footprint, return_indices=True)       # [2, ...]
     rows, cols = np.nonzero(footprint)
     src_rows, src_cols = nearest[0][rows, cols], nearest[1][rows, cols]

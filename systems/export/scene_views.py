@@ -17,10 +17,12 @@ def export_scene(scene, field, *, device: str, field_hash: str,
                  cameras: list[NamedCamera] | None = None) -> ExportScene:
     """Every view of `scene` with `field` (weights from the view-weights disk cache when the field
     is a file, as `segment` stores them; else rendered once)."""
+    from systems.inverse.representation import as_frozen_scene
     from systems.segmentation.setup import weights_store
     from systems.segmentation.views import build_entry
 
-    data = SceneData(scene=scene, field=field, device=device, field_hash=field_hash)
+    data = SceneData(scene=scene, field=field, representation=as_frozen_scene(field), device=device,
+                     field_hash=field_hash)
     settings, store = SegmentationSettings(), weights_store(field_hash)
 
     def build() -> list[carving.CarvingView]:

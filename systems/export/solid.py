@@ -22,8 +22,11 @@ x at camera depth d, between the four pixel centres around its projection, is th
 visible surface in fewer than `other_views` views, and that at least `support_share` of the views
 that say anything place inside the object. What no camera sees stays: the inside of the object
 (only ever hidden behind its own surface) and the space below its base (hidden behind the support
-it stands on). The second is cut by `support_plane`: the level (normal to the scene's up) of the
-visible non-object surface around the carved region's foot, the floor or table it stands on.
+it stands on). The second is cut by `support_plane`: the level (normal to the scene's up) where
+the light of the visible non-object surface around the carved region's foot ends, the floor or
+table it stands on; voxels less than `plane_lift` voxels above it are its contact band and go
+too (on the trained built-in scene the ground's light ends about a voxel below its surface; on
+an exact surface this drops one layer of the object's foot).
 Then `clean_mask` fills enclosed cavities and drops specks smaller than a size.
 """
 

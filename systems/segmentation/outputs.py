@@ -17,7 +17,7 @@ def view_mask(app, view: int, channel: int) -> np.ndarray:
     """bool [H, W]: the object's 2D mask in scene view `view`, rendered from the 3D mask
     (systems.inverse.ops.coverage_mask)."""
     votes = app.resource(MaskGrid).votes[channel:channel + 1]
-    return coverage_mask(scene_view_entry(app, view).weights, votes)[0].numpy()
+    return coverage_mask(scene_view_entry(app, view).weights, votes)[0]
 
 
 def write_view_masks(app, folder: str | Path, channel: int, views, progress=None) -> None:
