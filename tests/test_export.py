@@ -178,7 +178,7 @@ def test_mask_grid_file_round_trip(tmp_path):
     with pytest.raises(MaskGridError, match="no mask grid"):
         load_mask_grid(tmp_path / "none.npz")
     with np.load(tmp_path / "mask_grid.npz") as data:
-        damaged = {k: data[k] for k in data.files if k != "counts"}
+        damaged = {k: data[k] for k in data.files if k != "names"}
     np.savez(tmp_path / "damaged.npz", **damaged)
     with pytest.raises(MaskGridError, match="not a readable mask grid"):
         load_mask_grid(tmp_path / "damaged.npz")

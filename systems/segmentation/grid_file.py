@@ -3,7 +3,7 @@
 Every writer and reader goes through this module: `segment` and `replay` write it, the viewer
 snapshots its live grid for an export, `export` reads it. Layout, version MASK_GRID_VERSION:
     votes       [K, Z, Y, X] float32, the SA3D votes; object k's (surface) mask is votes[k] > 0
-    counts      [K, Z, Y, X] float32, how many views voted on each voxel
+    counts      [K, Z, Y, X] float32, how many views voted on each voxel (read as 0 where absent)
     names       [K] str;     colors [K, 3] uint8 display colours
     bbox        [2, 3] float32 field-space min / max (x, y, z) of the grid (the field's box)
     space       str, "world" or "ndc" (the field's space; engine/field/grid.py converts)
@@ -119,7 +119,8 @@ def load_mask_grid(path: str | Path) -> MaskGridFile:
                 raise MaskGridError(f"{path} is mask grid version {version}, this program reads "
                                     f"version {MASK_GRID_VERSION}: segment again")
             votes = data["votes"].astype(np.float32)
-            grid = MaskGridFile(votes=votes, counts=data["counts"].astype(np.float32),
+            counts = data["counts"].astype(np.float32) if "counts" in data.files else np.zeros_like(votes)
+            grid = MaskGridFile(votes=votes, counts=counts,
                                 names=tuple(str(n) for n in data["names"]),
                                 colors=data["colors"].astype(np.uint8),
                                 bbox=data["bbox"].astype(np.float32).reshape(2, 3),
