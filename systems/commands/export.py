@@ -43,6 +43,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--video", default=None, help="also write the frames as PATH.mp4 or PATH.gif")
     parser.add_argument("--fps", type=int, default=12, help="video frames per second")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--min-vote", type=float, default=0.0,
+                        help="splat scenes: keep the Gaussians whose vote exceeds this (default 0; higher drops "
+                             "the ambiguous ones at the boundary)")
 
 
 def run(args) -> int:
@@ -53,10 +56,12 @@ def run(args) -> int:
     from engine.io import check_output_dir
     from engine.memory import require
     from engine.scenes import load_scene
+    from engine.splats.scene import is_splat_scene, load_splat_scene
     from systems.export import views
     from systems.export.export import FOLDER_MARKER, ExportError, ExportOptions, export_object
     from systems.export.scene_views import export_scene
     from systems.export.solid import CarveSettings
+    from systems.export.splats import export_splat_object
     from systems.segmentation.cli import load_or_default_field
     from systems.segmentation.grid_file import load_mask_grid
 
@@ -70,6 +75,17 @@ def run(args) -> int:
                           "within (0, 1)")
     require(args.points * POINT_BYTES, f"--points {args.points}", "use fewer --points")
     grid = load_mask_grid(args.grid)
+    if is_splat_scene(args.scene):
+        splats = load_splat_scene(args.scene, downscale=args.downscale)
+        cameras = (views.load_camera_path(args.path) if args.path else views.scene_cameras(splats.scene)
+                   ) if kind.renders else None
+        written = export_splat_object(grid, splats, args.format, args.out, object_name=args.object,
+                                      min_vote=args.min_vote, cameras=cameras)
+        print(f"exported {args.format} to {_listing(written, args.out)}")
+        return 0
+    if args.format.startswith("splats"):
+        raise ExportError(f"format {args.format} writes Gaussians: give the splat scene the object was segmented "
+                          "in with --scene (builtin-gs, a 3DGS .ply or output folder)")
     scene = load_scene(args.scene, downscale=args.downscale)
     if scene.content_hash() != grid.scene_hash:
         raise ExportError(f"{args.grid} was segmented in another scene than '{scene.name}' (hash "

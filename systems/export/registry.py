@@ -36,5 +36,9 @@ REGISTRY: tuple[ExportFormat, ...] = (
                  renders=True, help="RGB PNG renders of the object alone"),
     ExportFormat("removed-renders", "scene without it (png per view)", "{name}_removed", folder=True, solid=True,
                  renders=True, help="RGB PNG renders of the scene with the object removed"),
+    ExportFormat("splats", "object's Gaussians (3DGS ply)", "{name}_splats.ply", folder=False, solid=False,
+                 renders=False, help="splat scenes: a 3DGS .ply of the object's Gaussians"),
+    ExportFormat("splats-removed", "scene without it (3DGS ply)", "{name}_removed_splats.ply", folder=False,
+                 solid=False, renders=False, help="splat scenes: a 3DGS .ply of all the other Gaussians"),
 )
 FORMATS: dict[str, ExportFormat] = {f.name: f for f in REGISTRY}

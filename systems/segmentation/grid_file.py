@@ -3,7 +3,8 @@
 Every writer and reader goes through this module: `segment` and `replay` write it, the viewer
 snapshots its live grid for an export, `export` reads it. Layout, version MASK_GRID_VERSION:
     votes       [K, Z, Y, X] float32, the SA3D votes; object k's (surface) mask is votes[k] > 0
-    counts      [K, Z, Y, X] float32, how many views voted on each voxel (read as 0 where absent)
+                (a splat scene: [K, N], one value per Gaussian)
+    counts      the same shape, how many views voted on each voxel (read as 0 where absent)
     names       [K] str;     colors [K, 3] uint8 display colours
     bbox        [2, 3] float32 field-space min / max (x, y, z) of the grid (the field's box)
     space       str, "world" or "ndc" (the field's space; engine/field/grid.py converts)
@@ -129,7 +130,7 @@ def load_mask_grid(path: str | Path) -> MaskGridFile:
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise MaskGridError(f"{path} is not a readable mask grid ({type(error).__name__}: {error}): {fix}") from None
     names = grid.names
-    if votes.ndim != 4 or len(names) != votes.shape[0] or grid.colors.shape != (len(names), 3) \
+    if votes.ndim not in (2, 4) or len(names) != votes.shape[0] or grid.colors.shape != (len(names), 3) \
             or grid.counts.shape != votes.shape:
         raise MaskGridError(f"{path} is damaged: votes {votes.shape}, counts {grid.counts.shape} and colors "
                             f"{grid.colors.shape} for {len(names)} names: {fix}")
