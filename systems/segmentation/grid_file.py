@@ -15,15 +15,13 @@ snapshots its live grid for an export, `export` reads it. Layout, version MASK_G
 from __future__ import annotations
 
 import io
-import tokenize
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import UserFacingError
-from engine.io import atomic_write
+from engine.io import DAMAGED_ARRAY_FILE, atomic_write
 
 MASK_GRID_VERSION = 1
 
@@ -128,8 +126,7 @@ def load_mask_grid(path: str | Path) -> MaskGridFile:
                                 bbox=data["bbox"].astype(np.float32).reshape(2, 3),
                                 space=str(data["space"]), scene_hash=str(data["scene_hash"]),
                                 field_hash=str(data["field_hash"]), path=path)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, SyntaxError, tokenize.TokenError,
-            zipfile.BadZipFile) as error:     # numpy parses a damaged array header as Python
+    except DAMAGED_ARRAY_FILE as error:
         raise MaskGridError(f"{path} is not a readable mask grid ({type(error).__name__}: {error}): {fix}") from None
     names = grid.names
     if votes.ndim not in (2, 4) or len(names) != votes.shape[0] or grid.colors.shape != (len(names), 3) \
