@@ -48,7 +48,7 @@ def run(args) -> int:
     from systems.record.outputs import VideoCapture, write_masks
     from systems.record.replayer import run_replay
     from systems.record.session import headless_replay_app, load_session
-    from systems.segmentation.outputs import save_mask_grid
+    from systems.segmentation.grid_file import save_mask_grid
 
     if not 16 <= args.video_size <= 4096 or args.fps < 1:
         raise RecordingError(f"--video-size must be within 16..4096 pixels and --fps >= 1 (got {args.video_size}, "

@@ -81,8 +81,7 @@ def export_splat_object(grid, splats, fmt: str, out: str | Path, *, object_name:
 
     from engine.io import atomic_dir, file_sha256
     from engine.media import png_bytes
-    from systems.export.export import FOLDER_MARKER
-    from systems.export.grid_file import ExportError
+    from systems.export.export import FOLDER_MARKER, ExportError
 
     if fmt not in SPLAT_FORMATS:
         raise ExportError(f"format '{fmt}' is not one of a splat scene's: {', '.join(SPLAT_FORMATS)}")
