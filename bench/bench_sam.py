@@ -137,14 +137,15 @@ def bench_propagation(model: str, device: str = "cpu") -> dict:
     with tempfile.TemporaryDirectory() as cache:
         seg = GroundTruthMasks(random_segmenter(model, cache, device), GtSegmenter(truth.instance_dir()))
         app = App(segmentation_plugin(Schedule()))
-        insert_segmentation(app, scene, field, seg, SegmentationSettings(views=views), device=device)
+        insert_segmentation(app, scene, field, seg, SegmentationSettings(views=views, stop_after=0),
+                            device=device)
         ids = truth.instance_masks[prompted]
         largest = sorted(range(1, int(ids.max()) + 1), key=lambda k: -(ids == k).sum())   # the two most visible
         for k, label in zip(largest, ("first", "second")):
             obj = ObjectPrompt(truth.object_names[k - 1], prompted, points=(centre_pixel(ids == k) + (1,),))
             runs, calls, seconds = seg.sam.encoder_runs, seg.decoder_calls, {}
             start = time.perf_counter()
-            result = segment_object(app, obj, seg, 0, _NoBar(), seconds, multiple=True)
+            result = segment_object(app, obj, seg, _NoBar(), seconds, multiple=True)
             wall = time.perf_counter() - start
             sam_s = seconds.get("segment_prompted_view", 0.0) + seconds.get("segment_pending_views", 0.0)
             results[f"{label}_object"] = {
