@@ -51,23 +51,38 @@ def main() -> int:
 
     import esper
 
-    from components.resources import MaskGrid
-    from engine.platform.gl import headless_context
     from engine.scenes.builtin import builtin_scene, builtin_truth
-    from systems.camera import ops
-    from systems.camera.system import ViewerCamera
-    from systems.render.gl_present import GLPresenter
-    from systems.render.progressive import Phase
+    from systems.render.gl_present import GLPresenter, offscreen_presenter
     from systems.sam.factory import make_segmenter
-    from systems.segmentation.objects import create_object
     from systems.viewer.plugin import build_viewer
 
     truth, scene = builtin_truth(128), builtin_scene(128)
     field = load_field(args.field, scene, truth)                            # trained on both cores once
     torch.set_num_threads(1)                                                # the renderer needs a core
     app = build_viewer(scene, field, make_segmenter("fallback"), H=H, W=W, gl=True, ui=False)
-    ctx = headless_context()
-    app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4)))
+    with offscreen_presenter(H, W) as presenter:
+        app.insert_resource(presenter)
+        results = bench_moving(app, args, field, truth, scene, H, W, load_before)
+        app.remove_resource(GLPresenter)
+    out = Path(args.out) if args.out else \
+        ROOT / "bench" / "results" / ("viewer.json" if args.field == "trained" else "viewer-truth.json")
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        print(f"{key:<30} {value}")
+    with app.active():
+        esper.clear_database()
+    return 0
+
+
+def bench_moving(app, args, field, truth, scene, H: int, W: int, load_before: float) -> dict:
+    """FPS moving, refining, still and moving at full resolution (the module docstring)."""
+    from components.resources import MaskGrid
+    from systems.camera import ops
+    from systems.camera.system import ViewerCamera, set_pose
+    from systems.render.gl_present import GLPresenter
+    from systems.render.progressive import Phase
+    from systems.segmentation.objects import create_object
+
     with app.active():
         for k in (1, 2):                                                    # two objects, overlay on
             create_object(app)
@@ -80,7 +95,7 @@ def main() -> int:
 
     start = time.perf_counter()
     for _ in range(args.frames):
-        cam.set_pose(ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
+        set_pose(app, ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
         app.step()
     moving_fps = args.frames / (time.perf_counter() - start)
     low_scale_moving = presenter.state.low_scale
@@ -98,27 +113,19 @@ def main() -> int:
     presenter.config = dataclasses.replace(presenter.config, low_scale=1, max_low_scale=1)  # moving at full res
     presenter.state.low_scale, start, full_frames = 1, time.perf_counter(), 0
     while full_frames < args.frames and time.perf_counter() - start < 3.0:
-        cam.set_pose(ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
+        set_pose(app, ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
         app.step()
         full_frames += 1
     full_res_moving_fps = full_frames / (time.perf_counter() - start)
 
-    results = {"size": f"{W}x{H}", "field": f"{args.field} " + "x".join(map(str, field.resolution)),
-               "occupancy": round(float(field.occupancy.float().mean()), 3), "overlay_objects": 2,
-               "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
-               "renderer": ctx.info["GL_RENDERER"], "moving_fps": round(moving_fps, 1),
-               "refining_fps": round(refine_frames / to_full, 1), "still_fps": round(still_fps, 1),
-               "seconds_to_full_resolution": round(to_full, 3),
-               "full_resolution_moving_fps": round(full_res_moving_fps, 1),
-               "full_frame_ray_march_seconds": round(full_frame, 3), "low_scale_moving": low_scale_moving}
-    out = Path(args.out) if args.out else \
-        ROOT / "bench" / "results" / ("viewer.json" if args.field == "trained" else "viewer-truth.json")
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    for key, value in results.items():
-        print(f"{key:<30} {value}")
-    with app.active():
-        esper.clear_database()
-    return 0
+    return {"size": f"{W}x{H}", "field": f"{args.field} " + "x".join(map(str, field.resolution)),
+            "occupancy": round(float(field.occupancy.float().mean()), 3), "overlay_objects": 2,
+            "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
+            "renderer": presenter.ctx.info["GL_RENDERER"], "moving_fps": round(moving_fps, 1),
+            "refining_fps": round(refine_frames / to_full, 1), "still_fps": round(still_fps, 1),
+            "seconds_to_full_resolution": round(to_full, 3),
+            "full_resolution_moving_fps": round(full_res_moving_fps, 1),
+            "full_frame_ray_march_seconds": round(full_frame, 3), "low_scale_moving": low_scale_moving}
 
 
 def load_field(name: str, scene, truth):
@@ -140,14 +147,14 @@ def moving_frames(app, seconds: float, busy=lambda: True) -> list[float]:
     """Milliseconds of each frame while orbiting the camera, for `seconds` or until busy() fails."""
     from components.resources import SceneData
     from systems.camera import ops
-    from systems.camera.system import ViewerCamera
+    from systems.camera.system import ViewerCamera, set_pose
 
     cam = app.resource(ViewerCamera)
     target = ops.orbit_target(cam.T_world_camera, np.asarray(app.resource(SceneData).scene.bbox).mean(0))
     frames, start = [], time.perf_counter()
     while time.perf_counter() - start < seconds and busy():
         t0 = time.perf_counter()
-        cam.set_pose(ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
+        set_pose(app, ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
         app.step()
         frames.append((time.perf_counter() - t0) * 1000.0)
     return frames
@@ -158,9 +165,8 @@ def bench_while_encoding(args, H: int, W: int) -> int:
     import esper
 
     from components.encoding import Encoding
-    from engine.platform.gl import headless_context
     from engine.scenes.builtin import builtin_scene, builtin_truth
-    from systems.render.gl_present import GLPresenter
+    from systems.render.gl_present import GLPresenter, offscreen_presenter
     from systems.sam.factory import make_segmenter
     from systems.sam.models import build_sam
     from systems.sam.sam import SamSegmenter
@@ -170,17 +176,18 @@ def bench_while_encoding(args, H: int, W: int) -> int:
     scene, truth = builtin_scene(128), builtin_truth(128)
     field = load_field(args.field, scene, truth)
     torch.set_num_threads(1)                                                # as `main.py view` does
-    ctx = headless_context()
     rows = {}
     for label, segmenter in (("no_encoder", make_segmenter("fallback")),
                              ("while_encoding", SamSegmenter(build_sam("vit_b"), model_type="vit_b"))):
         app = build_viewer(scene, field, segmenter, H=H, W=W, gl=True, ui=False)
-        app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4)))
-        for _ in range(5):
-            app.step()                                                      # the worker starts, GL warms up
-        encoding = app.try_resource(Encoding)
-        busy = (lambda: True) if encoding is None else (lambda worker=encoding.worker: worker.queued > 0)
-        frames = moving_frames(app, args.seconds, busy)
+        with offscreen_presenter(H, W) as presenter:
+            app.insert_resource(presenter)
+            for _ in range(5):
+                app.step()                                                  # the worker starts, GL warms up
+            encoding = app.try_resource(Encoding)
+            busy = (lambda: True) if encoding is None else (lambda worker=encoding.worker: worker.queued > 0)
+            frames = moving_frames(app, args.seconds, busy)
+            app.remove_resource(GLPresenter)
         rows[label] = {"frames": len(frames), "p50_ms": round(float(np.percentile(frames, 50)), 1),
                        "p99_ms": round(float(np.percentile(frames, 99)), 1),
                        "max_ms": round(float(np.max(frames)), 1),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from components.encoding import Encoding
 from components.resources import SceneData
-from systems.camera.system import ViewerCamera
+from systems.camera.system import ViewerCamera, set_pose
 from systems.record.fileformat import Event, Recording, now_iso
 from systems.record.recorder import FACTS, Recorder, object_grids
 
@@ -183,9 +183,8 @@ def _perform(app, replay: Replay, event: Event) -> None:
         replay.problems += [f"{where}: {d}" for d in differences]
         replay.checks += not differences
     elif event.kind == "camera":
-        camera = app.try_resource(ViewerCamera)
-        if camera is not None:
-            camera.set_pose(event.data["T_world_camera"], event.data.get("view"))
+        if app.has_resource(ViewerCamera):
+            set_pose(app, event.data["T_world_camera"], event.data.get("view"))
         if replay.capture is not None:
             replay.capture(app, event.data)
 

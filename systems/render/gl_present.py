@@ -36,7 +36,7 @@ class GLPresenter:
     marcher: GLRayMarcher | None = None
     buffers: dict = field(default_factory=dict)   # "low" / "full" -> (texture, framebuffer)
     shown: str = "low"
-    last_view: tuple | None = None           # what the last frame showed (camera version, size)
+    last_size: tuple | None = None           # (H, W) the last frame showed; None: draw a whole new frame
     style: tuple | None = None               # overlay / view mode / object table drawn
     mask_dirty: bool = False                 # MaskGrid changed since the object ids were uploaded
     since_upload: float = float("inf")        # frame-clock seconds since the object ids were uploaded
@@ -73,7 +73,7 @@ def present_frame(app) -> None:
         return
     if app.changed(SceneData):
         p.marcher.load_volume(volume_arrays(scene_data.field, precision=p.precision))
-        p.last_view, p.mask_dirty = None, True
+        p.last_size, p.mask_dirty = None, True
     changed = _sync_mask(app, p)
     restyled = [app.changed(kind) for kind in (ViewerSettings, SegObject, ActiveObject)]
     if any(restyled) or p.style is None:
@@ -85,9 +85,9 @@ def present_frame(app) -> None:
         p.marcher.set_objects(colors, visible)
         changed = True
     style = p.style
-    view = (cam.version, cam.H, cam.W)
-    event = "moved" if view != p.last_view else ("changed" if changed else "still")
-    p.last_view = view
+    moved = app.changed(ViewerCamera) | (p.last_size != (cam.H, cam.W))
+    event = "moved" if moved else ("changed" if changed else "still")
+    p.last_size = (cam.H, cam.W)
     work = p.state.plan(event, cam.H, p.config)
     _ensure_buffers(p, cam.H, cam.W)
     start = time.perf_counter()
