@@ -10,8 +10,9 @@ small trained fixture field (engine/field/fixtures.py), the fallback segmenter, 
 PROPAGATION_VIEWS training views.
 
 Frame times are split by whether the segmentation systems (systems/segmentation/plugin.py) spent
-SEGMENTATION_STEP_MS or more in the frame (a prompt or propagation step: one view's weights, a
-segmenter call, a lift): the target "no frame over 1 s" is for the other frames; the largest time
+SEGMENTATION_STEP_MS or more in the frame (a lift, a self-prompt's render; a view's weights and the
+segmenter's calls run in the viewer's background worker): the target "no frame over 1 s" is for the
+other frames; the largest time
 any frame spent outside the segmentation systems (rendering, input, recording) is reported too.
 RSS (VmRSS) is sampled every second; growth is measured from the first minute's sample to the end,
 and between the starts of the first cycle after a minute and of the last (the same point of the
@@ -101,6 +102,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     from systems.sam.factory import make_segmenter
     from systems.segmentation.plugin import SYSTEMS
     from systems.viewer.plugin import build_viewer
+    from systems.viewer.run import stop_workers
     from systems.viewer.script import ScriptPlayer
     from systems.viewer.session import SessionFiles
 
@@ -152,6 +154,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
                     next_sample += 1.0
         finally:
             stop_recording(app)
+            stop_workers(app)
             app.remove_resource(GLPresenter)
     return summarise(minutes, quiet_ms, busy_ms, rss, frame_ms_max_outside_segmentation_systems=round(outside_ms, 1),
                      cycles=cycles, exports=exports, max_objects=max_objects, cycle_starts=cycle_rss,

@@ -13,7 +13,14 @@ Writes bench/results/viewer[-truth].json and prints a table.
 SAM ViT-B encodes the training views in the background (the viewer's encoder worker), beside the
 same frames with no encoder; merged into bench/results/viewer.json as frame_ms_p50_while_encoding
 and frame_ms_p99_while_encoding (with the field they were measured on).
-Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N] [--while-encoding]
+
+--click: instead, the frames around a click on a view whose weights were never built (no disk
+cache), with the fallback segmenter: a click on the snapped training view, picking its candidate
+(a propagation over CLICK_VIEWS views), a click on a free camera (rendered at the prompt size),
+each until its answer arrives; the click's work inside the frame (the viewer before its background
+worker; BackgroundWork.inline) and in the worker, in one run. Merged into bench/results/viewer.json
+as "click".
+Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N] [--while-encoding | --click]
 """
 
 from __future__ import annotations
@@ -43,11 +50,14 @@ def main() -> int:
     parser.add_argument("--while-encoding", action="store_true",
                         help="frame times while a random ViT-B encodes in the background (see above)")
     parser.add_argument("--seconds", type=float, default=60.0, help="--while-encoding: seconds of frames to time")
+    parser.add_argument("--click", action="store_true", help="frames around a click on a new view (see above)")
     args = parser.parse_args()
     W, H = (int(v) for v in args.size.split("x"))
     load_before = os.getloadavg()[0]                                        # 1-minute load of other work
     if args.while_encoding:
         return bench_while_encoding(args, H, W)
+    if args.click:
+        return bench_click(args, H, W)
 
     import esper
 
@@ -209,6 +219,94 @@ def bench_while_encoding(args, H: int, W: int) -> int:
         print(f"{label:<16} " + "  ".join(f"{k} {v}" for k, v in row.items()))
     print(f"wrote {out} (load {os.getloadavg()[0]:.2f})")
     return 0
+
+
+CLICK_VIEWS = 4          # --click: views the picked candidate is propagated over
+
+
+def bench_click(args, H: int, W: int) -> int:
+    """Frames around clicks on new views, the click's work in the frame and in the worker (see above)."""
+    import esper
+
+    from components.resources import SegmentationSettings, ViewCache
+    from components.work import BackgroundWork
+    from engine.scenes.builtin import builtin_scene, builtin_truth
+    from systems.render.gl_present import GLPresenter, offscreen_presenter
+    from systems.sam.factory import make_segmenter
+    from systems.viewer.plugin import build_viewer
+    from systems.viewer.run import stop_workers
+
+    scene, truth = builtin_scene(128), builtin_truth(128)
+    field = load_field(args.field, scene, truth)
+    torch.set_num_threads(1)                                                # as `main.py view` does
+    train = list(scene.train_ids)
+    settings = SegmentationSettings(views=tuple(train[::len(train) // CLICK_VIEWS][:CLICK_VIEWS]))
+    rows, loads = {}, [round(os.getloadavg()[0], 2)]
+    for label, inline in (("in_frame", True), ("worker", False)):
+        app = build_viewer(scene, field, make_segmenter("fallback"), H=H, W=W, gl=True, ui=False, script=[],
+                           settings=settings)
+        app.resource(ViewCache).store = None                                # every view's weights are built
+        app.resource(BackgroundWork).inline = inline
+        with offscreen_presenter(H, W) as presenter:
+            app.insert_resource(presenter)
+            rows[label] = click_phases(app, scene, truth)
+            stop_workers(app)
+            app.remove_resource(GLPresenter)
+        with app.active():
+            esper.clear_database()
+        loads.append(round(os.getloadavg()[0], 2))
+    out = Path(args.out) if args.out else ROOT / "bench" / "results" / "viewer.json"
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    results["click"] = {**rows, "field": args.field, "size": f"{W}x{H}", "segmenter": "fallback",
+                        "propagation_views": CLICK_VIEWS, "load_average": loads,
+                        "command": f"python bench/bench_viewer.py --click --field {args.field} --size {W}x{H}"}
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{'':<10} {'phase':<22} {'frames':>7} {'max ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'answered s':>11}")
+    for label, phases in rows.items():
+        for phase, row in phases.items():
+            print(f"{label:<10} {phase:<22} {row['frames']:>7} {row['max_ms']:>8} {row['p50_ms']:>8} "
+                  f"{row['p99_ms']:>8} {row['seconds']:>11}")
+    print(f"wrote {out} (load {' -> '.join(map(str, loads))})")
+    return 0
+
+
+def click_phases(app, scene, truth) -> dict:
+    """Run the click phases (--click) on a viewer App; per phase its frame times until the answer."""
+    from components.messages import CandidatesReady, PropagationFinished
+    from systems.camera import ops
+    from systems.camera.system import ViewerCamera, set_pose
+    from systems.viewer.demo import object_click
+    from systems.viewer.plugin import frame_still
+    from systems.viewer.script import ScriptPlayer
+
+    player, cam = app.resource(ScriptPlayer), app.resource(ViewerCamera)
+    target = ops.orbit_target(cam.T_world_camera, np.asarray(scene.bbox).mean(0))
+
+    def phase(steps: list, answer: type) -> dict:
+        for _ in range(400):
+            if frame_still(app):
+                break
+            app.step()                                                      # the view drawn at full resolution
+        player.steps += steps
+        player.countdown = 1
+        frames, start = [], time.perf_counter()
+        while not app.messages.read(answer, "bench") and time.perf_counter() - start < 600:
+            t0 = time.perf_counter()
+            app.step()
+            frames.append((time.perf_counter() - t0) * 1000.0)
+        return {"frames": len(frames), "max_ms": round(max(frames), 1),
+                "p50_ms": round(float(np.percentile(frames, 50)), 1),
+                "p99_ms": round(float(np.percentile(frames, 99)), 1), "seconds": round(time.perf_counter() - start, 2)}
+
+    app.step()
+    rows = {"click_training_view": phase([{"click": list(object_click(cam, scene, truth.instance_masks[cam.view], 1))}],
+                                         CandidatesReady),
+            "pick_and_propagate": phase([{"key": "1"}], PropagationFinished)}
+    for _ in range(10):
+        set_pose(app, ops.orbit(cam.T_world_camera, target, 6.0, 2.0, cam.up, 0.004))   # off the training views
+        app.step()
+    rows["click_free_camera"] = phase([{"key": "N"}, {"click": [cam.W / 2, cam.H / 2]}], CandidatesReady)
+    return rows
 
 
 if __name__ == "__main__":

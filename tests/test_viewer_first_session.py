@@ -200,11 +200,11 @@ def test_first_session_in_a_1280x720_window(inputs, xvfb, tmp_path):
     result = subprocess.run(
         [sys.executable, str(root / "main.py"), "view", "builtin-64", "--field", str(field_path), "--size", "1280x720",
          "--script", "script.json", "--segmenter", "gt", "--gt-masks", str(truth.instance_dir()),
-         "--propagation-views", "3", "--frames", "4000"],
+         "--propagation-views", "3", "--frames", "20000"],
         capture_output=True, text=True, timeout=400, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)})
     assert result.returncode == 0, result.stderr[-2000:]
     frames = int(result.stderr.split("viewer: ")[1].split()[0])
-    assert frames < 4000                                                     # Escape quit, not --frames
+    assert frames < 20000                                                    # Escape quit, not --frames
 
     def panel(shot: str, bare: str) -> np.ndarray:
         """The panel: the rectangle from its corner (8, 8) that the screenshot with the UI adds,

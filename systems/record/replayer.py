@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from components.encoding import Encoding
 from components.resources import SceneData
+from components.work import BackgroundWork
 from systems.camera.system import ViewerCamera, set_pose
 from systems.record.fileformat import Event, Recording, now_iso
 from systems.record.recorder import FACTS, Recorder, object_grids
@@ -204,10 +205,13 @@ def _watch_stall(app, replay: Replay, *, progressed: bool) -> None:
 
 def _resume_recorder(app, replay: Replay) -> None:
     """Continue a paused recording: recorded frames and seconds go on from its last event (and
-    background embeddings are announced as they arrive again)."""
+    background embeddings and work are announced as they arrive again)."""
     encoding = app.try_resource(Encoding)
     if encoding is not None:
         encoding.replayed = False
+    work = app.try_resource(BackgroundWork)
+    if work is not None:
+        work.replayed = work.inline = False
     recorder = app.try_resource(Recorder)
     if recorder is None or not recorder.paused:
         return

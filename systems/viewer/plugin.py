@@ -15,7 +15,7 @@ from __future__ import annotations
 import esper
 
 from components.messages import ObjectDeleted, PropagationFinished
-from components.segmentation import NeedsSegment, PendingView, Propagation
+from components.segmentation import NeedsLift, NeedsSegment, PendingView, Propagation
 from engine.app import App
 from engine.io import file_sha256
 from engine.platform.clock import FrameClock
@@ -28,6 +28,7 @@ from systems.render.progressive import Phase
 from systems.sam.system import insert_encoding
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
+from systems.segmentation.work import insert_background_work
 from systems.viewer.prompts import handle_viewer_input
 from systems.viewer.resources import ViewerLog, ViewerSettings
 from systems.viewer.script import ScriptPlayer, play_script
@@ -72,10 +73,10 @@ def release_memory_after_work(app) -> None:
 
 def segmentation_idle(app) -> bool:
     """No propagation is running or waiting, and no prompt is being processed (or waits for its
-    view's embedding)."""
+    view's weights, embedding or the segmenter's answer)."""
     with app.active():
         busy = [e for e, p in esper.get_component(Propagation) if not p.finished]
-        return not busy and not esper.get_component(PendingView) and not esper.get_component(NeedsSegment)
+        return not busy and not any(esper.get_component(tag) for tag in (PendingView, NeedsSegment, NeedsLift))
 
 
 def frame_still(app) -> bool:
@@ -124,6 +125,7 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
                         field_hash=file_sha256(field_file) if field_file else "none")
     app.insert_resource(camera := viewer_camera(scene, H, W))
     insert_encoding(app, first_view=camera.view)         # a SAM-family segmenter encodes in the background
+    insert_background_work(app)                           # a click's weights and answer: never in a frame
     app.insert_resource(InputState())
     app.insert_resource(FrameClock(fixed_dt=fixed_dt))
     app.insert_resource(ViewerSettings())
