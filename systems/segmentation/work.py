@@ -134,3 +134,8 @@ def work_lines(app) -> list[str]:
     if work is None:
         return []
     return list(dict.fromkeys(label for key, label in work.wanted.items() if key not in work.ready))
+
+
+def work_in_flight(app) -> bool:
+    """Whether the worker computes a result someone waits for (the presenter leaves it the cores)."""
+    return bool(work_lines(app))

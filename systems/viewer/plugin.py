@@ -7,10 +7,12 @@
     present:  present_frame (needs GL)
     ui:       draw_ui (needs the ImGui layer)
     end:      release_memory_after_work -> take_screenshots (-> check_replay -> write_session, with
-              recording) -> swap_window
+              recording) -> swap_window -> pace_frames_while_working
 """
 
 from __future__ import annotations
+
+import time
 
 import esper
 
@@ -28,11 +30,14 @@ from systems.render.progressive import Phase
 from systems.sam.system import insert_encoding
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
-from systems.segmentation.work import insert_background_work
+from systems.segmentation.work import insert_background_work, work_in_flight
 from systems.viewer.prompts import handle_viewer_input
 from systems.viewer.resources import ViewerLog, ViewerSettings
 from systems.viewer.script import ScriptPlayer, play_script
 from systems.viewer.session import SessionFiles, session_requests
+
+WORKING_FRAME_S = 1 / 30   # while the background worker computes what the user waits for and the view is not
+                           # moving, a frame lasts at least this long: the loop leaves the cores to the work
 
 
 class WindowHandle:
@@ -60,6 +65,17 @@ def poll_window(app) -> None:
 def swap_window(app) -> None:
     """Shows the finished frame (window swap)."""
     app.resource(WindowHandle).window.swap()
+
+
+def pace_frames_while_working(app) -> None:
+    """Reads FrameClock, the presenter's phase and whether the background worker computes; sleeps
+    out the rest of WORKING_FRAME_S then, unless the camera moves (its frames come first)."""
+    from systems.render.gl_present import GLPresenter
+
+    presenter = app.try_resource(GLPresenter)
+    if not work_in_flight(app) or (presenter is not None and presenter.state.phase is Phase.MOVING):
+        return
+    time.sleep(max(0.0, WORKING_FRAME_S - app.resource(FrameClock).elapsed()))
 
 
 def release_memory_after_work(app) -> None:
@@ -109,7 +125,7 @@ def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
         schedule.add(Stage.UI, system(draw_ui, requires=(ImGuiLayer,)))
     if recording:
         recording_plugin(schedule)
-    return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)))
+    return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)), pace_frames_while_working)
 
 
 def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
