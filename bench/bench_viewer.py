@@ -273,6 +273,7 @@ def bench_click(args, H: int, W: int) -> int:
 
     from components.resources import SegmentationSettings, ViewCache
     from components.work import BackgroundWork
+    from engine.field.frozen_march import warm_up_in_background
     from engine.scenes.builtin import builtin_scene, builtin_truth
     from systems.render.gl_present import GLPresenter, offscreen_presenter
     from systems.sam.factory import make_segmenter
@@ -282,6 +283,7 @@ def bench_click(args, H: int, W: int) -> int:
     scene, truth = builtin_scene(128), builtin_truth(128)
     field = load_field(args.field, scene, truth)
     torch.set_num_threads(1)                                                # as `main.py view` does
+    warm_up_in_background().join()              # a user looks before clicking: the marcher is ready for both
     train = list(scene.train_ids)
     settings = SegmentationSettings(views=tuple(train[::len(train) // CLICK_VIEWS][:CLICK_VIEWS]))
     rows, loads = {}, [round(os.getloadavg()[0], 2)]

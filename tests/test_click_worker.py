@@ -16,7 +16,6 @@ from components.camera import Camera
 from components.messages import CandidatesReady, PromptAdded, PropagationFinished, PropagationRequested, WorkDone
 from components.resources import MaskGrid, SegmentationSettings
 from components.work import BackgroundWork
-from engine.field.checkpoint import save_field
 from engine.field.fixtures import trained_builtin_field
 from engine.scenes.builtin import builtin_truth
 from engine.schedule import Stage
@@ -70,13 +69,9 @@ class SlowGt(GtSegmenter):
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
+def session(tmp_path_factory, field_file):
     scene, field = trained_builtin_field()
-    truth = builtin_truth(scene.H)
-    folder = tmp_path_factory.mktemp("click")
-    field_path = folder / "field.pt"
-    save_field(field_path, field, scene_hash=scene.content_hash())
-    return scene, SlowScene(field), truth, folder, field_path
+    return scene, SlowScene(field), builtin_truth(scene.H), tmp_path_factory.mktemp("click"), field_file
 
 
 def _viewer(scene, slow, truth, segmenter=None):

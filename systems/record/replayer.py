@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from components.encoding import Encoding
 from components.resources import SceneData
-from components.work import BackgroundWork
 from systems.camera.system import ViewerCamera, set_pose
 from systems.record.fileformat import Event, Recording, now_iso
 from systems.record.recorder import FACTS, Recorder, object_grids
+from systems.segmentation.work import announce_from_now
 
 INPUT_KINDS = ("message", "settings")   # performed in INPUT; "grids" and "camera" in END
 INSIDE_TOLERANCE = 0.005                # on another device: fraction of an object's voxels that may differ
@@ -209,9 +209,7 @@ def _resume_recorder(app, replay: Replay) -> None:
     encoding = app.try_resource(Encoding)
     if encoding is not None:
         encoding.replayed = False
-    work = app.try_resource(BackgroundWork)
-    if work is not None:
-        work.replayed = work.inline = False
+    announce_from_now(app)
     recorder = app.try_resource(Recorder)
     if recorder is None or not recorder.paused:
         return

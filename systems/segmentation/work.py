@@ -1,4 +1,5 @@
-"""The long work of a click in a worker thread: a view's weights and the segmenter's answer.
+"""The viewer's long segmentation work in a worker thread: a view's weights and the segmenter's
+answers (to a click, and to each view of a propagation).
 
     collect_work (finished jobs -> WorkDone) -> [recorder: tap_requests] -> mark_work_done
     (WorkDone -> BackgroundWork.ready) -> the segmentation systems (result_of takes the results)
@@ -118,6 +119,18 @@ def mark_work_done(app) -> None:
                 work.seconds += done.seconds
                 work.results[message.key] = done
         work.ready.add(message.key)
+
+
+def announce_from_now(app) -> None:
+    """A replay fed the App up to here: from now on the worker's results are announced as they come
+    (and those that came during the replay without a recorded WorkDone are announced now)."""
+    work = app.try_resource(BackgroundWork)
+    if work is None:
+        return
+    if work.replayed:
+        for key in [k for k in work.results if k not in work.ready]:
+            app.send(WorkDone(key))
+    work.replayed = work.inline = False
 
 
 def stop_work(app) -> None:
