@@ -20,6 +20,7 @@ from systems.camera.system import ViewerCamera
 from systems.render.gl_raymarch import GLRayMarcher, read_rgb
 from systems.render.ops import object_ids, volume_arrays
 from systems.render.progressive import FrameWork, Phase, ProgressiveConfig, ProgressiveState
+from systems.segmentation.work import work_in_flight
 from systems.viewer.resources import ScreenshotRequested, ScreenshotSaved, ViewerLog, ViewerSettings
 
 MASK_UPLOAD_INTERVAL_S = 0.25   # during propagation the overlay is refreshed at most this often (frame clock)
@@ -36,8 +37,11 @@ class GLPresenter:
     marcher: GLRayMarcher | None = None
     buffers: dict = field(default_factory=dict)   # "low" / "full" -> (texture, framebuffer)
     shown: str = "low"
-    last_view: tuple | None = None           # what the last frame showed (camera version, size)
+    last_size: tuple | None = None           # (H, W) the last frame showed; None: draw a whole new frame
     style: tuple | None = None               # overlay / view mode / object table drawn
+    drawn: tuple | None = None               # what of `style` the image shows (_drawn)
+    ids: np.ndarray | None = None            # [Z, Y, X] uint8 the object ids uploaded last
+    present: frozenset = frozenset()         # the object ids among them
     mask_dirty: bool = False                 # MaskGrid changed since the object ids were uploaded
     since_upload: float = float("inf")        # frame-clock seconds since the object ids were uploaded
     ray_seconds: float = 0.0                 # ray-marching time of the last frame
@@ -64,7 +68,10 @@ def offscreen_presenter(H: int, W: int) -> Iterator[GLPresenter]:
 
 def present_frame(app) -> None:
     """Reads ViewerCamera, ViewerSettings, SceneData, MaskGrid, SegObject, ActiveObject (each
-    re-read when the App stamps it changed); writes GLPresenter; draws the frame."""
+    re-read when the App stamps it changed) and whether the background worker computes what the
+    user waits for; writes GLPresenter; draws the frame. A change that leaves the image as it was (a
+    new object with no voxel yet, a mask whose object ids did not change) draws nothing new; the
+    refinement to full resolution waits while the worker computes (it would take cores from it)."""
     p, cam, settings = app.resource(GLPresenter), app.resource(ViewerCamera), app.resource(ViewerSettings)
     scene_data = app.try_resource(SceneData)
     if p.marcher is None:
@@ -73,7 +80,7 @@ def present_frame(app) -> None:
         return
     if app.changed(SceneData):
         p.marcher.load_volume(volume_arrays(scene_data.field, precision=p.precision))
-        p.last_view, p.mask_dirty = None, True
+        p.last_size, p.mask_dirty, p.ids = None, True, None
     changed = _sync_mask(app, p)
     restyled = [app.changed(kind) for kind in (ViewerSettings, SegObject, ActiveObject)]
     if any(restyled) or p.style is None:
@@ -83,12 +90,16 @@ def present_frame(app) -> None:
         for channel, color, shown in p.style[2]:
             colors[channel], visible[channel] = color, shown
         p.marcher.set_objects(colors, visible)
-        changed = True
-    style = p.style
-    view = (cam.version, cam.H, cam.W)
-    event = "moved" if view != p.last_view else ("changed" if changed else "still")
-    p.last_view = view
-    work = p.state.plan(event, cam.H, p.config)
+    style, drawn = p.style, _drawn(p.style, p.present)
+    changed |= drawn != p.drawn
+    p.drawn = drawn
+    moved = app.changed(ViewerCamera) | (p.last_size != (cam.H, cam.W))
+    event = "moved" if moved else ("changed" if changed else "still")
+    p.last_size = (cam.H, cam.W)
+    if event == "still" and p.state.phase is Phase.REFINING and work_in_flight(app):
+        work = FrameWork()                        # the refinement goes on once the worker is done
+    else:
+        work = p.state.plan(event, cam.H, p.config)
     _ensure_buffers(p, cam.H, cam.W)
     start = time.perf_counter()
     _draw(p, cam, work, style)
@@ -111,11 +122,18 @@ def _style(app, settings: ViewerSettings) -> tuple:
     return settings.overlay, (mode, selected), objects
 
 
+def _drawn(style: tuple, present: frozenset) -> tuple:
+    """What of a style (_style) the image shows: the overlay, the view mode with its object (none in
+    the scene mode), and the objects that own voxels (present: their ids, channel + 1)."""
+    overlay, (mode, selected), objects = style
+    return overlay, (mode, selected) if mode else (0, 0), tuple(o for o in objects if o[0] + 1 in present)
+
+
 def _sync_mask(app, p: GLPresenter) -> bool:
-    """Upload object ids when MaskGrid was stamped changed, at most every MASK_UPLOAD_INTERVAL_S of
-    the frame clock (a rate limit for propagation, which changes it every frame; deterministic in
-    scripted runs) and not while a refinement is drawing bands (they would show old and new masks
-    split by a seam); returns whether it uploaded."""
+    """Upload object ids when MaskGrid was stamped changed and they differ from the uploaded ones,
+    at most every MASK_UPLOAD_INTERVAL_S of the frame clock (a rate limit for propagation, which
+    changes it every frame; deterministic in scripted runs) and not while a refinement is drawing
+    bands (they would show old and new masks split by a seam); returns whether it uploaded."""
     p.mask_dirty |= app.changed(MaskGrid)
     clock = app.try_resource(FrameClock)
     p.since_upload += clock.dt if clock is not None else MASK_UPLOAD_INTERVAL_S
@@ -124,8 +142,12 @@ def _sync_mask(app, p: GLPresenter) -> bool:
         return False
     volume = p.marcher.volume
     votes = None if grid is None else grid.votes                                    # [K, Z, Y, X]
-    p.marcher.set_object_ids(object_ids(votes, volume.resolution))
+    ids = object_ids(votes, volume.resolution)                                      # [Z, Y, X] uint8
     p.mask_dirty, p.since_upload = False, 0.0
+    if p.ids is not None and np.array_equal(ids, p.ids):
+        return False
+    p.marcher.set_object_ids(ids)
+    p.ids, p.present = ids, frozenset(np.flatnonzero(np.bincount(ids.ravel(), minlength=1)).tolist()) - {0}
     return True
 
 

@@ -7,15 +7,17 @@
     present:  present_frame (needs GL)
     ui:       draw_ui (needs the ImGui layer)
     end:      release_memory_after_work -> take_screenshots (-> check_replay -> write_session, with
-              recording) -> swap_window
+              recording) -> swap_window -> pace_frames_while_working
 """
 
 from __future__ import annotations
 
+import time
+
 import esper
 
 from components.messages import ObjectDeleted, PropagationFinished
-from components.segmentation import NeedsSegment, PendingView, Propagation
+from components.segmentation import NeedsLift, NeedsSegment, PendingView, Propagation
 from engine.app import App
 from engine.io import file_sha256
 from engine.platform.clock import FrameClock
@@ -28,10 +30,14 @@ from systems.render.progressive import Phase
 from systems.sam.system import insert_encoding
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
+from systems.segmentation.work import insert_background_work, work_in_flight
 from systems.viewer.prompts import handle_viewer_input
 from systems.viewer.resources import ViewerLog, ViewerSettings
 from systems.viewer.script import ScriptPlayer, play_script
 from systems.viewer.session import SessionFiles, session_requests
+
+WORKING_FRAME_S = 1 / 30   # while the background worker computes what the user waits for and the view is not
+                           # moving, a frame lasts at least this long: the loop leaves the cores to the work
 
 
 class WindowHandle:
@@ -65,6 +71,17 @@ def swap_window(app) -> None:
     app.resource(WindowHandle).window.swap()
 
 
+def pace_frames_while_working(app) -> None:
+    """Reads FrameClock, the presenter's phase and whether the background worker computes; sleeps
+    out the rest of WORKING_FRAME_S then, unless the camera moves (its frames come first)."""
+    from systems.render.gl_present import GLPresenter
+
+    presenter = app.try_resource(GLPresenter)
+    if not work_in_flight(app) or (presenter is not None and presenter.state.phase is Phase.MOVING):
+        return
+    time.sleep(max(0.0, WORKING_FRAME_S - app.resource(FrameClock).elapsed()))
+
+
 def release_memory_after_work(app) -> None:
     """Reads PropagationFinished, ObjectDeleted and ExportFinished; gives the heap's free pages back
     to the system after such work (engine.memory.release_free_heap), so a long session stays flat."""
@@ -76,10 +93,10 @@ def release_memory_after_work(app) -> None:
 
 def segmentation_idle(app) -> bool:
     """No propagation is running or waiting, and no prompt is being processed (or waits for its
-    view's embedding)."""
+    view's weights, embedding or the segmenter's answer)."""
     with app.active():
         busy = [e for e, p in esper.get_component(Propagation) if not p.finished]
-        return not busy and not esper.get_component(PendingView) and not esper.get_component(NeedsSegment)
+        return not busy and not any(esper.get_component(tag) for tag in (PendingView, NeedsSegment, NeedsLift))
 
 
 def frame_still(app) -> bool:
@@ -122,7 +139,7 @@ def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
         schedule.add(Stage.UI, system(draw_ui, requires=(ImGuiLayer,)))
     if recording:
         recording_plugin(schedule)
-    return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)))
+    return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)), pace_frames_while_working)
 
 
 def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
@@ -138,6 +155,7 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
                         field_hash=file_sha256(field_file) if field_file else "none")
     app.insert_resource(camera := viewer_camera(scene, H, W))
     insert_encoding(app, first_view=camera.view)         # a SAM-family segmenter encodes in the background
+    insert_background_work(app)                           # a click's weights and answer: never in a frame
     app.insert_resource(InputState())
     app.insert_resource(FrameClock(fixed_dt=fixed_dt))
     app.insert_resource(ViewerSettings())
