@@ -63,7 +63,7 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
                         space=field.space, field_hash=field_hash)
     out = Path(out)
     if options.format == "npz":
-        return [_write_npz(grid, out, options.object)]
+        return [write_object_grid(grid, out, options.object)]
     index = grid.object_index(options.object)
     mask = grid.object_mask(index)                                    # [Z, Y, X] bool
     if options.format in MESH_FORMATS:
@@ -89,7 +89,8 @@ def object_mesh(field: VoxelField, mask: np.ndarray, options: ExportOptions) -> 
     return ops.Mesh(vertices=world.numpy().astype(np.float32), faces=mesh.faces, colors=mesh.colors)
 
 
-def _write_npz(grid: MaskGridFile, out: Path, name: str | None) -> Path:
+def write_object_grid(grid: MaskGridFile, out: Path, name: str | None) -> Path:
+    """The `npz` format: object `name`'s votes (every object's for None) in the object grid layout."""
     keep = list(range(len(grid.names))) if name is None else [grid.object_index(name)]
     for k in keep:
         grid.object_mask(k)                                           # refuses empty objects

@@ -18,6 +18,8 @@ from components.segmentation import SegObject
 from systems.export import views
 from systems.export.export import VIEW_FORMATS, ExportOptions, export_object
 from systems.export.grid_file import ExportError, MaskGridFile
+from systems.export.splats import export_splat_object
+from systems.inverse.splats import GaussianScene
 from systems.segmentation.objects import objects_by_channel
 
 
@@ -52,7 +54,8 @@ def grid_snapshot(app) -> MaskGridFile:
 def export_requested(app) -> None:
     """Reads ExportRequested, MaskGrid, SceneData and SegObject; writes files; sends ExportFinished.
 
-    Per-view formats render the scene's views. User errors become ExportFinished.error.
+    Per-view formats render the scene's views; a splat scene writes systems/export/splats.py's
+    formats. User errors become ExportFinished.error.
     """
     for request in app.read(ExportRequested):
         grid = grid_snapshot(app)
@@ -66,8 +69,12 @@ def export_requested(app) -> None:
                 options = replace(options, object=names[request.object_id])
             data = app.resource(SceneData)
             cameras = views.scene_cameras(data.scene) if options.format in VIEW_FORMATS else None
-            written = export_object(grid, data.field, request.out, options, cameras=cameras,
-                                    field_hash=data.field_hash)
+            if isinstance(data.field, GaussianScene):
+                written = export_splat_object(grid, data.field.splats, options.format, request.out,
+                                              object_name=options.object, cameras=cameras)
+            else:
+                written = export_object(grid, data.field, request.out, options, cameras=cameras,
+                                        field_hash=data.field_hash)
             app.send(ExportFinished(request.out, tuple(str(p) for p in written)))
         except ExportError as error:
             app.send(ExportFinished(request.out, (), str(error)))

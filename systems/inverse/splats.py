@@ -20,9 +20,10 @@ class GaussianScene:
 
     kind = "gaussians"
 
-    def __init__(self, cloud, background=(0.0, 0.0, 0.0), bbox: np.ndarray | None = None) -> None:
+    def __init__(self, cloud, background=(0.0, 0.0, 0.0), bbox: np.ndarray | None = None, splats=None) -> None:
         self.cloud = cloud
         self.background = tuple(background)
+        self.splats = splats            # the SplatScene (engine/splats/scene.py) it was opened from, if any
         means = cloud.means.detach().cpu().numpy()
         box = np.stack([means.min(0), means.max(0)]) if bbox is None else np.asarray(bbox)
         self.layout = MaskLayout((len(cloud),), box.astype(np.float32), "world")
@@ -54,4 +55,4 @@ def open_splat_model(splats, field_arg: str | None) -> tuple[GaussianScene, str]
         raise SplatError(f"--field {field_arg} is a radiance field, but {splats.scene.name} is a splat scene "
                          "(its Gaussians are the model): drop --field")
     background = splats.scene.background or (0.0, 0.0, 0.0)
-    return GaussianScene(splats.cloud, background, splats.scene.bbox), file_sha256(splats.ply)
+    return GaussianScene(splats.cloud, background, splats.scene.bbox, splats), file_sha256(splats.ply)

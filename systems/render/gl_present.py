@@ -4,7 +4,7 @@ progressively (systems/render/progressive.py) and show the frame; take screensho
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -42,6 +42,7 @@ class GLPresenter:
     since_upload: float = float("inf")        # frame-clock seconds since the object ids were uploaded
     ray_seconds: float = 0.0                 # ray-marching time of the last frame
     screenshots: list = field(default_factory=list)   # ScreenshotRequested waiting for a finished frame
+    splats: object | None = None             # a splat scene's presenter state (systems/render/gl_present_splats.py)
 
 
 def window_presenter(window) -> GLPresenter:
@@ -74,16 +75,9 @@ def present_frame(app) -> None:
     if app.changed(SceneData):
         p.marcher.load_volume(volume_arrays(scene_data.field, precision=p.precision))
         p.last_view, p.mask_dirty = None, True
-    changed = _sync_mask(app, p)
-    restyled = [app.changed(kind) for kind in (ViewerSettings, SegObject, ActiveObject)]
-    if any(restyled) or p.style is None:
-        p.style = _style(app, settings)
-        colors = np.zeros((len(p.style[2]), 3), np.uint8)
-        visible = np.zeros(len(p.style[2]), bool)
-        for channel, color, shown in p.style[2]:
-            colors[channel], visible[channel] = color, shown
-        p.marcher.set_objects(colors, visible)
-        changed = True
+    volume = p.marcher.volume
+    changed = sync_mask(app, p, lambda votes: p.marcher.set_object_ids(object_ids(votes, volume.resolution)))
+    changed |= sync_style(app, p, settings, p.marcher.set_objects)
     style = p.style
     view = (cam.version, cam.H, cam.W)
     event = "moved" if view != p.last_view else ("changed" if changed else "still")
@@ -100,7 +94,7 @@ def present_frame(app) -> None:
     p.marcher.blit(p.buffers[p.shown][0], (0, 0, cam.W, cam.H))
 
 
-def _style(app, settings: ViewerSettings) -> tuple:
+def frame_style(app, settings: ViewerSettings) -> tuple:
     """(overlay, view mode + selected id, ((channel, colour, visible), ...)) of this frame."""
     objects = tuple(sorted((o.channel, tuple(o.color), o.id not in settings.hidden)
                            for _, o in esper.get_component(SegObject)))
@@ -111,20 +105,34 @@ def _style(app, settings: ViewerSettings) -> tuple:
     return settings.overlay, (mode, selected), objects
 
 
-def _sync_mask(app, p: GLPresenter) -> bool:
-    """Upload object ids when MaskGrid was stamped changed, at most every MASK_UPLOAD_INTERVAL_S of
-    the frame clock (a rate limit for propagation, which changes it every frame; deterministic in
-    scripted runs) and not while a refinement is drawing bands (they would show old and new masks
-    split by a seam); returns whether it uploaded."""
+def sync_style(app, p: GLPresenter, settings: ViewerSettings, set_objects: Callable) -> bool:
+    """Recompute GLPresenter.style when ViewerSettings, SegObject or ActiveObject was stamped changed
+    (or on the first frame) and hand the object table to `set_objects(colors uint8 [K, 3], visible
+    bool [K])`; returns whether it did."""
+    restyled = [app.changed(kind) for kind in (ViewerSettings, SegObject, ActiveObject)]
+    if not any(restyled) and p.style is not None:
+        return False
+    p.style = frame_style(app, settings)
+    colors = np.zeros((len(p.style[2]), 3), np.uint8)
+    visible = np.zeros(len(p.style[2]), bool)
+    for channel, color, shown in p.style[2]:
+        colors[channel], visible[channel] = color, shown
+    set_objects(colors, visible)
+    return True
+
+
+def sync_mask(app, p: GLPresenter, upload: Callable[[np.ndarray | None], None]) -> bool:
+    """Hand MaskGrid.votes ([K, ...], None without a grid) to `upload` when MaskGrid was stamped
+    changed, at most every MASK_UPLOAD_INTERVAL_S of the frame clock (a rate limit for propagation,
+    which changes it every frame; deterministic in scripted runs) and not while a refinement is
+    drawing (it would show old and new masks side by side); returns whether it uploaded."""
     p.mask_dirty |= app.changed(MaskGrid)
     clock = app.try_resource(FrameClock)
     p.since_upload += clock.dt if clock is not None else MASK_UPLOAD_INTERVAL_S
     grid = app.try_resource(MaskGrid)
     if not p.mask_dirty or p.state.phase is Phase.REFINING or p.since_upload < MASK_UPLOAD_INTERVAL_S:
         return False
-    volume = p.marcher.volume
-    votes = None if grid is None else grid.votes                                    # [K, Z, Y, X]
-    p.marcher.set_object_ids(object_ids(votes, volume.resolution))
+    upload(None if grid is None else grid.votes)
     p.mask_dirty, p.since_upload = False, 0.0
     return True
 
