@@ -119,3 +119,28 @@ def test_the_recorded_splat_session_replays_bit_for_bit(session, tmp_path, capsy
     _, _, recording, _ = session
     assert main(["replay", str(recording), "--out", str(tmp_path / "replay"), "--views", "test"]) == 0
     assert "identical: 2 recorded grid checks match bit for bit" in capsys.readouterr().out
+
+
+def test_the_viewer_exports_the_object_s_gaussians_with_the_input_s_properties(inputs, session, tmp_path):
+    import esper
+
+    from components.resources import MaskGrid
+    from components.segmentation import SegObject
+    from engine.splats.plyio import read_splats
+    from systems.export.system import ExportFinished
+    from systems.viewer.session import SPLAT_EXPORT_CHOICES, export_request
+
+    splats = inputs[0]
+    app = session[0]
+    with app.active():
+        (_, obj), = esper.get_component(SegObject)
+    for choice in ("splats (3DGS ply)", "scene without it (3DGS ply)", "mask grid (npz)"):
+        app.send(export_request(choice, tmp_path, obj.id, "sphere", SPLAT_EXPORT_CHOICES))
+    app.step()
+    done = app.messages.read(ExportFinished, "test")
+    assert [d.error for d in done] == [None, None, None]
+    inside = int((app.resource(MaskGrid).votes[0] > 0).sum())
+    part, rest = read_splats(tmp_path / "sphere.ply"), read_splats(tmp_path / "without_sphere.ply")
+    assert (len(part), len(rest)) == (inside, len(splats.cloud) - inside)
+    assert part.vertex.dtype == splats.cloud.vertex.dtype
+    assert np.load(tmp_path / "sphere.npz")["votes"].shape == (1, len(splats.cloud))
