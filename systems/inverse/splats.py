@@ -40,9 +40,13 @@ class GaussianScene:
         r = render_splats(self.cloud, camera.K, camera.T_world_camera, H, W, background=self.background,
                           min_weight=max(weight_cutoff, min_entry))        # an entry is one sample here
         A = r.weights
-        backdrop = (1.0 - r.opacity).clamp(min=0.0).reshape(-1).numpy()
-        weights = view_weights_from_rows(A.indptr, A.indices, A.data, H, W, self.layout.shape, backdrop=backdrop)
-        return ViewSamples(weights, r.depth.numpy(), r.rgb.numpy() if color else None)
+        backdrop = (1.0 - r.opacity).clamp(min=0.0)                                    # [H, W]
+        weights = view_weights_from_rows(A.indptr, A.indices, A.data, H, W, self.layout.shape,
+                                         backdrop=backdrop.reshape(-1).numpy())
+        # the backdrop's share sits at the farthest depth, as a voxel field's does at its box's exit:
+        # a silhouette's faint rim then lies between the object's depth and the far one
+        depth = r.opacity * r.depth + backdrop * r.depth.max()
+        return ViewSamples(weights, depth.numpy(), r.rgb.numpy() if color else None)
 
 
 def open_splat_model(splats, field_arg: str | None) -> tuple[GaussianScene, str]:
