@@ -23,7 +23,6 @@ from engine.platform.input import InputState
 from engine.schedule import Schedule, Stage, system
 from systems.camera.system import ViewerCamera, move_camera, viewer_camera
 from systems.export.system import ExportFinished, export_requested
-from systems.inverse.representation import as_frozen_scene
 from systems.record.recorder import recording_plugin
 from systems.render.progressive import Phase
 from systems.sam.system import insert_encoding
@@ -48,10 +47,14 @@ def begin_input(app) -> None:
     app.resource(InputState).begin_frame()
 
 
+IDLE_WAIT_S = 0.05      # a frame with nothing to do waits this long for input (the encoder gets the CPU)
+
+
 def poll_window(app) -> None:
-    """Reads the window's events into InputState; requests exit when the window closes."""
+    """Reads the window's events into InputState (waiting up to IDLE_WAIT_S for one when the viewer
+    is idle); requests exit when the window closes."""
     handle, state = app.resource(WindowHandle), app.resource(InputState)
-    for event in handle.window.poll():
+    for event in handle.window.poll(IDLE_WAIT_S if viewer_idle(app) else 0.0):
         state.apply(event)
     if handle.window.should_close:
         app.exit_requested = True
@@ -85,6 +88,16 @@ def frame_still(app) -> bool:
 
     presenter = app.try_resource(GLPresenter)
     return presenter is not None and presenter.state.phase is Phase.DONE and not presenter.mask_dirty
+
+
+def viewer_idle(app) -> bool:
+    """Nothing would change on screen without input: the view is still and finished, no
+    segmentation work is pending, no script or replay plays (a background encoder may run)."""
+    from systems.record.replayer import Replay
+
+    player, replay = app.try_resource(ScriptPlayer), app.try_resource(Replay)
+    return (frame_still(app) and segmentation_idle(app) and (player is None or player.finished)
+            and (replay is None or replay.done))
 
 
 def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False, splats: bool = False) -> Schedule:
@@ -121,7 +134,7 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
     """An App with the viewer schedule and its resources (camera, input, clock, settings, the
     segmentation resources, SessionFiles). GL resources (GLPresenter, window, ImGui) are added by
     the caller. Without `recording` the caller may add recording_plugin itself."""
-    splats = as_frozen_scene(field).kind == "gaussians"
+    splats = getattr(field, "kind", None) == "gaussians"        # a GaussianScene (systems/inverse/splats.py)
     app = App(viewer_schedule(gl=gl, ui=ui, recording=recording, splats=splats))
     app.insert_resource(files or SessionFiles())
     field_file = files.field_path if files else None
