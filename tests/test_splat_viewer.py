@@ -9,8 +9,11 @@ import pytest
 from PIL import Image
 from scipy.ndimage import binary_erosion
 
+from tests import test_viewer_script
+
 pytestmark = pytest.mark.gl
 SIZE = 128          # viewer pixels per side: twice the 64 px scene views
+egl = test_viewer_script.egl     # skips without an EGL context
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +25,6 @@ def inputs():
     splats = load_splat_scene("builtin-gs-64")
     field, _ = open_splat_model(splats, None)
     return splats, field, builtin_truth(64)
-
-
-@pytest.fixture(scope="module")
-def egl():
-    from engine.platform.gl import GLUnavailableError, headless_context
-
-    try:
-        headless_context().release()
-    except GLUnavailableError as error:
-        pytest.skip(f"no EGL OpenGL context: {error}")
 
 
 def script(click, folder):

@@ -78,20 +78,36 @@ def present_frame(app) -> None:
     volume = p.marcher.volume
     changed = sync_mask(app, p, lambda votes: p.marcher.set_object_ids(object_ids(votes, volume.resolution)))
     changed |= sync_style(app, p, settings, p.marcher.set_objects)
-    style = p.style
+    work = p.state.plan(frame_event(p, cam, changed), cam.H, p.config)
+    _ensure_buffers(p, cam.H, cam.W)
+    p.ray_seconds = timed_draw(p, lambda: _draw(p, cam, work, p.style))
+    p.state.measured(work, p.ray_seconds, p.config)
+    show(p, cam, p.buffers[p.shown][0])
+
+
+def frame_event(p: GLPresenter, cam: ViewerCamera, changed: bool) -> str:
+    """This frame's event for a progressive state machine: "moved" when the camera (pose,
+    intrinsics, size) changed since the last frame, else "changed" when what is drawn changed
+    (`changed`), else "still"; remembers the camera."""
     view = (cam.version, cam.H, cam.W)
     event = "moved" if view != p.last_view else ("changed" if changed else "still")
     p.last_view = view
-    work = p.state.plan(event, cam.H, p.config)
-    _ensure_buffers(p, cam.H, cam.W)
+    return event
+
+
+def timed_draw(p: GLPresenter, draw: Callable[[], None]) -> float:
+    """Seconds `draw` takes, the GL work finished."""
     start = time.perf_counter()
-    _draw(p, cam, work, style)
+    draw()
     p.ctx.finish()
-    p.ray_seconds = time.perf_counter() - start
-    p.state.measured(work, p.ray_seconds, p.config)
+    return time.perf_counter() - start
+
+
+def show(p: GLPresenter, cam: ViewerCamera, texture: moderngl.Texture) -> None:
+    """Draw `texture` over the whole target (scaled to the camera's size)."""
     p.target.use()
     p.ctx.viewport = (0, 0, cam.W, cam.H)
-    p.marcher.blit(p.buffers[p.shown][0], (0, 0, cam.W, cam.H))
+    p.marcher.blit(texture, (0, 0, cam.W, cam.H))
 
 
 def frame_style(app, settings: ViewerSettings) -> tuple:

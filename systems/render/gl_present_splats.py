@@ -6,14 +6,13 @@ stops."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import moderngl
 
 from components.resources import SceneData
 from systems.camera.system import ViewerCamera
-from systems.render.gl_present import GLPresenter, sync_mask, sync_style
+from systems.render.gl_present import GLPresenter, frame_event, show, sync_mask, sync_style, timed_draw
 from systems.render.gl_raymarch import GLRayMarcher
 from systems.render.gl_splats import GLSplatRenderer
 from systems.render.ops import object_ids
@@ -52,21 +51,14 @@ def present_splat_frame(app) -> None:
     n = len(s.renderer.means)
     changed = sync_mask(app, p, lambda votes: s.renderer.set_object_ids(object_ids(votes, (n,), grow_voxels=0)))
     changed |= sync_style(app, p, settings, s.renderer.set_objects)
-    view = (cam.version, cam.H, cam.W)
-    event = "moved" if view != p.last_view else ("changed" if changed else "still")
-    p.last_view = view
+    event = frame_event(p, cam, changed)
     refining = TRANSITIONS[(s.progress.phase, event)] is Phase.REFINING
     total = s.renderer.sort(cam.T_world_camera) if refining else 0   # the full-detail order (cached per pose)
     work = s.progress.plan(event, total, s.config)
     p.state.phase = s.progress.phase                     # what frame_still and take_screenshots read
-    start = time.perf_counter()
-    _draw(s, p, cam, work)
-    p.ctx.finish()
-    s.seconds = time.perf_counter() - start
+    s.seconds = timed_draw(p, lambda: _draw(s, p, cam, work))
     s.progress.measured(work, s.seconds, s.config)
-    p.target.use()
-    p.ctx.viewport = (0, 0, cam.W, cam.H)
-    p.marcher.blit(s.targets[s.shown][0], (0, 0, cam.W, cam.H))
+    show(p, cam, s.targets[s.shown][0])
 
 
 def _target(s: SplatFrames, ctx: moderngl.Context, name: str, H: int, W: int):

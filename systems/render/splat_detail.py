@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from systems.render.progressive import TRANSITIONS, Phase
+from systems.render.progressive import TRANSITIONS, Phase, running_cost, units_in_budget
 
 LEVELS: tuple[tuple[float, int], ...] = (
     (1.0, 1), (1.0, 2), (1.0, 4), (0.5, 4), (0.5, 8), (0.5, 16), (0.25, 16), (0.25, 32), (0.125, 32),
@@ -72,9 +72,8 @@ class SplatProgress:
         restart = previous is not Phase.REFINING
         if restart:
             self.next_splat = 0
-        count = config.min_chunk if self.seconds_per_splat is None else \
-            int(config.refine_budget_s / max(self.seconds_per_splat, 1e-12))
-        start, stop = self.next_splat, min(self.next_splat + max(count, config.min_chunk), total)
+        count = units_in_budget(self.seconds_per_splat, config.refine_budget_s, config.min_chunk)
+        start, stop = self.next_splat, min(self.next_splat + count, total)
         self.next_splat = stop
         if stop >= total:
             self.phase = Phase.DONE
@@ -86,6 +85,4 @@ class SplatProgress:
         if work.level is not None:
             self.level = next_level(work.level, seconds, config.budget_s)
         elif work.stop > work.start:
-            per_splat = seconds / (work.stop - work.start)
-            self.seconds_per_splat = per_splat if self.seconds_per_splat is None else \
-                0.5 * self.seconds_per_splat + 0.5 * per_splat
+            self.seconds_per_splat = running_cost(self.seconds_per_splat, seconds / (work.stop - work.start))
