@@ -8,14 +8,13 @@ votes[k] > 0.
 
 from __future__ import annotations
 
-import tokenize
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import UserFacingError
+from engine.io import DAMAGED_ARRAY_FILE
 
 MASK_GRID_VERSION = 1
 
@@ -78,8 +77,7 @@ def load_mask_grid(path: str | Path) -> MaskGridFile:
                                 bbox=data["bbox"].astype(np.float32).reshape(2, 3),
                                 space=str(data["space"]), scene_hash=str(data["scene_hash"]),
                                 field_hash=str(data["field_hash"]), path=path)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
-            tokenize.TokenError, SyntaxError) as error:            # (the last two: a damaged .npy header)
+    except DAMAGED_ARRAY_FILE as error:
         raise ExportError(f"{path} is not a readable mask grid ({type(error).__name__}: {error}): {fix}") from None
     if votes.ndim not in (2, 4) or len(names) != votes.shape[0] or grid.colors.shape != (len(names), 3):
         raise ExportError(f"{path} is damaged: votes {votes.shape} and colors {grid.colors.shape} for "
