@@ -168,9 +168,9 @@ def group_sizes(alpha: torch.Tensor, levels=GROUP_LEVELS) -> np.ndarray:
     return sizes.numpy()
 
 
-def object_ids(votes: np.ndarray | None, resolution: tuple[int, int, int], grow_voxels: int = 1) -> np.ndarray:
-    """uint8 [Z, Y, X]: the object whose vote is highest among positive ones (1-based), else 0,
-    grown by `grow_voxels` into unlabelled neighbours (as the export's renders grow the mask), so
+def object_ids(votes: np.ndarray | None, resolution: tuple[int, ...], grow_voxels: int = 1) -> np.ndarray:
+    """uint8 [Z, Y, X] (a splat scene's: [N]): the object whose vote is highest among positive ones
+    (1-based), else 0, grown by `grow_voxels` into unlabelled neighbours (as the export's renders grow the mask), so
     "object removed" leaves no shell of the object's surface voxels behind.
 
     Reads votes [K, Z, Y, X] (None or K = 0: no objects); objects past MAX_OBJECTS are dropped. The
@@ -185,7 +185,7 @@ def object_ids(votes: np.ndarray | None, resolution: tuple[int, int, int], grow_
     inside = (votes > 0).any(axis=0)                                        # [Z, Y, X]
     box = []
     for axis, n in enumerate(inside.shape):
-        hit = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
+        hit = np.flatnonzero(inside.any(axis=tuple(a for a in range(inside.ndim) if a != axis)))
         if not len(hit):
             return ids
         box.append(slice(max(int(hit[0]) - grow_voxels - 1, 0), min(int(hit[-1]) + grow_voxels + 2, n)))

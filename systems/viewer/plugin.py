@@ -4,7 +4,7 @@
               (-> feed_replay, with recording)
     simulate: handle_viewer_input -> move_camera (-> tap_requests, with recording) -> the
               segmentation systems -> export_requested
-    present:  present_frame (needs GL)
+    present:  present_frame, or present_splat_frame in a splat scene (needs GL)
     ui:       draw_ui (needs the ImGui layer)
     end:      release_memory_after_work -> take_screenshots (-> check_replay -> write_session, with
               recording) -> swap_window -> pace_frames_while_working
@@ -117,9 +117,10 @@ def viewer_idle(app) -> bool:
             and (replay is None or replay.done))
 
 
-def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
-    """The viewer's systems; `gl` adds the presenter, `ui` the ImGui overlay (both need GL),
-    `recording` the recorder / replayer (idle until a recording starts or is continued)."""
+def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False, splats: bool = False) -> Schedule:
+    """The viewer's systems; `gl` adds the presenter (of a splat scene with `splats`), `ui` the
+    ImGui overlay (both need GL), `recording` the recorder / replayer (idle until a recording
+    starts or is continued)."""
     schedule = Schedule.of(
         input=[begin_input, system(poll_window, requires=(WindowHandle,)),
                system(play_script, requires=(ScriptPlayer,)), session_requests],
@@ -129,8 +130,10 @@ def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
     schedule.add(Stage.END, release_memory_after_work)
     if gl:
         from systems.render.gl_present import GLPresenter, present_frame, take_screenshots
+        from systems.render.gl_present_splats import present_splat_frame
 
-        schedule.add(Stage.PRESENT, system(present_frame, requires=(GLPresenter,)))
+        present = present_splat_frame if splats else present_frame
+        schedule.add(Stage.PRESENT, system(present, requires=(GLPresenter,)))
         schedule.add(Stage.END, system(take_screenshots, requires=(GLPresenter,)))
     if ui:
         from engine.platform.imgui_layer import ImGuiLayer
@@ -148,7 +151,8 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
     """An App with the viewer schedule and its resources (camera, input, clock, settings, the
     segmentation resources, SessionFiles). GL resources (GLPresenter, window, ImGui) are added by
     the caller. Without `recording` the caller may add recording_plugin itself."""
-    app = App(viewer_schedule(gl=gl, ui=ui, recording=recording))
+    splats = getattr(field, "kind", None) == "gaussians"        # a GaussianScene (systems/inverse/splats.py)
+    app = App(viewer_schedule(gl=gl, ui=ui, recording=recording, splats=splats))
     app.insert_resource(files or SessionFiles())
     field_file = files.field_path if files else None
     insert_segmentation(app, scene, field, segmenter, settings,
