@@ -41,6 +41,28 @@ from engine.field.frozen_march import THREADS, _cell, _corners, _pool, _trilinea
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _strides(Z, Y, X):
+    """Flat-index offsets to the next voxel along x, y, z (0 along an axis of one voxel) and the
+    number of voxels, as _trilinear takes them."""
+    return (np.uint64(X > 1), np.uint64(X if Y > 1 else 0), np.uint64(X * Y if Z > 1 else 0),
+            np.uint64(Z * Y * X))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _position(origin_c, dir_c, u0, step_u, offset, r, k, Z, Y, X):
+    """Ray r's sample k in voxel coords (px, py, pz) and the flat index of its nearest voxel
+    (clamped to the grid)."""
+    u = u0[r] + (np.float32(k) + offset[r]) * step_u[r]
+    hx, hy, hz = np.float32((X - 1) / 2), np.float32((Y - 1) / 2), np.float32((Z - 1) / 2)
+    px = hx + (origin_c[r, 0] + u * dir_c[r, 0]) * hx
+    py = hy + (origin_c[r, 1] + u * dir_c[r, 1]) * hy
+    pz = hz + (origin_c[r, 2] + u * dir_c[r, 2]) * hz
+    nearest = np.uint64((min(max(int(np.rint(pz)), 0), Z - 1) * Y + min(max(int(np.rint(py)), 0), Y - 1))
+                        * X + min(max(int(np.rint(px)), 0), X - 1))
+    return px, py, pz, nearest
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sample(density, Z, Y, X, ox, oy, oz, px, py, pz):
     """Raw density at voxel coords (px, py, pz): (value, cell base, fractions fx, fy, fz)."""
     (x0, fx), (y0, fy), (z0, fz) = _cell(px, X), _cell(py, Y), _cell(pz, Z)
@@ -49,12 +71,14 @@ def _sample(density, Z, Y, X, ox, oy, oz, px, py, pz):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _optical_depth(raw, shift, scale, step):
-    """s = softplus(raw + shift) * scale * step (engine/field/grid.py's softplus) and ds/draw."""
+def _absorption(raw, shift, scale, step):
+    """A sample's exp(-s) and alpha = 1 - exp(-s), s = softplus(raw + shift) * scale * step
+    (engine/field/grid.py's softplus), and ds/draw."""
     x = raw + shift
     soft = np.log1p(np.exp(-abs(x))) + max(x, np.float32(0.0))
     slope = np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
-    return soft * scale * step, slope * scale * step
+    keep = np.exp(-soft * scale * step)
+    return keep, np.float32(1.0) - keep, slope * scale * step
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -67,25 +91,15 @@ def _forward(density, color, occupancy, Z, Y, X, shift, scale, step, origin_c, d
     t_final = np.ones(n, np.float32)
     alpha_sum = 0.0
     samples = 0
-    half_x, half_y, half_z = np.float32((X - 1) / 2), np.float32((Y - 1) / 2), np.float32((Z - 1) / 2)
-    ox, oy, oz = np.uint64(X > 1), np.uint64(X if Y > 1 else 0), np.uint64(X * Y if Z > 1 else 0)
-    voxels = np.uint64(Z * Y * X)
+    ox, oy, oz, voxels = _strides(Z, Y, X)
     for r in range(n):
         transmit = 1.0
-        ax, ay, az = (half_x + origin_c[r, 0] * half_x, half_y + origin_c[r, 1] * half_y,
-                      half_z + origin_c[r, 2] * half_z)                    # the ray in voxel coords
-        bx, by, bz = dir_c[r, 0] * half_x, dir_c[r, 1] * half_y, dir_c[r, 2] * half_z
         for k in range(counts[r]):
-            u = u0[r] + (np.float32(k) + offset[r]) * step_u[r]
-            px, py, pz = ax + u * bx, ay + u * by, az + u * bz
-            nearest = np.uint64((min(max(int(np.rint(pz)), 0), Z - 1) * Y + min(max(int(np.rint(py)), 0), Y - 1))
-                                * X + min(max(int(np.rint(px)), 0), X - 1))
+            px, py, pz, nearest = _position(origin_c, dir_c, u0, step_u, offset, r, k, Z, Y, X)
             if not occupancy[nearest]:
                 continue
             raw, base, fx, fy, fz = _sample(density, Z, Y, X, ox, oy, oz, px, py, pz)
-            s, _ = _optical_depth(raw, shift, scale, step)
-            keep = np.exp(-s)
-            alpha = np.float32(1.0) - keep
+            keep, alpha, _ = _absorption(raw, shift, scale, step)
             w = np.float32(transmit) * alpha
             alpha_sum += alpha
             samples += 1
@@ -110,9 +124,7 @@ def _backward(density, color, occupancy, Z, Y, X, shift, scale, step, origin_c, 
     grad_color [3*Z*Y*X] from the forward's rgb [n, 3], t_final [n] and the output gradients
     grad_rgb [n, 3], grad_t [n], grad_alpha (a number)."""
     n = u0.shape[0]
-    half_x, half_y, half_z = np.float32((X - 1) / 2), np.float32((Y - 1) / 2), np.float32((Z - 1) / 2)
-    ox, oy, oz = np.uint64(X > 1), np.uint64(X if Y > 1 else 0), np.uint64(X * Y if Z > 1 else 0)
-    voxels = np.uint64(Z * Y * X)
+    ox, oy, oz, voxels = _strides(Z, Y, X)
     ids = np.empty(8, np.uint64)
     tri = np.empty(8, np.float32)
     c = np.empty(3, np.float32)
@@ -121,20 +133,12 @@ def _backward(density, color, occupancy, Z, Y, X, shift, scale, step, origin_c, 
         g0, g1, g2 = grad_rgb[r, 0], grad_rgb[r, 1], grad_rgb[r, 2]
         rest = g0 * rgb[r, 0] + g1 * rgb[r, 1] + g2 * rgb[r, 2]           # g . (C - P_k), P_{-1} = 0
         final = grad_t[r] * t_final[r]
-        ax, ay, az = (half_x + origin_c[r, 0] * half_x, half_y + origin_c[r, 1] * half_y,
-                      half_z + origin_c[r, 2] * half_z)
-        bx, by, bz = dir_c[r, 0] * half_x, dir_c[r, 1] * half_y, dir_c[r, 2] * half_z
         for k in range(counts[r]):
-            u = u0[r] + (np.float32(k) + offset[r]) * step_u[r]
-            px, py, pz = ax + u * bx, ay + u * by, az + u * bz
-            nearest = np.uint64((min(max(int(np.rint(pz)), 0), Z - 1) * Y + min(max(int(np.rint(py)), 0), Y - 1))
-                                * X + min(max(int(np.rint(px)), 0), X - 1))
+            px, py, pz, nearest = _position(origin_c, dir_c, u0, step_u, offset, r, k, Z, Y, X)
             if not occupancy[nearest]:
                 continue
             raw, base, fx, fy, fz = _sample(density, Z, Y, X, ox, oy, oz, px, py, pz)
-            s, slope = _optical_depth(raw, shift, scale, step)
-            keep = np.exp(-s)
-            alpha = np.float32(1.0) - keep
+            keep, alpha, slope = _absorption(raw, shift, scale, step)
             T = np.float32(transmit)
             w = T * alpha
             _corners(base, ox, oy, oz, fx, fy, fz, ids, tri)
