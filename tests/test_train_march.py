@@ -8,10 +8,10 @@ from engine.field.grid import VoxelField
 from engine.field.render import render_training_rays
 
 
-def _field(background=(0.2, 0.5, 0.9), outside=None, resolution=(9, 11, 13), seed=0) -> VoxelField:
+def _field(background=(0.2, 0.5, 0.9), outside=None, resolution=(9, 11, 13), seed=0, **space) -> VoxelField:
     torch.manual_seed(seed)
     field = VoxelField([[-1, -1, -1], [1, 1, 1]], resolution, background=background, near=0.1, far=10.0,
-                       outside=outside)
+                       outside=outside, **space)
     with torch.no_grad():
         field.density.normal_(-1.0, 3.0)
         field.color.normal_(0.0, 2.0)
@@ -61,6 +61,21 @@ def test_values_gradients_and_record_equal_the_torch_renderer(background):
         assert torch.allclose(mine, theirs, atol=2e-5 * float(theirs.abs().max()))
     assert torch.allclose(record, ref_record, atol=1e-6)
     assert int((record > 0).sum()) > 50
+
+
+def test_ndc_field_equals_the_torch_renderer():
+    """A forward-facing field in NDC space, the camera at the origin (the near plane at z = 1). Every
+    sample takes its colour: here one sample's weight sits at the 1e-4 colour cutoff, and the two
+    paths' transmittances (a product, a sum of logs) round it to either side."""
+    field = _field(space="ndc", ndc_near=1.0, ndc_scale=(1.2, 1.5))
+    origins, dirs = _rays()
+    (ref, ref_grads, ref_record), (out, grads, record) = _both(field, torch.zeros_like(origins), dirs,
+                                                               color_cutoff=0.0)
+    assert torch.allclose(out.rgb, ref.rgb, atol=2e-5)
+    for mine, theirs in zip(grads, ref_grads):
+        assert theirs.abs().max() > 1e-3
+        assert torch.allclose(mine, theirs, atol=2e-5 * float(theirs.abs().max()))
+    assert torch.allclose(record, ref_record, atol=1e-6) and int((record > 0).sum()) > 50
 
 
 def test_opaque_samples_have_finite_gradients_and_stopped_rays_change_little():
