@@ -18,9 +18,11 @@ to a positive point whose chromaticity is within a quarter of t become object se
 walker from one small seed shrinks on textured objects: petals, patterns), unless that colour
 covers over a fifth of the image (then it says nothing of the object). Multimask = three
 distances t (small: only what looks like the seeds; large: the region bounded by colour and depth
-edges). The upsampled probability is thresholded at 0.5 and reduced to the connected parts holding
-a positive point (or overlapping the prior). Score = SAM's stability score: IoU of the masks at
-0.5 + delta and 0.5 - delta.
+edges); with a prior, three band widths (tight / medium / loose). Candidates that are the same mask
+(IoU >= DISTINCT_IOU with a smaller one kept) are shown once: where the edges leave no choice, the
+user gets one candidate, never three copies. The upsampled probability is thresholded at 0.5 and
+reduced to the connected parts holding a positive point (or overlapping the prior). Score = SAM's
+stability score: IoU of the masks at 0.5 + delta and 0.5 - delta.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.transform import resize
 
+from systems.inverse.ops import mask_iou
 from systems.sam.errors import PromptError
 from systems.sam.protocol import Prompt, SegmentResult, check_image, check_prompt
 from systems.sam.walker import (
@@ -41,6 +44,8 @@ from systems.sam.walker import (
     laplacian,
     random_walk,
 )
+
+DISTINCT_IOU = 0.9   # multimask candidates closer than this to a kept one are the same candidate
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,8 @@ class FallbackSegmenter:
         return seeds, refs
 
     def predict(self, *, points=None, labels=None, box=None, mask=None, multimask: bool = False) -> SegmentResult:
-        """Segment the current view: masks [C, H, W] bool, scores [C] float32 (C = 3 if multimask).
+        """Segment the current view: masks [C, H, W] bool, scores [C] float32 (C = 1 without
+        multimask, else 1 to 3 distinct candidates, tight to loose).
 
         Raises PromptError for an invalid prompt or when no view is set.
         """
@@ -221,13 +227,17 @@ class FallbackSegmenter:
 
     def _result(self, probs: list[np.ndarray], anchor: np.ndarray | None) -> SegmentResult:
         """Masks at full size from working-resolution probabilities [h, w] (p > 0.5, the connected parts
-        that hold the anchor), scored by stability (IoU of p > 0.5 + delta and p > 0.5 - delta)."""
+        that hold the anchor), scored by stability (IoU of p > 0.5 + delta and p > 0.5 - delta); a
+        mask the same as one kept before it (IoU >= DISTINCT_IOU) is dropped."""
         H, W = self._shape
         d = self.config.stability_delta
         masks, scores = [], []
         for prob in probs:
             full = resize(prob, (H, W), order=1) if prob.shape != (H, W) else prob        # [H, W]
-            masks.append(keep_anchored(full > 0.5, anchor))
+            mask = keep_anchored(full > 0.5, anchor)
+            if any(mask_iou(mask, kept) >= DISTINCT_IOU for kept in masks):
+                continue
+            masks.append(mask)
             loose, tight = prob > 0.5 - d, prob > 0.5 + d
             scores.append(tight.sum() / max(loose.sum(), 1))
         return SegmentResult(np.stack(masks), np.asarray(scores, np.float32))

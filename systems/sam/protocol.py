@@ -17,7 +17,7 @@ from systems.sam.errors import PromptError
 
 @dataclass(frozen=True)
 class SegmentResult:
-    masks: np.ndarray    # [C, H, W] bool, C = 3 with multimask else 1
+    masks: np.ndarray    # [C, H, W] bool, C = 1 without multimask, else up to 3 distinct candidates
     scores: np.ndarray   # [C] float32, higher is better
 
 
