@@ -1,6 +1,6 @@
 """Segmentation on real captures with ground-truth masks (../shared/data/real) and on the built-in scene.
 
-    .venv/bin/python bench/bench_real.py [--scenes spinnerf-box,gold-cape,builtin] [--fields DIR]
+    .venv/bin/python bench/bench_real.py [--scenes spinnerf-box,gold-cape,builtin] [--fields DIR] [--data DIR]
 
 For each real capture: its field (DIR/<scene>/field.pt; trained there with `main.py train` and the
 README's defaults when missing: 10 minutes, the field kind the capture needs), one training view
@@ -130,11 +130,11 @@ def run_one(scene, field, field_hash, cache, segmenter, obj, views, truth, propa
     return row
 
 
-def real_scene(name: str, fields: Path) -> dict:
+def real_scene(name: str, fields: Path, data: Path) -> dict:
     from engine.field.checkpoint import load_field
     from engine.scenes import load_scene
 
-    scene_dir = DATA / name
+    scene_dir = data / name
     path = ensure_field(scene_dir, fields)
     scene = load_scene(str(scene_dir), None)
     field = load_field(path, scene_hash=scene.content_hash())
@@ -205,20 +205,21 @@ def builtin(size: int = 128) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", default="spinnerf-box,gold-cape,builtin")
+    parser.add_argument("--data", type=Path, default=DATA, help=f"folder of the real captures (default {DATA})")
     parser.add_argument("--fields", default=None, help="folder of <scene>/field.pt (default: "
                         "$SA3D_CACHE/real-fields, else ~/.cache/sa3d/real-fields)")
     args = parser.parse_args()
     fields = Path(args.fields or Path(os.environ.get("SA3D_CACHE") or Path.home() / ".cache" / "sa3d") / "real-fields")
     names = [n.strip() for n in args.scenes.split(",") if n.strip()]
-    missing = [n for n in names if n != "builtin" and not (DATA / n).is_dir()]
+    missing = [n for n in names if n != "builtin" and not (args.data / n).is_dir()]
     if missing:
-        print(f"error: no real capture {missing[0]} in {DATA}: use one of {sorted(p.name for p in DATA.glob('*'))}"
-              " or builtin", file=sys.stderr)
+        print(f"error: no real capture {missing[0]} in {args.data}: use one of "
+              f"{sorted(p.name for p in args.data.glob('*'))} or builtin, or give --data DIR", file=sys.stderr)
         sys.exit(2)
     result = {"load_start": load(), "fallback_config": dataclasses.asdict(FallbackConfig()),
               "start_check": {"agreement": AGREEMENT, "confident_share": CONFIDENT_SHARE}, "scenes": {}}
     for name in names:                   # the JSON is rewritten after each scene: a long run keeps its part
-        result["scenes"][name] = builtin() if name == "builtin" else real_scene(name, fields)
+        result["scenes"][name] = builtin() if name == "builtin" else real_scene(name, fields, args.data)
         result["load_end"] = load()
         previous = json.loads(OUT.read_text()) if OUT.exists() else {"scenes": {}}
         previous["scenes"].update(result["scenes"])

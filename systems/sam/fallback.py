@@ -2,27 +2,31 @@
 
 Everything runs on a working copy of the view shrunk to at most `work_side` pixels on its long side.
 Seeds: positive points -> object disks; negative points -> background disks; a box -> everything
-outside it is background (and, without positive points, a disk at its centre is object); no box
-and no mask -> the image border is background except where it looks like the object seeds (objects
-cut by the frame). A soft mask prior (in a propagation: what the 3D mask already covers in the
-view, `rendered_prior`) decides the interior and the far outside: pixels deeper than a band inside
-its boundary are object seeds, pixels beyond the band outside are background, and in the band
-colour and depth edges decide, with a weak unary term that pulls towards the prior (Grady's
-random walk with priors): without an edge the boundary stays where the prior puts it, so a part
-of the object that looks unlike the seeds is kept and a touching background is refused at its
-edge. Seed colours play no part there. Without a prior (a click, a box), free pixels whose
-chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out,
-it varies across one object) is farther than t from every object seed become background seeds
-too: this keeps the walk from leaking into a touching object of another colour. Pixels connected
-to a positive point whose chromaticity is within a quarter of t become object seeds (a random
-walker from one small seed shrinks on textured objects: petals, patterns), unless that colour
-covers over a fifth of the image (then it says nothing of the object). Multimask = three
-distances t (small: only what looks like the seeds; large: the region bounded by colour and depth
-edges); with a prior, three band widths (tight / medium / loose). Candidates that are the same mask
-(IoU >= DISTINCT_IOU with a smaller one kept) are shown once: where the edges leave no choice, the
-user gets one candidate, never three copies. The upsampled probability is thresholded at 0.5 and
-reduced to the connected parts holding a positive point (or overlapping the prior). Score = SAM's
-stability score: IoU of the masks at 0.5 + delta and 0.5 - delta.
+outside it is background (and, without positive points, a disk at its centre is object); no box and
+no mask -> the image border is background except where it looks like the object seeds (objects cut
+by the frame). A soft mask prior (in a propagation: what the 3D mask already covers in the view,
+`rendered_prior`) is evidence of its own, weighed against the view's edges (Grady's random walk with
+priors): pixels beyond a band outside it are background seeds, the deepest part of its interior is
+object seeds, and every other pixel is pulled towards the prior by a unary term, so that an edge-
+free connection to the background drains the prior over a set share of the object's radius (the
+drain's reach). A region the prior covers stays in the mask when edges (colour, depth) enclose it,
+whatever its colour (a dark base under a light figure), and goes when it runs without an edge into
+the background outside the band (a leak onto the ground): what a view removes from the 3D mask is
+backed by that view's edges. Neither the self-prompts (picked where the rendered mask is highest,
+which can be the leak itself) nor seed colours play a part there. Without a prior (a click, a box),
+free pixels whose chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out, it
+varies across one object) is farther than t from every object seed become background seeds too: this
+keeps the walk from leaking into a touching object of another colour. Pixels connected to a positive
+point whose chromaticity is within a quarter of t become object seeds (a random walker from one
+small seed shrinks on textured objects: petals, patterns), unless that colour covers over a fifth of
+the image (then it says nothing of the object). Multimask = three distances t (small: only what
+looks like the seeds; large: the region bounded by colour and depth edges); with a prior, three
+drain reaches (tight: a long one keeps only what edges enclose; loose: a short one follows the
+prior). Candidates that are the same mask (IoU >= DISTINCT_IOU with a smaller one kept) are shown
+once: where the edges leave no choice, the user gets one candidate, never three copies. The
+upsampled probability is thresholded at 0.5 and reduced to the connected parts holding a positive
+point (or overlapping the prior). Score = SAM's stability score: IoU of the masks at 0.5 + delta and
+0.5 - delta.
 """
 
 from __future__ import annotations
@@ -59,12 +63,15 @@ class FallbackConfig:
     colour_cuts: tuple[float, float, float] = (0.01, 0.025, 0.04)  # multimask t (squared rg
                                                # chromaticity distance beyond which a pixel is background)
     single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
-    prior_gamma: float = 0.002                 # weight of the prior's unary term in the band (noise
-                                               # and texture weaken edge weights: a larger one follows the
-                                               # prior past real edges)
-    band_shares: tuple[float, float, float] = (0.15, 0.3, 0.45)   # with a prior: the band's half-width
-                                               # as a share of the object's equivalent disk radius
-    band_index: int = 1                        # which band a single-mask predict uses
+    drain_reach: tuple[float, float, float] = (2.0, 1.0, 0.5)   # with a prior, multimask: how far an
+                                               # edge-free connection to the background drains it, as a
+                                               # share of the object's equivalent disk radius r (unary
+                                               # weight 1 / (reach r)^2 against edge weights <= 1)
+    reach_index: int = 1                       # which reach a single-mask predict uses
+    band_share: float = 0.3                    # with a prior: background seeds lie beyond this share of r
+                                               # outside it
+    prior_core: float = 0.7                    # ... object seeds deeper inside than this share of its
+                                               # deepest pixel
     band_min_px: float = 3.0                   # the band is never narrower (working-resolution px)
     seed_radius: float = 0.012                 # seed disk radius as a fraction of the long side
     border_similarity: float = 0.25            # border pixels closer than this (relative squared
@@ -198,7 +205,8 @@ class FallbackSegmenter:
         return self._result(probs, anchor)
 
     def _predict_with_prior(self, prompt: Prompt, multimask: bool) -> SegmentResult:
-        """The prior decides the interior and the far outside, edges the band between (module docstring)."""
+        """The prior against the view's edges (module docstring): background beyond a band outside it,
+        object seeds in its deepest part, a unary pull towards it everywhere else."""
         H, W = self._shape
         h, w = self._features.shape[:2]
         c = self.config
@@ -207,22 +215,16 @@ class FallbackSegmenter:
         if not inside.any():
             raise PromptError("the mask prior has no pixel above 0.5: add a foreground point or a larger mask")
         depth_in = ndimage.distance_transform_edt(inside)                             # [h, w] px to the outside
-        depth_out = ndimage.distance_transform_edt(~inside)                           # [h, w] px to the inside
         radius = np.sqrt(inside.sum() / np.pi)                                        # equivalent disk radius
-        scale = w / W
-        r = max(1.0, c.seed_radius * max(h, w))
-        shares = c.band_shares if multimask else (c.band_shares[c.band_index],)
-        probs = []
-        for share in shares:
-            band = max(c.band_min_px, share * radius)
-            seeds = -np.ones((h, w), np.int8)
-            seeds[depth_out > band] = 0
-            core = depth_in > min(band, 0.5 * float(depth_in.max()))                  # never empty
-            seeds[core] = 1
-            seeds[disk_pixels((h, w), prompt.negative * scale, r)] = 0
-            seeds[disk_pixels((h, w), prompt.positive * scale, r) & (depth_out <= band)] = 1
-            soft = ndimage.gaussian_filter(prior.astype(np.float32), max(1.0, band / 2))
-            probs.append(random_walk(self._laplacian, seeds.ravel(), soft.ravel(), c.prior_gamma).reshape(h, w))
+        band = max(c.band_min_px, c.band_share * radius)
+        seeds = -np.ones((h, w), np.int8)
+        seeds[ndimage.distance_transform_edt(~inside) > band] = 0
+        seeds[depth_in > c.prior_core * float(depth_in.max())] = 1
+        seeds[disk_pixels((h, w), prompt.negative * (w / W), max(1.0, c.seed_radius * max(h, w)))] = 0
+        soft = ndimage.gaussian_filter(prior.astype(np.float32), max(1.0, band / 2)).ravel()   # [h*w]
+        reaches = c.drain_reach if multimask else (c.drain_reach[c.reach_index],)
+        probs = [random_walk(self._laplacian, seeds.ravel(), soft, 1.0 / (reach * radius) ** 2).reshape(h, w)
+                 for reach in reaches]
         return self._result(probs, prompt.mask > 0.5)
 
     def _result(self, probs: list[np.ndarray], anchor: np.ndarray | None) -> SegmentResult:
