@@ -9,6 +9,7 @@ import torch
 from systems.inverse.ops import build_view_weights, mask_iou
 from systems.inverse.start_check import keep_supported, view_agreement
 from systems.sam import make_segmenter
+from systems.sam.prior import rendered_prior
 
 H, W = 96, 128
 RNG = np.random.default_rng(0)
@@ -94,3 +95,22 @@ def test_a_leak_that_runs_into_the_ground_without_an_edge_goes_even_with_self_pr
     mask = seg.predict(points=points, mask=(box | spill).astype(np.float32) * 0.9).masks[0]
     assert (mask & spill).sum() <= 0.15 * spill.sum()
     assert mask_iou(mask, box) >= 0.9
+
+
+def test_the_prior_is_covered_one_known_background_zero_and_never_voted_half():
+    view = _column_view()
+    votes = torch.tensor([1.0, -1.0, 0.0, 0.0]).reshape(1, 1, 4)
+    counts = torch.tensor([1.0, 1.0, 0.0, 0.0]).reshape(1, 1, 4)        # voxels 2, 3 never voted on
+    assert np.allclose(rendered_prior(view, votes, counts).ravel(), [1.0, 0.0, 0.5, 0.5], atol=1e-6)
+
+
+def test_a_part_the_3d_mask_never_saw_is_completed_by_the_view_not_read_as_background():
+    """An object walked around: the 3D mask covers the half seen so far (prior 1), has no opinion of
+    the other half (0.5: never voted on), and knows the wall (0). The view's edges complete it."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    disc = (xx - 64) ** 2 + (yy - 48) ** 2 <= 34 ** 2
+    image = np.where(disc[..., None], [180, 150, 60], [90, 100, 120]).astype(np.float32)
+    prior = np.where(disc & (xx < 52), 1.0, np.where(abs(xx - 80) < 40, 0.5, 0.0)).astype(np.float32)
+    seg = make_segmenter("fallback")
+    seg.set_view(_noisy(image))
+    assert mask_iou(seg.predict(mask=prior).masks[0], disc) >= 0.9

@@ -63,7 +63,7 @@ class FallbackConfig:
     colour_cuts: tuple[float, float, float] = (0.01, 0.025, 0.04)  # multimask t (squared rg
                                                # chromaticity distance beyond which a pixel is background)
     single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
-    drain_reach: tuple[float, float, float] = (2.0, 1.0, 0.5)   # with a prior, multimask: how far an
+    drain_reach: tuple[float, float, float] = (1.0, 0.5, 0.25)  # with a prior, multimask: how far an
                                                # edge-free connection to the background drains it, as a
                                                # share of the object's equivalent disk radius r (unary
                                                # weight 1 / (reach r)^2 against edge weights <= 1)
@@ -72,6 +72,8 @@ class FallbackConfig:
                                                # outside it
     prior_core: float = 0.7                    # ... object seeds deeper inside than this share of its
                                                # deepest pixel
+    known_background: float = 0.25             # background seeds only where the prior is below this
+                                               # (0.5: the 3D mask has no opinion, sam/prior.py)
     band_min_px: float = 3.0                   # the band is never narrower (working-resolution px)
     seed_radius: float = 0.012                 # seed disk radius as a fraction of the long side
     border_similarity: float = 0.25            # border pixels closer than this (relative squared
@@ -218,12 +220,13 @@ class FallbackSegmenter:
         radius = np.sqrt(inside.sum() / np.pi)                                        # equivalent disk radius
         band = max(c.band_min_px, c.band_share * radius)
         seeds = -np.ones((h, w), np.int8)
-        seeds[ndimage.distance_transform_edt(~inside) > band] = 0
+        seeds[(ndimage.distance_transform_edt(~inside) > band) & (prior < c.known_background)] = 0
         seeds[depth_in > c.prior_core * float(depth_in.max())] = 1
         seeds[disk_pixels((h, w), prompt.negative * (w / W), max(1.0, c.seed_radius * max(h, w)))] = 0
         soft = ndimage.gaussian_filter(prior.astype(np.float32), max(1.0, band / 2)).ravel()   # [h*w]
+        confidence = np.abs(2.0 * soft - 1.0)                                         # 0 where it has no opinion
         reaches = c.drain_reach if multimask else (c.drain_reach[c.reach_index],)
-        probs = [random_walk(self._laplacian, seeds.ravel(), soft, 1.0 / (reach * radius) ** 2).reshape(h, w)
+        probs = [random_walk(self._laplacian, seeds.ravel(), soft, confidence / (reach * radius) ** 2).reshape(h, w)
                  for reach in reaches]
         return self._result(probs, prompt.mask > 0.5)
 

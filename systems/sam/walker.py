@@ -68,12 +68,12 @@ def laplacian(wh: np.ndarray, wv: np.ndarray) -> sp.csr_matrix:
 
 
 def random_walk(L: sp.csr_matrix, seeds: np.ndarray, prior: np.ndarray | None = None,
-                gamma: float = 0.0) -> np.ndarray:
+                gamma: float | np.ndarray = 0.0) -> np.ndarray:
     """Object probability of every node [N] float32.
 
     Reads the Laplacian L [N, N], seeds [N] int8 (1 object, 0 background, -1 unknown) and an
-    optional prior [N] in [0, 1] pulled towards with weight gamma. Needs at least one object seed
-    or a prior (else every pixel is background).
+    optional prior [N] in [0, 1] pulled towards with weight gamma (a scalar or one per node [N]).
+    Needs at least one object seed or a prior (else every pixel is background).
     """
     x = np.where(seeds == 1, 1.0, 0.0)                                # [N]
     free = seeds < 0
@@ -81,8 +81,9 @@ def random_walk(L: sp.csr_matrix, seeds: np.ndarray, prior: np.ndarray | None = 
         return x.astype(np.float32)
     A = L[free][:, free]
     rhs = -(L[free][:, ~free] @ x[~free])
-    if prior is not None and gamma > 0:
-        A = A + sp.identity(A.shape[0], format="csr") * gamma
-        rhs = rhs + gamma * prior[free]
+    if prior is not None and np.any(gamma > 0):
+        pull = np.broadcast_to(np.asarray(gamma, np.float64), x.shape)[free]          # [F]
+        A = A + sp.diags(pull, format="csr")
+        rhs = rhs + pull * prior[free]
     x[free] = spsolve(A.tocsc(), rhs)
     return np.clip(x, 0.0, 1.0).astype(np.float32)
