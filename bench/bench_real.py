@@ -97,7 +97,7 @@ def centre_click(mask: np.ndarray) -> tuple[float, float]:
 
 
 def held_out_miou(app, views, truth: dict, votes) -> float:
-    ious = [mask_iou(coverage_mask(scene_view_entry(app, v).weights, votes)[0].numpy(), truth[v]) for v in views]
+    ious = [mask_iou(coverage_mask(scene_view_entry(app, v).weights, votes)[0], truth[v]) for v in views]
     return round(100 * float(np.mean(ious)), 2)
 
 

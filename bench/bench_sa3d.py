@@ -84,13 +84,13 @@ def per_view_cost(scene, field, views, H=378, W=504, cutoff=1e-2, min_entry=1e-3
         nnz.append(vw.nnz)
         mb.append(vw.nbytes() / 2**20)
     # a realistic mask state: the lift of the first view's "object" (pixels in front of the median depth)
-    votes, counts = torch.zeros(1, Z, Y, X), torch.zeros(1, Z, Y, X)
+    votes, counts = np.zeros((1, Z, Y, X), np.float32), np.zeros((1, Z, Y, X), np.float32)
     vw0, depth0, _, _ = built[0]
-    inv.accumulate_votes(votes, counts, vw0, inv.view_votes(vw0, depth0 < depth0.median(), 0, 1, 5.0))
+    inv.accumulate_votes(votes, counts, vw0, inv.view_votes(vw0, (depth0 < depth0.median()).numpy(), 0, 1, 5.0))
     fast_votes = []
     for vw, depth, _, _ in built[1:]:       # the fast path first: the baselines' large autograd
         for _ in range(3):                  # buffers leave the allocator in a state that slows it
-            v_fast, c_fast = votes.clone(), counts.clone()
+            v_fast, c_fast = votes.copy(), counts.copy()
             t = time.perf_counter()
             M = inv.render_mask(vw, v_fast)[0]
             t_render = time.perf_counter()
@@ -106,12 +106,12 @@ def per_view_cost(scene, field, views, H=378, W=504, cutoff=1e-2, min_entry=1e-3
     for (_, depth, s, cam), v_fast in zip(built[1:], fast_votes):
         t = time.perf_counter()
         again = render_view(field, cam.K, cam.T_world_camera, H, W, keep_weights=True, weight_cutoff=cutoff)
-        naive_step(votes[0], counts[0], again.samples, again.depth, H, W)
+        naive_step(torch.from_numpy(votes[0]), torch.from_numpy(counts[0]), again.samples, again.depth, H, W)
         naive_ms.append(1000 * (time.perf_counter() - t))
-        v_slow, seconds, linear = naive_step(votes[0], counts[0], s, depth, H, W)
+        v_slow, seconds, linear = naive_step(torch.from_numpy(votes[0]), torch.from_numpy(counts[0]), s, depth, H, W)
         cached_ms.append(1000 * seconds)
         lin_cached.append(1000 * linear)
-        agree.append(float((v_slow > 0).eq(v_fast > 0).float().mean()))
+        agree.append(float(np.mean((v_slow.numpy() > 0) == (v_fast > 0))))
     fast, naive, cached = (statistics.median(x) for x in (fast_ms, naive_ms, cached_ms))
     return {"H": H, "W": W, "grid": [Z, Y, X], "weight_cutoff": cutoff, "min_entry": min_entry,
             "views": len(views), "fast_ms": round(fast, 2), "naive_ms": round(naive, 2),
@@ -139,7 +139,7 @@ def naive_step(votes, counts, s, depth, H, W) -> tuple[torch.Tensor, float, floa
     sam = inv.binarise_rendered(M)
     inv.gate_iou(M, sam)
     t_vote = time.perf_counter()
-    vote = inv.naive_vote(votes, s.ray_ids, s.coords, s.weights, sam, 1.0)
+    vote = inv.naive_vote(votes, s.ray_ids, s.coords, s.weights, torch.from_numpy(sam), 1.0)
     changed = vote != 0
     new = torch.where(changed, (votes * counts + vote) / (counts + changed.float()), votes)
     end = time.perf_counter()
@@ -250,20 +250,20 @@ def weights_agreement(old, new, grid) -> dict:
 
     def on_voxels(vw):
         A = vw.A.tocoo()
-        return sparse.csr_matrix((A.data, (A.row, vw.voxels.numpy()[A.col])), shape=(A.shape[0], n))
+        return sparse.csr_matrix((A.data, (A.row, vw.primitives[A.col])), shape=(A.shape[0], n))
 
     diffs = [abs(on_voxels(a) - on_voxels(b)) for (a, _), (b, _) in zip(old, new)]
     entry = max(float(d.max()) for d in diffs)
     over = sum(int((d.data > 1e-3).sum()) for d in diffs)
     pixel = max(float(np.abs(a.pixel_weight - b.pixel_weight).max()) for (a, _), (b, _) in zip(old, new))
-    masks = [depth < depth.median() for _, depth in old]      # the same 2D masks for both paths
+    masks = [(depth < depth.median()).numpy() for _, depth in old]      # the same 2D masks for both paths
     lifted = []
     for path in (old, new):
-        votes, counts = torch.zeros(1, *grid), torch.zeros(1, *grid)
+        votes, counts = np.zeros((1, *grid), np.float32), np.zeros((1, *grid), np.float32)
         for (vw, _), mask in zip(path, masks):
             inv.accumulate_votes(votes, counts, vw, inv.view_votes(vw, mask, 0, 1, 1.0))
         lifted.append(votes)
-    ious = [100 * inv.mask_iou(inv.coverage_mask(a, lifted[0])[0].numpy(), inv.coverage_mask(b, lifted[1])[0].numpy())
+    ious = [100 * inv.mask_iou(inv.coverage_mask(a, lifted[0])[0], inv.coverage_mask(b, lifted[1])[0])
             for (a, _), (b, _) in zip(old, new)]
     return {"max_entry_difference": round(entry, 5), "entries_over_1e-3": over,
             "entries": sum(vw.nnz for vw, _ in old), "max_pixel_weight_difference": round(pixel, 5),

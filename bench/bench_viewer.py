@@ -51,7 +51,6 @@ def main() -> int:
 
     import esper
 
-    from components.messages import MaskUpdated
     from components.resources import MaskGrid
     from engine.platform.gl import headless_context
     from engine.scenes.builtin import builtin_scene, builtin_truth
@@ -72,9 +71,8 @@ def main() -> int:
     with app.active():
         for k in (1, 2):                                                    # two objects, overlay on
             create_object(app)
-            app.resource(MaskGrid).votes[k - 1] = torch.from_numpy(
-                truth.voxel_truth(k, scene.bbox, field.resolution)).float() * 2 - 1
-            app.send(MaskUpdated(k, k - 1))
+            app.resource(MaskGrid).votes[k - 1] = truth.voxel_truth(k, scene.bbox, field.resolution) * 2.0 - 1
+            app.mark_changed(MaskGrid)
     cam = app.resource(ViewerCamera)
     target = ops.orbit_target(cam.T_world_camera, np.asarray(scene.bbox).mean(0))
     app.step()

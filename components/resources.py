@@ -9,35 +9,39 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 
 @dataclass(slots=True)
 class SceneData:
     scene: object                    # engine.scenes.Scene
-    field: object                    # engine.field.grid.VoxelField (frozen)
+    field: object                    # the frozen scene model (engine.field.grid.VoxelField today): read only
+                                     # by what draws or meshes that representation (GL presenter, export)
+    representation: object = None    # systems.inverse.representation.FrozenScene over `field`: all that the
+                                     # segmentation systems use (insert_segmentation sets it)
     device: str = "cpu"              # where the field renders ("cpu" | "cuda")
     field_hash: str = "none"         # identity of the field file (mask_grid.npz field_hash)
 
 
 @dataclass(slots=True)
 class MaskGrid:
-    """The SA3D mask grid: one channel per object, same box/resolution as the field's density.
+    """The SA3D mask state: one channel per object, one value per primitive of the frozen scene
+    (MaskLayout.shape: Z, Y, X for the voxel field, the shape of its density grid).
 
-    Final 3D mask of object k: votes[k] > 0. counts[k] = how many views voted on each voxel.
+    Final 3D mask of object k: votes[k] > 0. counts[k] = how many views voted on each primitive.
     """
-    votes: torch.Tensor              # [K, Z, Y, X] float32 (CPU)
-    counts: torch.Tensor             # [K, Z, Y, X] float32 (CPU)
-    bbox: np.ndarray                 # [2, 3] float32, the field's box
+    votes: np.ndarray                # [K, *shape] float32 C-contiguous; voxels: [K, Z, Y, X]
+    counts: np.ndarray               # [K, *shape] float32 C-contiguous
+    bbox: np.ndarray                 # [2, 3] float32, the box of the primitives
     space: str = "world"
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.votes.shape[1:])
 
 
 @dataclass(frozen=True)
 class SegmentationSettings:
+    """The segmentation's settings and the only home of their defaults (the CLI's options read them)."""
     num_prompts: int = 3             # self-prompts per view (reference default; ~20 for irregular objects)
     lambda_first: float = 5.0        # negative-term weight on the user-prompted view
     lambda_others: float = 1.0       # negative-term weight on self-prompted views
@@ -53,7 +57,7 @@ class SegmentationSettings:
 class ViewEntry:
     """What a view contributes, computed once per scene and field (shared by all objects)."""
     weights: object                  # systems.inverse.ops.ViewWeights
-    depth: torch.Tensor              # [H, W] float32 rendered camera depth
+    depth: np.ndarray                # [H, W] float32 rendered camera depth
     image: np.ndarray                # [H, W, 3] uint8 the image the segmenter sees
     name: str | None                 # scene view name, None for a free camera
 

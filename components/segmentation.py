@@ -73,6 +73,7 @@ class Propagation:
     accepted: list[tuple[int, float]] = field(default_factory=list)            # (view, IoU)
     rejected: list[tuple[int, float, str]] = field(default_factory=list)       # (view, IoU, why)
     finished: bool = False
+    # the start check (systems/inverse/start_check.py) works in torch: the pass's start is handed over as tensors
     start: torch.Tensor | None = None                  # [Z, Y, X] the channel's votes when the pass began
     start_counts: torch.Tensor | None = None           # [Z, Y, X] its counts then (> 0: some view voted)
     propagated: torch.Tensor | None = None             # [Z, Y, X] the votes the pass reached, before the check
@@ -87,7 +88,7 @@ class Propagation:
 class PendingView:
     """One propagation step in flight (filled by self-prompting, then SAM, then the lift)."""
     view: int                        # scene view index
-    rendered: torch.Tensor           # [H, W] float32 soft mask M of the object's channel
+    rendered: np.ndarray             # [H, W] float32 soft mask M of the object's channel
     points: np.ndarray               # [P, 2] float32 (x, y) self-prompts, P may be 0
     prior: np.ndarray | None = None  # [H, W] float32 what the 3D mask knows of each pixel (1 covered, 0 not
                                      # the object, 0.5 never voted on: systems/sam/prior.py), for a

@@ -3,6 +3,11 @@
 The same App runs windowed (a platform resource drives the loop) or headless (tests, batch
 commands): it never opens a window itself. Each App owns a fresh esper world, so Apps (and tests)
 never share entities.
+
+Change detection is one mechanism: the App stamps a version on a type (a resource's, or a
+component's) when a resource of it is inserted or replaced, or when a writer calls
+`mark_changed(kind)` after changing one in place; a system asks `changed(kind)` ("has it changed
+since I last asked?"; each system has its own cursor, as with messages).
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class App:
         self.messages = Messages()
         self.frame = 0
         self._resources: dict[type, object] = {}
+        self._versions: dict[type, int] = {}                # kind -> version stamped last
+        self._seen: dict[tuple[str, type], int] = {}        # (system, kind) -> version it saw last
+        self._stamps = itertools.count(1)
         self._running_system = "outside"
         self._started = False
         self.exit_requested = False
@@ -59,8 +67,9 @@ class App:
 
     # ---- resources ---------------------------------------------------------------------------
     def insert_resource(self, value: object) -> None:
-        """Store a global value by its type (one per type); replaces an earlier one."""
+        """Store a global value by its type (one per type); replaces an earlier one. Stamps its type changed."""
         self._resources[type(value)] = value
+        self.mark_changed(type(value))
 
     def resource(self, kind: type[T]) -> T:
         """The resource of type `kind`; raises MissingResource if none was inserted."""
@@ -74,6 +83,25 @@ class App:
 
     def remove_resource(self, kind: type) -> None:
         self._resources.pop(kind, None)
+        self.mark_changed(kind)
+
+    # ---- change detection --------------------------------------------------------------------
+    def mark_changed(self, kind: type) -> None:
+        """Stamp `kind` (a resource or component type) changed: its writer changed one in place."""
+        self._versions[kind] = next(self._stamps)
+
+    def version(self, kind: type) -> int:
+        """The version last stamped on `kind` (0: never)."""
+        return self._versions.get(kind, 0)
+
+    def changed(self, kind: type) -> bool:
+        """Whether `kind` was stamped since the running system last asked (True on its first ask
+        once anything was stamped)."""
+        key = (self._running_system, kind)
+        version = self._versions.get(kind, 0)
+        last = self._seen.get(key, 0)
+        self._seen[key] = version
+        return version != last
 
     def has_resource(self, kind: type) -> bool:
         return kind in self._resources

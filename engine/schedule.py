@@ -13,8 +13,9 @@ from enum import Enum
 
 class Stage(Enum):
     STARTUP = "startup"    # once, on the first frame
-    INPUT = "input"        # window events and scripted input become messages
-    SIMULATE = "simulate"  # the work: segmentation, propagation, camera motion
+    INPUT = "input"        # window events and scripted input are collected (InputState); replays feed requests
+    SIMULATE = "simulate"  # input becomes requests (a click: PromptAdded), then the work: segmentation,
+                           # propagation, camera motion
     PRESENT = "present"    # draw the frame
     UI = "ui"              # the overlay on top of the frame
     END = "end"            # bookkeeping: recording, screenshots, frame timing

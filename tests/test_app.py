@@ -138,3 +138,32 @@ def test_schedule_describes_itself_in_order():
     text = Schedule.of(simulate=[_sender], end=[_late_reader]).describe()
     assert text.index("_sender") < text.index("_late_reader")
     assert text.splitlines()[0].strip().startswith("startup")
+
+
+@dataclass
+class Tally:
+    value: int = 0
+
+
+def test_change_detection_is_one_version_per_kind_with_a_cursor_per_system():
+    seen = {"a": [], "b": []}
+
+    def watcher(tag):
+        def watch(app):
+            seen[tag].append(app.changed(Tally))
+        watch.__qualname__ = f"watch_{tag}"
+        return watch
+
+    def writer(app):
+        if app.frame in (1, 3):                      # changed in place, then stamped by its writer
+            app.resource(Tally).value += 1
+            app.mark_changed(Tally)
+
+    app = App(Schedule.of(simulate=[watcher("a"), writer, watcher("b")]))
+    app.insert_resource(Tally())                   # inserting stamps it
+    app.run(max_frames=5)
+    assert seen["a"] == [True, False, True, False, True]   # a runs before the writer: sees it next frame
+    assert seen["b"] == [True, True, False, True, False]
+    before = app.version(Tally)
+    app.insert_resource(Tally(5))                  # replacing stamps it again
+    assert app.version(Tally) > before and app.version(Log) == 0

@@ -125,7 +125,7 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
     assert finished and finished[0].accepted >= 1
     stop_recording(app)
     assert set(VIEWS) <= app.resource(Encoding).ready
-    votes = app.resource(MaskGrid).votes.numpy().copy()
+    votes = app.resource(MaskGrid).votes.copy()
     kinds = [type(e.data).__name__ for e in read_recording(path).events if e.kind == "message"]
     assert "ViewEncoded" in kinds
 
@@ -136,7 +136,7 @@ def test_frames_keep_coming_while_the_encoder_runs_and_the_answer_arrives(sessio
     assert replay_app.resource(Encoding).replayed and replay_app.resource(Encoding).background == ()
     run_replay(replay_app, replay)
     assert replay.problems == [] and replay.checks >= 2
-    assert np.array_equal(replay_app.resource(MaskGrid).votes.numpy(), votes)
+    assert np.array_equal(replay_app.resource(MaskGrid).votes, votes)
     assert len(replayer.embedded) == kinds.count("ViewEncoded")         # the views the session announced
 
 

@@ -1,8 +1,8 @@
 """export_requested in a headless App: one frame answers an ExportRequested with ExportFinished."""
 
 import esper
+import numpy as np
 import pytest
-import torch
 import trimesh
 from test_export import BBOX, _grid, two_sphere_field
 
@@ -26,9 +26,9 @@ class _Scene:
 
 def _app(field):
     app = App(Schedule.of(simulate=[export_requested]))
-    votes = torch.from_numpy(_grid().votes)
+    votes = _grid().votes
     app.insert_resource(SceneData(scene=_Scene(), field=field, field_hash="field"))
-    app.insert_resource(MaskGrid(votes=votes, counts=torch.ones_like(votes), bbox=torch.tensor(BBOX).numpy()))
+    app.insert_resource(MaskGrid(votes=votes, counts=np.ones_like(votes), bbox=np.asarray(BBOX, np.float32)))
     with app.active():
         esper.create_entity(SegObject(id=7, name="red", color=(255, 0, 0), channel=0))
         esper.create_entity(SegObject(id=8, name="blue", color=(0, 0, 255), channel=1))

@@ -99,8 +99,8 @@ def test_a_leak_that_runs_into_the_ground_without_an_edge_goes_even_with_self_pr
 
 def test_the_prior_is_covered_one_known_background_zero_and_never_voted_half():
     view = _column_view()
-    votes = torch.tensor([1.0, -1.0, 0.0, 0.0]).reshape(1, 1, 4)
-    counts = torch.tensor([1.0, 1.0, 0.0, 0.0]).reshape(1, 1, 4)        # voxels 2, 3 never voted on
+    votes = np.array([1.0, -1.0, 0.0, 0.0], np.float32).reshape(1, 1, 4)
+    counts = np.array([1.0, 1.0, 0.0, 0.0], np.float32).reshape(1, 1, 4)   # voxels 2, 3 never voted on
     assert np.allclose(rendered_prior(view, votes, counts).ravel(), [1.0, 0.0, 0.5, 0.5], atol=1e-6)
 
 

@@ -3,7 +3,6 @@
 import esper
 import numpy as np
 import pytest
-import torch
 
 from components.camera import Camera
 from components.messages import (
@@ -59,7 +58,7 @@ def _click(scene, truth, view, k):
 def _test_iou(app, scene, truth, k, channel=0):
     votes = app.resource(MaskGrid).votes[channel:channel + 1]
     ious = [mask_iou(render_mask(scene_view_entry(app, v).weights, votes)[0] > 0,
-                     torch.from_numpy(truth.instance_masks[v] == k)) for v in scene.test_ids[1:4]]
+                     truth.instance_masks[v] == k) for v in scene.test_ids[1:4]]
     return float(np.mean(ious))
 
 
@@ -174,4 +173,4 @@ def test_objects_have_their_own_channels_undo_clear_and_delete(world):
     assert names == [("second", 0)] and app.resource(MaskGrid).votes.shape[0] == 1
     app.send(ClearRequested())
     app.step()
-    assert torch.count_nonzero(app.resource(MaskGrid).votes) == 0
+    assert np.count_nonzero(app.resource(MaskGrid).votes) == 0

@@ -69,7 +69,7 @@ def session(tmp_path_factory):
     app.run(max_frames=300)
     stop_recording(app)
     ENTRIES.update(app.resource(ViewCache).entries)
-    return scene, field, truth, path, field_path, app.resource(MaskGrid).votes.numpy().copy()
+    return scene, field, truth, path, field_path, app.resource(MaskGrid).votes.copy()
 
 
 def _kinds(path):
@@ -93,7 +93,7 @@ def test_a_replayed_session_gives_the_same_grids(session):
     scene, field, truth, path, _, votes = session
     app, replay = _replay(read_recording(path), scene, field, truth)
     assert replay.problems == [] and replay.checks == 3
-    assert app.resource(MaskGrid).votes.numpy().tobytes() == votes.tobytes()
+    assert app.resource(MaskGrid).votes.tobytes() == votes.tobytes()
 
 
 def test_a_different_grid_is_reported_naming_the_object(session, tmp_path):
@@ -182,7 +182,7 @@ def test_a_continued_session_keeps_recording_into_the_same_file(session, tmp_pat
     replay, notices = continue_recording(app, RecordingSettings(copy))
     assert "moved to" in notices[-1]
     app.run(until=lambda a: not replay_active(a))
-    assert replay.problems == [] and app.resource(MaskGrid).votes.numpy().tobytes() == votes.tobytes()
+    assert replay.problems == [] and app.resource(MaskGrid).votes.tobytes() == votes.tobytes()
     app.send(RenameObjectRequested(1, "sphere"))
     app.run(max_frames=2)
     stop_recording(app)

@@ -1,8 +1,9 @@
-"""Object ids uploaded to the GL ray marcher: highest positive vote, grown into empty neighbours."""
+"""The render room's pure math: object ids uploaded to the GL ray marcher (highest positive vote, grown
+into empty neighbours) and the overlay tint on the CPU."""
 
 import numpy as np
 
-from systems.render.ops import object_ids
+from systems.render.ops import OVERLAY_TINT, object_ids, tint_pixels
 
 
 def test_ids_take_the_highest_positive_vote_and_grow_one_voxel_into_empty_space():
@@ -20,3 +21,13 @@ def test_ids_take_the_highest_positive_vote_and_grow_one_voxel_into_empty_space(
 def test_no_objects_give_an_empty_id_grid():
     assert object_ids(None, (2, 3, 4)).shape == (2, 3, 4)
     assert not object_ids(np.zeros((0, 2, 3, 4)), (2, 3, 4)).any()
+
+
+def test_the_cpu_overlay_mixes_the_one_tint_where_an_object_is():
+    rgb = np.full((1, 2, 3), 0.2, np.float32)                                    # [H, W, 3]
+    ids = np.array([[0, 1]])
+    colors = np.array([[0, 0, 0], [1.0, 0.0, 0.0]], np.float32)
+    out = tint_pixels(rgb, ids, colors)
+    assert np.allclose(out[0, 0], 0.2)                                           # no object: untouched
+    # 0.45 * 0.2 + 0.55 * (1, 0, 0) with OVERLAY_TINT = 0.55
+    assert OVERLAY_TINT == 0.55 and np.allclose(out[0, 1], [0.09 + 0.55, 0.09, 0.09])

@@ -1,6 +1,6 @@
 """Cross-view self-prompting on tiny hand-checked images."""
 
-import torch
+import numpy as np
 
 from systems.inverse.ops import binarise_rendered
 from systems.self_prompt.ops import (
@@ -21,9 +21,9 @@ def _two_blobs(far_value):
     sqrt(2) * 7 / 9 and (7, 7) is at sqrt(2) * 6 / 9, so its normalised distance is 6 / 7 and its
     decayed score is far_value - 6/7 * M(p0) = far_value - 0.857.
     """
-    M = torch.zeros(9, 9)
+    M = np.zeros((9, 9), np.float32)
     M[1, 1], M[1, 2], M[7, 7] = 1.0, 0.9, far_value
-    return M, torch.ones(9, 9)
+    return M, np.ones((9, 9), np.float32)
 
 
 def test_second_prompt_is_taken_when_its_decayed_score_stays_positive():
@@ -38,36 +38,34 @@ def test_prompting_stops_when_the_decayed_score_is_not_positive():
 
 
 def test_no_prompt_for_a_mask_without_positive_pixels_and_num_prompts_caps():
-    assert select_self_prompts(-torch.ones(5, 5), torch.ones(5, 5)).shape == (0, 2)
+    assert select_self_prompts(-np.ones((5, 5), np.float32), np.ones((5, 5), np.float32), 3).shape == (0, 2)
     M, depth = _two_blobs(0.95)
     assert select_self_prompts(M, depth, 1).tolist() == [[1, 1]]
 
 
 def test_depth_makes_a_pixel_at_the_chosen_depth_more_attractive():
-    M = torch.zeros(1, 20)
+    M = np.zeros((1, 20), np.float32)
     M[0, 0], M[0, 10], M[0, 19] = 1.0, 0.9, 0.9
-    depth = torch.ones(1, 20)
+    depth = np.ones((1, 20), np.float32)
     # decay of (10, 0): 1.0 (farthest, by depth); of (19, 0): 0.95 / 1.118 = 0.85
     depth[0, 10] = 5.0
     assert select_self_prompts(M, depth, 2).tolist() == [[0, 0], [19, 0]]
 
 
 def test_separable_distance_equals_the_min_max_normalised_feature_distance():
-    torch.manual_seed(0)
-    depth = torch.rand(7, 9) * 3
+    depth = np.random.default_rng(0).random((7, 9), np.float32) * 3
     H, W = depth.shape
-    rows = (torch.arange(H) / H)[:, None].expand(H, W)
-    cols = (torch.arange(W) / W)[None, :].expand(H, W)
-    G = torch.stack([rows, cols, normalised_depth(depth)], -1)       # G(p) of the module docstring
-    d = (G - G[2, 5]).norm(dim=-1)
+    rows, cols = np.meshgrid(np.arange(H) / H, np.arange(W) / W, indexing="ij")
+    G = np.stack([rows, cols, normalised_depth(depth)], -1)          # G(p) of the module docstring
+    d = np.linalg.norm(G - G[2, 5], axis=-1)
     expected = (d - d.min()) / (d.max() - d.min())
-    assert torch.allclose(normalised_distance(normalised_depth(depth), 5, 2), expected, atol=1e-6)
+    assert np.allclose(normalised_distance(normalised_depth(depth), 5, 2), expected, atol=1e-6)
 
 
 def test_prompt_box_pads_the_binarised_mask_and_stays_in_the_image():
-    M = torch.full((10, 20), -1.0)
+    M = np.full((10, 20), -1.0, np.float32)
     M[2:6, 4:12] = 2.0                       # the mean is < 0, so M > 0 is the binarised mask:
     M[8, 18] = 0.01                          # rows 2..5 and 8, columns 4..11 and 18
     box = prompt_box(binarise_rendered(M), pad=0.25)   # rows [2, 9) x columns [4, 19): h 7, w 15, padded
     assert box.tolist() == [4 - 3.75, 2 - 1.75, 20.0, 10.0]
-    assert prompt_box(binarise_rendered(-torch.ones(4, 4))) is None
+    assert prompt_box(binarise_rendered(-np.ones((4, 4), np.float32))) is None

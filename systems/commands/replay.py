@@ -16,6 +16,8 @@ OUT_MARKER = "mask_grid.npz"   # every replay output folder holds it
 
 
 def add_arguments(parser) -> None:
+    from systems.sam.families import FAMILIES
+
     parser.add_argument("file", help="the recording (.jsonl) written by `view --record FILE`")
     parser.add_argument("--scene", default=None, help="scene to replay on (default: the one recorded)")
     parser.add_argument("--downscale", type=int, default=None, help="downscale the scene's images")
@@ -26,7 +28,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--video", default=None, help="also render the recorded camera path to PATH.mp4 / .gif")
     parser.add_argument("--video-size", type=int, default=256, help="longest side of a video frame in pixels")
     parser.add_argument("--fps", type=int, default=10, help="video frames per second")
-    parser.add_argument("--segmenter", default=None, choices=("sam", "fallback", "gt"),
+    parser.add_argument("--segmenter", default=None, choices=tuple(FAMILIES),
                         help="2D segmenter (default: the one recorded)")
     parser.add_argument("--gt-masks", default=None, help="gt segmenter mask folder (default: the one recorded)")
     parser.add_argument("--sam-checkpoint", default=None, help="SAM weights (default: the file recorded)")
@@ -99,16 +101,18 @@ def run(args) -> int:
 
 
 def _segmenter(args, header: dict, device: str):
-    """The segmenter the session was recorded with, unless the options name another."""
+    """The segmenter the session was recorded with (its family rebuilds it from the recorded
+    source), unless the options name another; "auto" for a family this version does not know."""
     from systems.sam.factory import make_segmenter
+    from systems.sam.families import AUTO, FAMILIES, SegmenterOptions
 
     recorded = header["segmenter"]
     kind = args.segmenter or recorded.get("name")
     source = recorded.get("source") if kind == recorded.get("name") else None
-    if kind == "gt":
-        return make_segmenter("gt", gt_masks=args.gt_masks or source, device=device)
-    return make_segmenter(kind if kind in ("sam", "fallback") else "auto",
-                          checkpoint=args.sam_checkpoint or source, device=device)
+    if kind not in FAMILIES:
+        return make_segmenter(AUTO, checkpoint=args.sam_checkpoint or source, device=device)
+    options = SegmenterOptions(checkpoint=args.sam_checkpoint, gt_masks=args.gt_masks, device=device)
+    return FAMILIES[kind].rebuild(source, options)
 
 
 def _views(scene, chosen: str) -> list[int]:

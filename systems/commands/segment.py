@@ -17,8 +17,12 @@ import time
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the options (no heavy imports: `--help` stays fast)."""
-    from systems.sam.factory import add_sam_model_argument
+    """Declare the options (no heavy imports: `--help` stays fast). Segmentation defaults come
+    from SegmentationSettings, their only home."""
+    from components.resources import SegmentationSettings
+    from systems.sam.factory import add_sam_model_argument, add_segmenter_argument
+
+    defaults = SegmentationSettings()
 
     parser.add_argument("scene", nargs="?", default="builtin", help="'builtin' or a scene folder")
     parser.add_argument("--downscale", type=int, default=None, help="image downscale factor of the scene")
@@ -36,12 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="propagate over N evenly spaced training views, or over these views (comma-separated)")
     parser.add_argument("--stop-after", type=int, default=10, metavar="K",
                         help="stop an object's propagation after K views rejected in a row (0: never)")
-    parser.add_argument("--segmenter", choices=("auto", "sam", "fallback", "gt"), default="auto")
+    add_segmenter_argument(parser)
     parser.add_argument("--gt-masks", default=None, help="folder of <view name>.png masks (gt segmenter)")
     parser.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint file")
     add_sam_model_argument(parser)
-    parser.add_argument("--num-prompts", type=int, default=3, help="self-prompts per view")
-    parser.add_argument("--iou-gate", type=float, default=0.5, help="reject views whose IoU is below")
+    parser.add_argument("--num-prompts", type=int, default=defaults.num_prompts,
+                        help="self-prompts per view (default %(default)s)")
+    parser.add_argument("--iou-gate", type=float, default=defaults.iou_gate,
+                        help="reject views whose IoU is below (default %(default)s)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--name", default=None, help="object name (default 'object 1')")
 

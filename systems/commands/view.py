@@ -11,7 +11,7 @@ DEMO_OUT = Path("outputs/view_demo")
 
 
 def add_arguments(parser) -> None:
-    from systems.sam.factory import add_sam_model_argument
+    from systems.sam.factory import add_sam_model_argument, add_segmenter_argument
 
     parser.add_argument("scene", nargs="?", default="builtin", help="'builtin' or a scene folder")
     parser.add_argument("--field", help="a trained field checkpoint (default: train once and cache)")
@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--screenshot", help="write a PNG of the first full-resolution frame, then quit")
     parser.add_argument("--frames", type=int, help="quit after N frames")
     parser.add_argument("--script", help="JSON input script (see systems/viewer/script.py)")
-    parser.add_argument("--segmenter", default="auto", help="auto | sam | fallback | gt (default auto)")
+    add_segmenter_argument(parser)
     parser.add_argument("--gt-masks", help="folder of <view name>.png masks for --segmenter gt "
                         "(default on the built-in scene: its ground-truth object ids)")
     parser.add_argument("--sam-checkpoint", help="SAM checkpoint file")

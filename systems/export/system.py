@@ -41,7 +41,7 @@ def grid_snapshot(app) -> MaskGridFile:
     """The App's MaskGrid (a copy of its votes) with its objects' names and colours, channel order."""
     grid, data = app.resource(MaskGrid), app.resource(SceneData)
     objects = objects_by_channel(app)
-    return MaskGridFile(votes=grid.votes.detach().cpu().numpy().astype(np.float32).copy(),
+    return MaskGridFile(votes=grid.votes.astype(np.float32, copy=True),
                         names=tuple(o.name for o in objects),
                         colors=np.array([o.color for o in objects], np.uint8).reshape(-1, 3),
                         bbox=np.asarray(grid.bbox, np.float32), space=grid.space,

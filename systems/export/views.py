@@ -87,7 +87,7 @@ def object_masks(field: VoxelField, votes: torch.Tensor, camera: Camera) -> np.n
     settings = SegmentationSettings()
     weights, _ = frozen_view_weights(field, camera, weight_cutoff=settings.weight_cutoff,
                                      min_entry=settings.min_entry)
-    return coverage_mask(weights, votes.to(torch.float32).cpu()).numpy()
+    return coverage_mask(weights, votes.to(torch.float32).cpu().numpy())
 
 
 def edited_field(field: VoxelField, removed: np.ndarray) -> VoxelField:

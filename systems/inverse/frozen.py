@@ -1,9 +1,13 @@
-"""A view's weights from the frozen field: one render with kept samples, coalesced into its matrix."""
+"""The voxel field as a frozen scene: a view's weights are one render with kept samples, coalesced
+into its matrix over the grid's voxels."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from engine.field.render import RenderedView, render_view
 from systems.inverse.ops import ViewWeights, build_view_weights, view_weights_from_rows
+from systems.inverse.representation import MaskLayout, ViewSamples
 
 MARCHERS = ("auto", "compiled", "torch", "reference")
 
@@ -31,7 +35,7 @@ def frozen_view_weights(field, camera, *, weight_cutoff: float, min_entry: float
     rendered = render_view(field, camera.K, camera.T_world_camera, H, W, keep_weights=not compiled,
                            footprint=compiled, weight_cutoff=weight_cutoff, min_entry=min_entry,
                            skip_blocks=marcher != "reference", color_cutoff=color_cutoff, compiled=compiled)
-    backdrop = None if field.background_from_exit else (1.0 - rendered.opacity).clamp(min=0.0).reshape(-1)
+    backdrop = None if field.background_from_exit else (1.0 - rendered.opacity).clamp(min=0.0).reshape(-1).cpu().numpy()
     if compiled:
         fp = rendered.footprint
         weights = view_weights_from_rows(fp.indptr, fp.voxels, fp.values, H, W, field.resolution, backdrop=backdrop)
@@ -40,3 +44,28 @@ def frozen_view_weights(field, camera, *, weight_cutoff: float, min_entry: float
         weights = build_view_weights(s.ray_ids.cpu(), s.coords.cpu(), s.weights.cpu(), H, W,
                                      field.resolution, backdrop=backdrop, min_entry=min_entry)
     return weights, rendered
+
+
+class VoxelScene:
+    """A frozen VoxelField (engine/field/grid.py) as a FrozenScene (systems/inverse/representation.py):
+    its primitives are the voxels of its density grid, flat ids (z * Y + y) * X + x."""
+
+    kind = "voxels"
+
+    def __init__(self, field) -> None:
+        self.field = field
+        self.layout = MaskLayout(tuple(int(n) for n in field.resolution),
+                                 field.bbox.detach().cpu().numpy().astype(np.float32), field.space)
+
+    @property
+    def device(self) -> str:
+        return self.field.density.device.type
+
+    def describe(self) -> str:
+        return f"{'x'.join(map(str, self.layout.shape))} voxels"
+
+    def view_samples(self, camera, *, weight_cutoff: float, min_entry: float, color: bool = True) -> ViewSamples:
+        weights, rendered = frozen_view_weights(self.field, camera, weight_cutoff=weight_cutoff,
+                                                min_entry=min_entry, color=color)
+        rgb = rendered.rgb.float().cpu().numpy() if color else None                    # [H, W, 3]
+        return ViewSamples(weights, rendered.depth.float().cpu().numpy(), rgb)

@@ -1,23 +1,30 @@
-"""Mask inverse rendering (SA3D): a view's sparse pixel->voxel matrix, rendered masks, votes, averaging.
+"""Mask inverse rendering (SA3D): a view's sparse pixel->primitive matrix, rendered masks, votes, averaging.
 
-The frozen field gives, for every kept ray sample i of a view, its compositing weight w_i and its
-normalised grid coordinate x_i. The rendered mask of a voxel mask grid V is
+The mask state V holds one value per primitive of the frozen scene (systems/inverse/representation.py;
+the voxels of the field's grid today). For the voxel field, every kept ray sample i of a view has
+a compositing weight w_i and a normalised grid coordinate x_i, and the rendered mask of V is
 
     M(r) = sum_i w_i * V(x_i)        (V trilinear, grid_sample align_corners=True, border padding)
 
 which is linear in V: M = A @ V with A a sparse [H*W, Z*Y*X] matrix that never changes for a view.
 `build_view_weights` coalesces the eight trilinear corner contributions of every sample into A
-once; afterwards a view costs two sparse products. Since the projection loss
+once (`view_weights_from_rows` takes rows already coalesced, from any representation); afterwards
+a view costs two sparse products, whatever the primitives are. Since the projection loss
 
     L = - sum_r S(r) M(r) + lambda * sum_r (1 - S(r)) M(r)        (S: the binary SAM mask)
 
 is linear in V too, a view's vote -dL/dV = A^T (S - lambda (1 - S)) has a closed form, and the
 view-averaged update of the reference (V *= count; V += vote; count += changed; V /= count) only
-touches the voxels the view sees. `naive_vote` / `naive_render` are the autograd reference paths.
+touches the primitives the view sees. `naive_vote` / `naive_render` are the autograd reference paths.
+
+Array types: the lifting runs on the CPU in numpy and scipy (votes, masks, renders, the matrix);
+only the voxel field's sample coalescing (`build_view_weights`, from the torch renderer) and the
+autograd reference paths take torch tensors.
 """
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -27,9 +34,6 @@ import torch
 import torch.nn.functional as F
 from scipy import sparse
 
-LAMBDA_PROMPTED = 5.0   # lambda of the negative term on the user-prompted view (reference default)
-LAMBDA_SELF = 1.0       # lambda on self-prompted views (reference default)
-IOU_GATE = 0.5          # views whose SAM mask and rendered mask overlap less are rejected
 MASK_COVERAGE = 0.5     # a view's 2D mask: pixels whose weight lies on the 3D mask by more than this share
 ROW_BLOCKS = 2          # the matrix products run on this many row blocks, the update on this many
                         # voxel ranges, in threads (scipy's and numpy's loops release the GIL). Fixed,
@@ -39,20 +43,20 @@ ROW_BLOCKS = 2          # the matrix products run on this many row blocks, the u
 
 @dataclass(frozen=True, eq=False)
 class ViewWeights:
-    """The sparse pixel->voxel matrix of one view, restricted to the voxels the view touches.
+    """The sparse pixel->primitive matrix of one view, restricted to the primitives the view touches.
 
-    `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(voxels)):
-    A[r, u] = sum over the samples of ray r of w_i * the trilinear weight of voxel `voxels[u]` at
-    x_i; `col_sums` = A^T 1; `pixel_weight` = A 1 + the weight that reaches a constant backdrop (the
-    pixel's modelled weight: what a 2D mask asks the majority of). No transposed copy is kept: A^T S
-    runs on the CSC views A_b.T of `blocks` (row blocks of A sharing its arrays), as fast as a
-    prebuilt CSR transpose. (scipy's CSR products run ~3x faster than torch's on the CPU; the
-    public functions take and return torch tensors.)
+    `A` is a scipy CSR matrix [H*W, U] float32 with int32 indices (U = len(primitives)):
+    A[r, u] = the weight of pixel r on primitive `primitives[u]` (for voxels: the sum over the
+    samples of ray r of w_i * the trilinear weight of that voxel at x_i); `col_sums` = A^T 1;
+    `pixel_weight` = A 1 + the weight that reaches a constant backdrop (the pixel's modelled weight:
+    what a 2D mask asks the majority of). No transposed copy is kept: A^T S runs on the CSC views
+    A_b.T of `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose.
+    (scipy's CSR products run ~3x faster than torch's on the CPU.)
     """
     H: int
     W: int
-    grid_shape: tuple[int, int, int]  # Z, Y, X of the mask grid
-    voxels: torch.Tensor              # [U] int64 flat voxel ids (z * Y + y) * X + x, ascending
+    mask_shape: tuple[int, ...]       # an object's mask state (MaskLayout.shape): Z, Y, X for voxels
+    primitives: np.ndarray            # [U] int64 flat ids into mask_shape (voxels: (z * Y + y) * X + x), ascending
     A: sparse.csr_matrix              # [H*W, U] float32
     col_sums: np.ndarray              # [U] float32
     pixel_weight: np.ndarray          # [H*W] float32
@@ -63,9 +67,9 @@ class ViewWeights:
         return int(self.A.nnz)
 
     def nbytes(self) -> int:
-        """Memory held by the matrix, the voxel list, the column sums and the pixel weights."""
+        """Memory held by the matrix, the primitive list, the column sums and the pixel weights."""
         mats = self.A.data.nbytes + self.A.indices.nbytes + self.A.indptr.nbytes
-        return int(mats + self.voxels.numel() * 8 + self.col_sums.nbytes + self.pixel_weight.nbytes)
+        return int(mats + self.primitives.nbytes + self.col_sums.nbytes + self.pixel_weight.nbytes)
 
 
 def trilinear_corners(coords: torch.Tensor, grid_shape: tuple[int, int, int]
@@ -93,7 +97,7 @@ def trilinear_corners(coords: torch.Tensor, grid_shape: tuple[int, int, int]
 
 def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor,
                        H: int, W: int, grid_shape: tuple[int, int, int], *,
-                       backdrop: torch.Tensor | None = None, min_entry: float = 0.0,
+                       backdrop: np.ndarray | None = None, min_entry: float = 0.0,
                        chunk_rays: int = 16384) -> ViewWeights:
     """Coalesce a view's kept samples into its sparse matrix (once per view and field).
 
@@ -127,33 +131,32 @@ def build_view_weights(ray_ids: torch.Tensor, coords: torch.Tensor, weights: tor
         blocks.append(block)
     A = sparse.vstack(blocks, format="csr").astype(np.float32)
     A.sort_indices()
-    return _view_weights(A, voxels, H, W, grid_shape, backdrop)
+    return _view_weights(A, voxels.numpy(), H, W, grid_shape, backdrop)
 
 
-def view_weights_from_rows(indptr: np.ndarray, voxel_ids: np.ndarray, values: np.ndarray, H: int, W: int,
-                           grid_shape: tuple[int, int, int], *, backdrop: torch.Tensor | None = None) -> ViewWeights:
-    """A view's matrix from its rows already coalesced (engine/field/frozen_march.py's footprint):
-    indptr [H*W + 1], flat voxel ids [E] ascending within each row, values [E]; backdrop as in
-    build_view_weights. The columns are the voxels that occur, renumbered in ascending order (so
-    rows stay sorted)."""
-    Z, Y, X = grid_shape
-    seen = np.zeros(Z * Y * X, dtype=bool)
-    seen[voxel_ids] = True
-    voxels = np.flatnonzero(seen)                                                   # [U]
-    local = np.cumsum(seen, dtype=np.int32) - 1                                     # [Z*Y*X] column of each voxel
-    A = sparse.csr_matrix((values.astype(np.float32, copy=False), local[voxel_ids], indptr.astype(np.int32)),
-                          shape=(H * W, voxels.size))
+def view_weights_from_rows(indptr: np.ndarray, primitive_ids: np.ndarray, values: np.ndarray, H: int, W: int,
+                           mask_shape: tuple[int, ...], *, backdrop: np.ndarray | None = None) -> ViewWeights:
+    """A view's matrix from its rows already coalesced (engine/field/frozen_march.py's footprint, or
+    any representation's): indptr [H*W + 1], flat primitive ids [E] into mask_shape, ascending within
+    each row, values [E]; backdrop as in build_view_weights. The columns are the primitives that
+    occur, renumbered in ascending order (so rows stay sorted)."""
+    seen = np.zeros(math.prod(mask_shape), dtype=bool)
+    seen[primitive_ids] = True
+    primitives = np.flatnonzero(seen)                                               # [U]
+    local = np.cumsum(seen, dtype=np.int32) - 1                                     # [N] column of each primitive
+    A = sparse.csr_matrix((values.astype(np.float32, copy=False), local[primitive_ids], indptr.astype(np.int32)),
+                          shape=(H * W, primitives.size))
     A.has_sorted_indices = True
-    return _view_weights(A, torch.from_numpy(voxels.astype(np.int64)), H, W, grid_shape, backdrop)
+    return _view_weights(A, primitives.astype(np.int64), H, W, mask_shape, backdrop)
 
 
-def _view_weights(A: sparse.csr_matrix, voxels: torch.Tensor, H: int, W: int, grid_shape, backdrop) -> ViewWeights:
-    """ViewWeights of CSR A [H*W, U] over `voxels`: column sums, pixel weights (+ backdrop), row blocks."""
+def _view_weights(A: sparse.csr_matrix, primitives: np.ndarray, H: int, W: int, mask_shape, backdrop) -> ViewWeights:
+    """ViewWeights of CSR A [H*W, U] over `primitives`: column sums, pixel weights (+ backdrop), row blocks."""
     col_sums = np.asarray(A.sum(axis=0), dtype=np.float32).reshape(-1)              # [U]
     pixel_weight = np.asarray(A.sum(axis=1), dtype=np.float32).reshape(-1)          # [H*W]
     if backdrop is not None:
-        pixel_weight += backdrop.detach().float().cpu().numpy().reshape(-1)
-    return ViewWeights(H, W, tuple(grid_shape), voxels, A, col_sums, pixel_weight, row_blocks(A, ROW_BLOCKS))
+        pixel_weight += np.asarray(backdrop, dtype=np.float32).reshape(-1)
+    return ViewWeights(H, W, tuple(mask_shape), primitives, A, col_sums, pixel_weight, row_blocks(A, ROW_BLOCKS))
 
 
 def row_blocks(A: sparse.csr_matrix, n: int) -> tuple:
@@ -191,26 +194,27 @@ def blocked_rmatvec(view: ViewWeights, s: np.ndarray) -> np.ndarray:
     return total
 
 
-def render_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
-    """Soft masks M = A @ V of every channel: votes [K, Z*Y*X] (or [K, Z, Y, X]) -> [K, H, W] float32."""
-    flat = votes.reshape(votes.shape[0], -1).float().numpy()                         # [K, Z*Y*X] view
-    local = np.take(flat, view.voxels.numpy(), axis=1)                              # [K, U]
+def render_mask(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
+    """Soft masks M = A @ V of every channel: votes [K, N] (or [K, *mask_shape]) -> [K, H, W] float32."""
+    flat = np.asarray(votes, dtype=np.float32).reshape(votes.shape[0], -1)         # [K, N] view
+    local = np.take(flat, view.primitives, axis=1)                                  # [K, U]
     if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
         rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
     else:
         rendered = np.ascontiguousarray(blocked_matvec(view, np.ascontiguousarray(local.T)).T)  # [K, H*W]
-    return torch.from_numpy(rendered).reshape(-1, view.H, view.W)
+    return rendered.reshape(-1, view.H, view.W)
 
 
-def render_coverage(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
+def render_coverage(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
     """The share of each pixel's modelled weight that the final 3D masks V > 0 cover:
-    A @ [V > 0] / pixel_weight -> [K, H, W] in [0, 1] (0 where the pixel has no weight)."""
-    covered = render_mask(view, (votes.reshape(votes.shape[0], -1) > 0).float())     # [K, H, W]
-    total = torch.from_numpy(view.pixel_weight).reshape(1, view.H, view.W)
-    return torch.where(total > 0, covered / total.clamp(min=1e-12), 0.0)
+    A @ [V > 0] / pixel_weight -> [K, H, W] float32 in [0, 1] (0 where the pixel has no weight)."""
+    inside = (np.asarray(votes).reshape(votes.shape[0], -1) > 0).astype(np.float32)  # [K, N]
+    covered = render_mask(view, inside)                                             # [K, H, W]
+    total = view.pixel_weight.reshape(1, view.H, view.W)
+    return np.where(total > 0, covered / np.maximum(total, np.float32(1e-12)), np.float32(0.0))
 
 
-def coverage_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
+def coverage_mask(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
     """bool [K, H, W]: pixels whose modelled weight the final 3D masks (V > 0) cover by more than
     half (render_coverage > MASK_COVERAGE): the 2D masks of a segmentation (every view, exports,
     replays).
@@ -226,53 +230,55 @@ def coverage_mask(view: ViewWeights, votes: torch.Tensor) -> torch.Tensor:
     return render_coverage(view, votes) > MASK_COVERAGE
 
 
-def instance_ids(view: ViewWeights, votes: torch.Tensor) -> np.ndarray:
+def instance_ids(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
     """uint8 [H, W] instance ids of channels votes [K, ...]: 1 + the channel covering the largest share
     of the pixel where that share is over MASK_COVERAGE (at most one can be), else 0."""
     if votes.shape[0] == 0:
         return np.zeros((view.H, view.W), np.uint8)
-    best, index = render_coverage(view, votes).max(dim=0)                          # [H, W], [H, W]
-    return torch.where(best > MASK_COVERAGE, index + 1, 0).to(torch.uint8).numpy()
+    coverage = render_coverage(view, votes)                                         # [K, H, W]
+    index = coverage.argmax(axis=0)                                                 # [H, W]
+    best = np.take_along_axis(coverage, index[None], axis=0)[0]                     # [H, W]
+    return np.where(best > MASK_COVERAGE, index + 1, 0).astype(np.uint8)
 
 
 def projection_loss(rendered: torch.Tensor, sam_mask: torch.Tensor, lam: float) -> torch.Tensor:
-    """L = -sum S M + lambda sum (1 - S) M for rendered [H, W] and binary sam_mask [H, W]."""
+    """L = -sum S M + lambda sum (1 - S) M for rendered [H, W] and binary sam_mask [H, W] (the
+    autograd reference's loss: torch)."""
     s = sam_mask.float()
     return -(s * rendered).sum() + lam * ((1.0 - s) * rendered).sum()
 
 
-def view_votes(view: ViewWeights, sam_mask: torch.Tensor, channel: int, channels: int, lam: float,
-               *, exclusive: bool = True) -> torch.Tensor:
-    """-dL/dV on the voxels the view touches, for every channel: [K, U] float32.
+def view_votes(view: ViewWeights, sam_mask: np.ndarray, channel: int, channels: int, lam: float,
+               *, exclusive: bool = True) -> np.ndarray:
+    """-dL/dV on the primitives the view touches, for every channel: [K, U] float32.
 
     Channel `channel` gets A^T (S - lambda (1 - S)) = (1 + lambda) A^T S - lambda A^T 1. With
     `exclusive`, every other channel j gets -A^T S: the reference's multi-object term
     sum_r S_k(r) M_j(r), which pushes the other objects down where this object's SAM mask is.
     """
-    s = np.asarray(torch.as_tensor(sam_mask).cpu().numpy(), dtype=np.float32).reshape(-1)   # [H*W]
+    s = np.asarray(sam_mask, dtype=np.float32).reshape(-1)                          # [H*W]
     inside = blocked_rmatvec(view, s)         # [U] A^T S; A_b.T are CSC views of A (no copies)
     own = inside * np.float32(1.0 + lam)
     own -= np.float32(lam) * view.col_sums
     votes = np.empty((channels, inside.size), dtype=np.float32)                    # [K, U]
     votes[:] = -inside if exclusive and channels > 1 else 0.0
     votes[channel] = own
-    return torch.from_numpy(votes)
+    return votes
 
 
-def accumulate_votes(votes: torch.Tensor, counts: torch.Tensor, view: ViewWeights,
-                     vote: torch.Tensor) -> int:
-    """The reference's view-averaged step, in place, on the voxels this view touched.
+def accumulate_votes(votes: np.ndarray, counts: np.ndarray, view: ViewWeights, vote: np.ndarray) -> int:
+    """The reference's view-averaged step, in place, on the primitives this view touched.
 
-    votes, counts [K, Z*Y*X] (or [K, Z, Y, X]) float32 contiguous; vote [K, U]. For every voxel whose
-    vote is non-zero ("changed"): V = (V * count + vote) / (count + 1); count += 1. Returns how many
-    (channel, voxel) entries changed. The voxels are split into ROW_BLOCKS ranges updated in
-    threads (each voxel by one thread: the result does not depend on the split).
+    votes, counts [K, N] (or [K, *mask_shape]) float32 C-contiguous; vote [K, U]. For every
+    primitive whose vote is non-zero ("changed"): V = (V * count + vote) / (count + 1); count += 1.
+    Returns how many (channel, primitive) entries changed. The primitives are split into
+    ROW_BLOCKS ranges updated in threads (each by one thread: the result does not depend on the split).
     """
-    if not (votes.is_contiguous() and counts.is_contiguous()):
+    if not (votes.flags.c_contiguous and counts.flags.c_contiguous):
         raise ValueError("accumulate_votes updates in place: votes and counts must be contiguous")
-    flat_v = votes.numpy().reshape(votes.shape[0], -1)                              # views, no copies
-    flat_c = counts.numpy().reshape(counts.shape[0], -1)
-    ids, vote = view.voxels.numpy(), vote.numpy()                                   # [U], [K, U]
+    flat_v = votes.reshape(votes.shape[0], -1)                                      # views, no copies
+    flat_c = counts.reshape(counts.shape[0], -1)
+    ids = view.primitives                                                           # [U]
     bounds = np.linspace(0, ids.size, ROW_BLOCKS + 1).astype(np.int64)
     jobs = [(k, a, b) for k in range(vote.shape[0]) for a, b in zip(bounds[:-1], bounds[1:])]
     return sum(_pool().map(lambda j: _average_into(flat_v[j[0]], flat_c[j[0]], ids[j[1]:j[2]],
@@ -280,7 +286,7 @@ def accumulate_votes(votes: torch.Tensor, counts: torch.Tensor, view: ViewWeight
 
 
 def _average_into(row_v: np.ndarray, row_c: np.ndarray, ids: np.ndarray, vote: np.ndarray) -> int:
-    """One channel's averaged step on voxels `ids` of its rows row_v, row_c [Z*Y*X] (in place)."""
+    """One channel's averaged step on primitives `ids` of its rows row_v, row_c [N] (in place)."""
     hit = vote != 0                                                                 # [n]
     c, v = row_c.take(ids), row_v.take(ids)                                         # [n] gathers
     total = v * c
@@ -292,17 +298,14 @@ def _average_into(row_v: np.ndarray, row_c: np.ndarray, ids: np.ndarray, vote: n
     return int(np.count_nonzero(hit))
 
 
-def binarise_rendered(rendered: torch.Tensor) -> torch.Tensor:
-    """The reference's binary rendered mask: M > 0 and M > mean(M). [H, W] -> bool [H, W].
-
-    One comparison, M > max(mean(M), 0), in numpy (torch's per-operation overhead on the CPU
-    exceeds the arithmetic of an image this size).
-    """
+def binarise_rendered(rendered: np.ndarray) -> np.ndarray:
+    """The reference's binary rendered mask: M > 0 and M > mean(M). [H, W] -> bool [H, W], as one
+    comparison M > max(mean(M), 0)."""
     M = np.asarray(rendered, dtype=np.float32)
-    return torch.from_numpy(M > max(float(M.mean()), 0.0))
+    return M > max(float(M.mean()), 0.0)
 
 
-def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two boolean masks of one shape; 0 when both are empty."""
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     inter = np.count_nonzero(a & b)
@@ -310,7 +313,7 @@ def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return inter / union if union else 0.0
 
 
-def gate_iou(rendered: torch.Tensor, sam_mask: torch.Tensor) -> float:
+def gate_iou(rendered: np.ndarray, sam_mask: np.ndarray) -> float:
     """IoU between a SAM mask [H, W] and the binarised rendered mask [H, W] (the view gate)."""
     return mask_iou(binarise_rendered(rendered), sam_mask)
 

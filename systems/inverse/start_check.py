@@ -29,7 +29,7 @@ def view_agreement(view: ViewWeights, start: torch.Tensor, start_counts: torch.T
     """
     grids = torch.stack([start.reshape(-1), propagated.reshape(-1),
                          torch.where(start_counts.reshape(-1) > 0, 1.0, -1.0)])               # [3, N]
-    share = render_coverage(view, grids).numpy() > MASK_COVERAGE                             # [3, H, W]
+    share = render_coverage(view, grids) > MASK_COVERAGE                             # [3, H, W]
     before, after, known = share
     both = before | after
     if not both.any() or (both & known).sum() < CONFIDENT_SHARE * both.sum():

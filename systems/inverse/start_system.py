@@ -3,6 +3,8 @@ start is confident about, keep the better-supported voxels, tell the user (syste
 
 from __future__ import annotations
 
+import torch
+
 from components.messages import MaskUpdated
 from components.resources import MaskGrid, SceneData, ViewCache
 from components.segmentation import Propagation, SegObject, StartCheck
@@ -17,7 +19,7 @@ def check_against_start(app, obj: SegObject, propagation: Propagation, views) ->
         return None
     grid, cache = app.resource(MaskGrid), app.resource(ViewCache)
     names = app.resource(SceneData).scene.view_names
-    current = grid.votes[obj.channel].clone()
+    current = torch.from_numpy(grid.votes[obj.channel].copy())               # MaskGrid is numpy; the check, torch
     scored = [(v, view_agreement(cache.entries[v].weights, propagation.start, propagation.start_counts, current))
               for v in views if v in cache.entries]
     scored = [(v, iou) for v, iou in scored if iou is not None]

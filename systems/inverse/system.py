@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import esper
-import torch
 
 from components.messages import MaskUpdated, PropagationFinished, PropagationProgressed
 from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle
@@ -18,8 +17,9 @@ def lift(app, obj: SegObject, weights, mask, lam: float) -> None:
     send MaskUpdated for every channel that changed."""
     grid, settings = app.resource(MaskGrid), app.resource(SegmentationSettings)
     channels = int(grid.votes.shape[0])
-    vote = view_votes(weights, torch.as_tensor(mask), obj.channel, channels, lam, exclusive=settings.exclusive)
+    vote = view_votes(weights, mask, obj.channel, channels, lam, exclusive=settings.exclusive)
     accumulate_votes(grid.votes, grid.counts, weights, vote)
+    app.mark_changed(MaskGrid)
     for _, other in esper.get_component(SegObject):
         if other.id == obj.id or (settings.exclusive and channels > 1):
             app.send(MaskUpdated(other.id, other.channel))
@@ -35,8 +35,8 @@ def lift_prompted_views(app) -> None:
         for component in (Propagation, PendingView):
             if esper.has_component(entity, component):
                 esper.remove_component(entity, component)
-        grid.votes[obj.channel].zero_()
-        grid.counts[obj.channel].zero_()
+        grid.votes[obj.channel] = 0.0
+        grid.counts[obj.channel] = 0.0
         entry = view_entry(app, prompts.camera, prompts.view)
         lift(app, obj, entry.weights, candidates.masks[candidates.picked], settings.lambda_first)
 
@@ -68,7 +68,7 @@ def lift_pending_views(app) -> None:
         if pending.sam_mask is None:
             propagation.rejected.append((pending.view, iou, "no self-prompt"))
         else:
-            iou = gate_iou(pending.rendered, torch.as_tensor(pending.sam_mask))
+            iou = gate_iou(pending.rendered, pending.sam_mask)
             if iou < settings.iou_gate:
                 propagation.rejected.append((pending.view, iou, "IoU below the gate"))
             else:
@@ -82,6 +82,7 @@ def lift_pending_views(app) -> None:
             prompted = esper.component_for_entity(entity, Prompts).view
             tried = [v for v, *_ in propagation.accepted + propagation.rejected]
             check = check_against_start(app, obj, propagation, ([prompted] if prompted is not None else []) + tried)
+            app.mark_changed(MaskGrid)                   # the check may give the start's voxels back
             message = finish_message(propagation, settings.iou_gate, segmenter_name)
             if check is not None and propagation.accepted:
                 message += f"; {check.message}"

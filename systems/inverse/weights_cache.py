@@ -12,12 +12,12 @@ the weights again and the file is rewritten. Deleting the folder at any time is 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy import sparse
 
 from engine.io import atomic_path
@@ -52,7 +52,7 @@ def weights_key(field_hash: str, device: str, K, T_world_camera, H: int, W: int,
 
 
 class WeightsCache:
-    """get / put of (ViewWeights, depth [H, W] float32, rgb [H, W, 3] uint8) by key in `folder`
+    """get / put of (ViewWeights, depth [H, W] float32 numpy, rgb [H, W, 3] uint8) by key in `folder`
     (rgb [0, 0, 3] for a view whose render colours were not needed)."""
 
     def __init__(self, folder: str | Path, cap: int | None = None):
@@ -62,7 +62,7 @@ class WeightsCache:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
 
-    def get(self, key: str) -> tuple[ViewWeights, torch.Tensor, np.ndarray] | None:
+    def get(self, key: str) -> tuple[ViewWeights, np.ndarray, np.ndarray] | None:
         """The stored entry, or None when missing or unreadable (a damaged file counts as missing)."""
         path = self.path(key)
         try:
@@ -79,7 +79,7 @@ class WeightsCache:
             pass
         return entry
 
-    def put(self, key: str, weights: ViewWeights, depth: torch.Tensor, rgb: np.ndarray) -> None:
+    def put(self, key: str, weights: ViewWeights, depth: np.ndarray, rgb: np.ndarray) -> None:
         """Write the entry atomically, then evict least recently used files above the cap. A
         folder that cannot be written (read-only, full disk) leaves the cache memory-only."""
         try:
@@ -107,27 +107,27 @@ class WeightsCache:
             total -= size
 
 
-def _to_arrays(weights: ViewWeights, depth: torch.Tensor, rgb: np.ndarray) -> dict:
+def _to_arrays(weights: ViewWeights, depth: np.ndarray, rgb: np.ndarray) -> dict:
     A = weights.A
-    return {"shape": np.array([weights.H, weights.W, *weights.grid_shape], np.int64),
-            "voxels": weights.voxels.numpy(), "data": A.data, "indices": A.indices, "indptr": A.indptr,
+    return {"shape": np.array([weights.H, weights.W, *weights.mask_shape], np.int64),
+            "voxels": weights.primitives, "data": A.data, "indices": A.indices, "indptr": A.indptr,
             "col_sums": weights.col_sums, "pixel_weight": weights.pixel_weight,
-            "depth": depth.float().cpu().numpy(), "rgb": np.asarray(rgb, np.uint8)}
+            "depth": np.asarray(depth, np.float32), "rgb": np.asarray(rgb, np.uint8)}
 
 
-def _from_arrays(a: dict) -> tuple[ViewWeights, torch.Tensor, np.ndarray]:
+def _from_arrays(a: dict) -> tuple[ViewWeights, np.ndarray, np.ndarray]:
     """Rebuild an entry, checking that the arrays fit together (a damaged file raises ValueError)."""
-    H, W, Z, Y, X = (int(v) for v in a["shape"])
+    H, W, *mask_shape = (int(v) for v in a["shape"])
     U = a["voxels"].shape[0]
     if (a["indptr"].shape != (H * W + 1,) or a["col_sums"].shape != (U,) or a["pixel_weight"].shape != (H * W,)
             or a["depth"].shape != (H, W) or a["rgb"].shape not in ((H, W, 3), (0, 0, 3))
             or a["data"].shape != a["indices"].shape
-            or (U and (a["voxels"].min() < 0 or a["voxels"].max() >= Z * Y * X))):
+            or (U and (a["voxels"].min() < 0 or a["voxels"].max() >= math.prod(mask_shape)))):
         raise ValueError("view-weights arrays do not fit together")
     A = sparse.csr_matrix((a["data"].astype(np.float32, copy=False), a["indices"].astype(np.int32, copy=False),
                            a["indptr"].astype(np.int32, copy=False)), shape=(H * W, U))
     A.check_format(full_check=True)              # indptr monotone, indices in range (ValueError)
-    weights = ViewWeights(H, W, (Z, Y, X), torch.from_numpy(a["voxels"].astype(np.int64, copy=False)), A,
+    weights = ViewWeights(H, W, tuple(mask_shape), a["voxels"].astype(np.int64, copy=False), A,
                           a["col_sums"].astype(np.float32, copy=False),
                           a["pixel_weight"].astype(np.float32, copy=False), row_blocks(A, ROW_BLOCKS))
-    return weights, torch.from_numpy(a["depth"].astype(np.float32, copy=False)), a["rgb"]
+    return weights, a["depth"].astype(np.float32, copy=False), a["rgb"]

@@ -17,8 +17,6 @@ from engine.media import VIDEO_SUFFIXES, write_png, write_video
 from systems.record.fileformat import RecordingError
 from systems.segmentation.objects import objects_by_channel
 
-OVERLAY_ALPHA = 0.5        # how much of an object's colour tints its pixels in the video
-
 
 def write_masks(app, folder: str | Path, views: list[int]) -> list[Path]:
     """Write masks/<view name>.png (instance ids, see the module docstring) for scene `views`,
@@ -66,17 +64,15 @@ class VideoCapture:
 
 
 def overlay_frame(app, camera: Camera) -> np.ndarray:
-    """uint8 [H, W, 3]: the field rendered in `camera`, objects tinted with their colours."""
-    from systems.inverse.frozen import frozen_view_weights
+    """uint8 [H, W, 3]: the scene rendered in `camera`, objects tinted with their colours."""
     from systems.inverse.ops import instance_ids
+    from systems.render.ops import tint_pixels
 
-    data, votes = app.resource(SceneData), app.resource(MaskGrid).votes
-    settings = app.resource(SegmentationSettings)
-    weights, view = frozen_view_weights(data.field, camera, weight_cutoff=settings.weight_cutoff,
-                                        min_entry=settings.min_entry)
-    rgb = view.rgb.cpu().numpy()                                       # [H, W, 3] float in [0, 1]
-    ids = instance_ids(weights, votes)                                 # [H, W]
+    votes, settings = app.resource(MaskGrid).votes, app.resource(SegmentationSettings)
+    samples = app.resource(SceneData).representation.view_samples(
+        camera, weight_cutoff=settings.weight_cutoff, min_entry=settings.min_entry)
+    rgb = samples.rgb                                                  # [H, W, 3] float in [0, 1]
+    ids = instance_ids(samples.weights, votes)                         # [H, W]
     colors = np.array([[0, 0, 0]] + [o.color for o in objects_by_channel(app)], np.float32) / 255.0
-    tint = ids[..., None] > 0                                          # [H, W, 1]
-    rgb = np.where(tint, (1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colors[ids], rgb)
+    rgb = tint_pixels(rgb, ids, colors)
     return (np.clip(rgb, 0, 1) * 255.0 + 0.5).astype(np.uint8)

@@ -28,6 +28,7 @@ from systems.camera.system import ViewerCamera
 from systems.record import ops
 from systems.record.determinism import current_settings
 from systems.record.fileformat import RecordingWriter, make_header, write_new
+from systems.sam.families import FAMILIES
 
 REQUESTS = (m.PromptAdded, m.BoxPrompted, m.MaskPrompted, m.CandidatePicked, m.UndoRequested,
             m.ClearRequested, m.NewObjectRequested, m.ObjectSelected, m.DeleteObjectRequested,
@@ -61,7 +62,7 @@ class Recorder:
     pending: list = field(default_factory=list)        # (frame, kind, data) tapped this frame
     last_pose: np.ndarray | None = None                # [4, 4] last recorded camera pose
     last_pose_t: float = float("-inf")
-    last_settings: SegmentationSettings | None = None
+    settings_version: int = 0                          # App.version(SegmentationSettings) recorded last
 
     def now(self, app) -> tuple[int, float]:
         """(recorded frame, recorded seconds) of this moment."""
@@ -96,10 +97,11 @@ def session_header(app, settings: RecordingSettings) -> dict:
         header["field"]["hash"] = data.field_hash
     if settings.checkpoint is None:
         header["segmenter"]["checkpoint"] = str(getattr(segmenter, "identity", None) or "none")
-    source = settings.checkpoint or getattr(segmenter, "mask_dir", None)   # gt: its mask folder
-    header["segmenter"]["source"] = None if source is None else str(source)
+    family = FAMILIES.get(getattr(segmenter, "name", None))
+    source = family.recording_source(segmenter, settings.checkpoint) if family else settings.checkpoint
+    header["segmenter"]["source"] = source
     header["objects"] = object_grids(app)
-    header["device"] = data.field.density.device.type
+    header["device"] = data.representation.device
     header["determinism"] = current_settings()
     return header
 
@@ -109,7 +111,7 @@ def start_recording(app, settings: RecordingSettings) -> Recorder:
     insert the Recorder: recorded frame 0 is the App's next frame."""
     write_new(settings.path, session_header(app, settings), overwrite=settings.overwrite)
     recorder = Recorder(settings, RecordingWriter(settings.path), app.frame, time.perf_counter(),
-                        last_settings=app.try_resource(SegmentationSettings))
+                        settings_version=app.version(SegmentationSettings))
     app.insert_resource(recorder)
     return recorder
 
@@ -133,7 +135,7 @@ def object_grids(app) -> list[dict]:
         objects = sorted((obj for _, obj in esper.get_component(SegObject)), key=lambda o: o.id)
     listed = []
     for obj in objects:
-        votes = grid.votes[obj.channel].detach().cpu().contiguous().numpy()   # [Z, Y, X] float32
+        votes = np.ascontiguousarray(grid.votes[obj.channel])                 # [Z, Y, X] float32
         listed.append({"id": obj.id, "name": obj.name, "color": list(obj.color), "channel": obj.channel,
                        "sha256": hashlib.sha256(votes.tobytes()).hexdigest(), "inside": int((votes > 0).sum()),
                        "shape": list(votes.shape)})
@@ -145,8 +147,8 @@ def tap_requests(app) -> None:
     recorder = app.resource(Recorder)
     frame, _ = recorder.now(app)
     settings = app.try_resource(SegmentationSettings)
-    if settings is not None and settings != recorder.last_settings:
-        recorder.last_settings = settings
+    if settings is not None and app.version(SegmentationSettings) != recorder.settings_version:
+        recorder.settings_version = app.version(SegmentationSettings)
         recorder.pending.append((frame, "settings", settings))
     for kind in REQUESTS:
         recorder.pending += [(frame, "message", request) for request in app.read(kind)]

@@ -86,7 +86,7 @@ def replay_recording(app, recording: Recording, *, capture: Callable | None = No
     Grids are compared bit for bit when the App's field is on the recording's device, else by
     their voxel counts (replay_is_exact)."""
     replay = plan_replay(recording, app.frame, capture=capture)
-    replay.exact = replay_is_exact(recording, app.resource(SceneData).field.density.device.type)
+    replay.exact = replay_is_exact(recording, app.resource(SceneData).representation.device)
     differences = compare_grids(list(recording.header.get("objects", ())), object_grids(app), replay.exact)
     replay.problems += [f"at the start: {d}" for d in differences]
     app.insert_resource(replay)

@@ -3,26 +3,26 @@ progressively (systems/render/progressive.py) and show the frame; take screensho
 
 from __future__ import annotations
 
-import io
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import esper
 import moderngl
 import numpy as np
-from PIL import Image
 
-from components.messages import MaskUpdated, ObjectCreated, ObjectDeleted
 from components.resources import ActiveObject, MaskGrid, SceneData
 from components.segmentation import SegObject
-from engine.io import atomic_write
+from engine.media import write_png
+from engine.platform.clock import FrameClock
 from systems.camera.system import ViewerCamera
 from systems.render.gl_raymarch import GLRayMarcher, read_rgb
 from systems.render.ops import object_ids, volume_arrays
 from systems.render.progressive import FrameWork, Phase, ProgressiveConfig, ProgressiveState
 from systems.viewer.resources import ScreenshotRequested, ScreenshotSaved, ViewerLog, ViewerSettings
 
-MASK_UPLOAD_INTERVAL_S = 0.25   # during propagation the overlay is refreshed at most this often
+MASK_UPLOAD_INTERVAL_S = 0.25   # during propagation the overlay is refreshed at most this often (frame clock)
 
 
 @dataclass
@@ -36,36 +36,55 @@ class GLPresenter:
     marcher: GLRayMarcher | None = None
     buffers: dict = field(default_factory=dict)   # "low" / "full" -> (texture, framebuffer)
     shown: str = "low"
-    field_id: int | None = None              # id() of the VoxelField uploaded
     last_view: tuple | None = None           # what the last frame showed (camera version, size)
-    last_style: tuple | None = None          # overlay / view mode / object table of the last frame
-    mask_dirty: bool = False
-    mask_uploaded_at: float = 0.0
+    style: tuple | None = None               # overlay / view mode / object table drawn
+    mask_dirty: bool = False                 # MaskGrid changed since the object ids were uploaded
+    since_upload: float = float("inf")        # frame-clock seconds since the object ids were uploaded
     ray_seconds: float = 0.0                 # ray-marching time of the last frame
     screenshots: list = field(default_factory=list)   # ScreenshotRequested waiting for a finished frame
 
 
+def window_presenter(window) -> GLPresenter:
+    """The presenter of a window (engine/platform/window.py Window): frames go to its screen."""
+    return GLPresenter(ctx=window.ctx, target=window.ctx.screen)
+
+
+@contextmanager
+def offscreen_presenter(H: int, W: int) -> Iterator[GLPresenter]:
+    """A presenter on a standalone EGL context drawing into an offscreen H x W framebuffer; the
+    context is released when the block ends (GLUnavailableError when no GL 3.3 exists)."""
+    from engine.platform.gl import headless_context
+
+    ctx = headless_context()
+    try:
+        yield GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4))
+    finally:
+        ctx.release()
+
+
 def present_frame(app) -> None:
-    """Reads ViewerCamera, ViewerSettings, SceneData, MaskGrid, SegObject, ActiveObject and the
-    MaskUpdated / ObjectCreated / ObjectDeleted messages; writes GLPresenter; draws the frame."""
+    """Reads ViewerCamera, ViewerSettings, SceneData, MaskGrid, SegObject, ActiveObject (each
+    re-read when the App stamps it changed); writes GLPresenter; draws the frame."""
     p, cam, settings = app.resource(GLPresenter), app.resource(ViewerCamera), app.resource(ViewerSettings)
     scene_data = app.try_resource(SceneData)
     if p.marcher is None:
         p.marcher = GLRayMarcher(p.ctx)
     if scene_data is None:
         return
-    if p.field_id != id(scene_data.field):
+    if app.changed(SceneData):
         p.marcher.load_volume(volume_arrays(scene_data.field, precision=p.precision))
-        p.field_id, p.last_view, p.mask_dirty = id(scene_data.field), None, True
+        p.last_view, p.mask_dirty = None, True
     changed = _sync_mask(app, p)
-    style = _style(app, settings)
-    if style != p.last_style:
-        colors = np.zeros((len(style[2]), 3), np.uint8)
-        visible = np.zeros(len(style[2]), bool)
-        for channel, color, shown in style[2]:
+    restyled = [app.changed(kind) for kind in (ViewerSettings, SegObject, ActiveObject)]
+    if any(restyled) or p.style is None:
+        p.style = _style(app, settings)
+        colors = np.zeros((len(p.style[2]), 3), np.uint8)
+        visible = np.zeros(len(p.style[2]), bool)
+        for channel, color, shown in p.style[2]:
             colors[channel], visible[channel] = color, shown
         p.marcher.set_objects(colors, visible)
-        p.last_style, changed = style, True
+        changed = True
+    style = p.style
     view = (cam.version, cam.H, cam.W)
     event = "moved" if view != p.last_view else ("changed" if changed else "still")
     p.last_view = view
@@ -93,19 +112,20 @@ def _style(app, settings: ViewerSettings) -> tuple:
 
 
 def _sync_mask(app, p: GLPresenter) -> bool:
-    """Upload object ids when the mask grid changed (throttled, and not while a refinement is
-    drawing bands: they would show old and new masks split by a seam); returns whether it uploaded."""
-    for kind in (MaskUpdated, ObjectCreated, ObjectDeleted):
-        if app.read(kind):
-            p.mask_dirty = True
+    """Upload object ids when MaskGrid was stamped changed, at most every MASK_UPLOAD_INTERVAL_S of
+    the frame clock (a rate limit for propagation, which changes it every frame; deterministic in
+    scripted runs) and not while a refinement is drawing bands (they would show old and new masks
+    split by a seam); returns whether it uploaded."""
+    p.mask_dirty |= app.changed(MaskGrid)
+    clock = app.try_resource(FrameClock)
+    p.since_upload += clock.dt if clock is not None else MASK_UPLOAD_INTERVAL_S
     grid = app.try_resource(MaskGrid)
-    now = time.perf_counter()
-    if not p.mask_dirty or p.state.phase is Phase.REFINING or now - p.mask_uploaded_at < MASK_UPLOAD_INTERVAL_S:
+    if not p.mask_dirty or p.state.phase is Phase.REFINING or p.since_upload < MASK_UPLOAD_INTERVAL_S:
         return False
     volume = p.marcher.volume
-    votes = None if grid is None else grid.votes.numpy()                            # [K, Z, Y, X]
+    votes = None if grid is None else grid.votes                                    # [K, Z, Y, X]
     p.marcher.set_object_ids(object_ids(votes, volume.resolution))
-    p.mask_dirty, p.mask_uploaded_at = False, now
+    p.mask_dirty, p.since_upload = False, 0.0
     return True
 
 
@@ -163,9 +183,3 @@ def take_screenshots(app) -> None:
             log.add(f"screenshot: {request.path}")
     p.screenshots = []
 
-
-def write_png(path, image: np.ndarray) -> None:
-    """Write uint8 [H, W, 3] as PNG atomically."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    atomic_write(path, buffer.getvalue())

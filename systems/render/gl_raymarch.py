@@ -12,12 +12,11 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from systems.render.ops import MAX_OBJECTS, VolumeArrays, block_distance, object_ids, voxel_flags
+from systems.render.ops import MAX_OBJECTS, OVERLAY_TINT, VolumeArrays, block_distance, object_ids, voxel_flags
 
 SHADERS = Path(__file__).resolve().parents[2] / "assets" / "shaders"
 BLOCK = 4                 # voxels per side of an empty-space-skipping block
 MASK_THRESHOLD = 0.5      # a pixel shows its object's colour where the rendered mask M >= this
-TINT = 0.55               # share of the object colour in a tinted pixel
 TAIL = 0.02               # a ray stops at transmittance T < TAIL, T going to its last colour
 TEXTURE_UNITS = ("volume", "flags", "blocks", "outside")   # sampler u_<name> reads texture unit i
 
@@ -91,7 +90,7 @@ class GLRayMarcher:
             _set(p, "u_bg_shift", outside.density_shift)
             _set(p, "u_bg_scale", outside.density_scale)
         _set(p, "u_mask_threshold", MASK_THRESHOLD)
-        _set(p, "u_tint", TINT)
+        _set(p, "u_tint", OVERLAY_TINT)
         _set(p, "u_tail", TAIL)
 
     def set_object_ids(self, ids: np.ndarray) -> None:

@@ -24,6 +24,8 @@ from scipy import ndimage
 from scipy.ndimage import distance_transform_cdt
 
 MAX_OBJECTS = 31   # object ids 1..31 fit the shader's colour table (index 0 = no object)
+OVERLAY_TINT = 0.55   # share of an object's colour in a pixel of its overlay: the live view (u_tint), the
+                      # candidate previews and replay videos (tint_pixels) all read this one number
 # (group size S, largest alpha of one step allowed within reach of such a group). S = 2 holds
 # everywhere (its bound exceeds any alpha): samples are one voxel apart, the grid's own resolution,
 # at least; on trained fields this keeps the image within ~46 dB of torch's half-voxel steps at
@@ -189,3 +191,10 @@ def voxel_flags(occupancy: np.ndarray, ids: np.ndarray, groups: np.ndarray) -> n
     """uint8 [Z, Y, X, 4]: occupancy (0 / 255), object id, group size and 0: the shader's per-voxel
     lookup. Reads occupancy, ids and groups, each uint8 [Z, Y, X]."""
     return np.ascontiguousarray(np.stack([occupancy, ids, groups, np.zeros_like(ids)], axis=-1).astype(np.uint8))
+
+
+def tint_pixels(rgb: np.ndarray, ids: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """The overlay on the CPU, as the shader mixes it: rgb [H, W, 3] float in [0, 1], object ids
+    [H, W] (0 = none, k = colors[k]) and colors [K + 1, 3] float in [0, 1] -> [H, W, 3]."""
+    tinted = (1.0 - OVERLAY_TINT) * rgb + OVERLAY_TINT * colors[ids]
+    return np.where(ids[..., None] > 0, tinted, rgb)

@@ -1,4 +1,4 @@
-"""make_segmenter: pick a 2D segmenter backend by name ("auto" = SAM when a checkpoint is found)."""
+"""make_segmenter: build a 2D segmenter of a family by name ("auto" = SAM when a checkpoint is found)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 
 from systems.sam.checkpoints import model_type_from_name
 from systems.sam.errors import SegmenterError
+from systems.sam.families import AUTO, FAMILIES, SegmenterOptions, choices, family_of_checkpoint
 from systems.sam.protocol import Segmenter
-
-KINDS = ("auto", "sam", "fallback", "gt")
 
 
 def sa3d_cache_dir() -> Path:
@@ -17,46 +16,50 @@ def sa3d_cache_dir() -> Path:
     return Path(os.environ.get("SA3D_CACHE") or Path.home() / ".cache" / "sa3d").expanduser()
 
 
-def make_segmenter(kind: str = "auto", *, checkpoint: str | None = None, model_type: str | None = None,
+def make_segmenter(kind: str = AUTO, *, checkpoint: str | None = None, model_type: str | None = None,
                    gt_masks: str | None = None, device: str = "cpu", cache_dir=None) -> Segmenter:
-    """Build a segmenter: "sam", "fallback", "gt" (needs gt_masks) or "auto".
+    """Build a segmenter of family `kind` (systems/sam/families.py: "sam", "fallback", "gt") or "auto".
 
-    "auto" = SAM if a checkpoint is found (checkpoint=, $SA3D_SAM_CHECKPOINT, or an official file in
-    <cache>/sam/: model_type's, or with model_type None / "auto" the lightest found on a CPU and the
-    largest on CUDA), else the fallback with a one-line `notice`. The model type comes from
-    model_type, else the checkpoint's file name, else its weights. cache_dir defaults to $SA3D_CACHE or
-    ~/.cache/sa3d (SAM checkpoints in <cache>/sam/, embeddings in <cache>/sam/embeddings/).
-    Raises SegmenterError for an unknown kind, a missing gt folder or a missing/wrong checkpoint
-    that was asked for explicitly.
+    "auto" = the family that recognises a named checkpoint's file name; else SAM if a checkpoint
+    is found (checkpoint=, $SA3D_SAM_CHECKPOINT, or an official file in <cache>/sam/: model_type's,
+    or with model_type None / "auto" the lightest found on a CPU and the largest on CUDA), else the
+    fallback with a one-line `notice`. The model type comes from model_type, else the checkpoint's
+    file name, else its weights. cache_dir defaults to $SA3D_CACHE or ~/.cache/sa3d (SAM
+    checkpoints in <cache>/sam/, embeddings in <cache>/sam/embeddings/). Raises SegmenterError for
+    an unknown kind, a missing gt folder or a missing/wrong checkpoint that was asked for explicitly.
     """
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else sa3d_cache_dir()
-    if kind == "gt":
-        if gt_masks is None:
-            raise SegmenterError("the gt segmenter needs --gt-masks DIR (one <view name>.png per view)")
-        from systems.sam.gt import GtSegmenter
-        return GtSegmenter(gt_masks)
-    if kind == "fallback":
-        from systems.sam.fallback import FallbackSegmenter
-        return FallbackSegmenter()
-    if kind not in ("sam", "auto"):
-        raise SegmenterError(f"unknown segmenter '{kind}': choose one of {', '.join(KINDS)}")
+    options = SegmenterOptions(checkpoint=checkpoint, model_type=model_type, gt_masks=gt_masks, device=device,
+                               cache_dir=Path(cache_dir).expanduser() if cache_dir is not None else None)
+    if kind == AUTO:
+        if checkpoint is not None and family_of_checkpoint(checkpoint).name != "sam":
+            return family_of_checkpoint(checkpoint).build(options)
+        return build_sam(options, fall_back=True)
+    if kind not in FAMILIES:
+        raise SegmenterError(f"unknown segmenter '{kind}': choose one of {', '.join(choices())}")
+    return FAMILIES[kind].build(options)
+
+
+def build_sam(options: SegmenterOptions, *, fall_back: bool) -> Segmenter:
+    """A SAM-family segmenter from `options`; where no checkpoint is found or its package is
+    missing, the fallback with a notice (fall_back) or SegmenterError."""
     from systems.sam.checkpoints import find_sam_checkpoint, missing_checkpoint_line
-    model_type = None if model_type in (None, "auto") else model_type
-    path = find_sam_checkpoint(checkpoint, model_type, cache / "sam", device=device)
+    from systems.sam.fallback import FallbackSegmenter
+
+    cache = options.cache_dir or sa3d_cache_dir()
+    model_type = None if options.model_type in (None, "auto") else options.model_type
+    path = find_sam_checkpoint(options.checkpoint, model_type, cache / "sam", device=options.device)
     if path is None:
-        if kind == "sam":
+        if not fall_back:
             raise SegmenterError(missing_checkpoint_line(model_type, cache / "sam"))
-        from systems.sam.fallback import FallbackSegmenter
         return FallbackSegmenter(notice="using the fallback segmenter: "
                                         f"{missing_checkpoint_line(model_type, cache / 'sam')}")
     missing = missing_model_package(model_type or model_type_from_name(path))
     if missing:
-        if kind == "sam":
+        if not fall_back:
             raise SegmenterError(f"the {missing} package is missing: pip install {missing.replace('_', '-')}")
-        from systems.sam.fallback import FallbackSegmenter
         return FallbackSegmenter(notice=f"{missing} is not installed: using the fallback segmenter")
     from systems.sam.sam import SamSegmenter
-    return SamSegmenter.from_checkpoint(path, model_type=model_type, device=device,
+    return SamSegmenter.from_checkpoint(path, model_type=model_type, device=options.device,
                                         cache_dir=cache / "sam" / "embeddings")
 
 
@@ -69,6 +72,13 @@ def missing_model_package(model_type: str | None) -> str | None:
     if model_type is None or model_type.startswith(("hq_", "mobile", "tiny_")):
         needs.append("segment_anything_hq")
     return next((name for name in needs if importlib.util.find_spec(name) is None), None)
+
+
+def add_segmenter_argument(parser) -> None:
+    """The --segmenter option of the commands that build a segmenter: the registry's families."""
+    families = "; ".join(f"{f.name}: {f.help}" for f in FAMILIES.values())
+    parser.add_argument("--segmenter", choices=choices(), default=AUTO,
+                        help=f"{AUTO} (default): sam when a checkpoint is found, else fallback; {families}")
 
 
 def add_sam_model_argument(parser) -> None:

@@ -13,13 +13,12 @@ own edges decide there instead of reading silence as background.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from systems.inverse.ops import ViewWeights, render_coverage
 
 
-def rendered_prior(view: ViewWeights, votes: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
+def rendered_prior(view: ViewWeights, votes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """float32 [H, W] in [0, 1] (module docstring). votes, counts: [Z, Y, X] (or flat) of one channel."""
-    unknown = torch.where(counts.reshape(-1) > 0, -1.0, 1.0)                              # [N]
-    share = render_coverage(view, torch.stack([votes.reshape(-1), unknown]))             # [2, H, W]
-    return (share[0] + 0.5 * share[1]).numpy().astype(np.float32)
+    unknown = np.where(np.asarray(counts).reshape(-1) > 0, -1.0, 1.0).astype(np.float32)    # [N]
+    share = render_coverage(view, np.stack([np.asarray(votes, np.float32).reshape(-1), unknown]))   # [2, H, W]
+    return (share[0] + 0.5 * share[1]).astype(np.float32)

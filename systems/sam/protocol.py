@@ -2,7 +2,8 @@
 
 Conventions (as segment-anything's predictor): points are (x, y) = (column, row) pixels, labels
 1 = foreground and 0 = background, a box is (x0, y0, x1, y1) in pixels, a mask prior is a soft
-[H, W] float map (the rendered 3D mask during propagation; > 0.5 reads as "inside").
+[H, W] float map (> 0.5 reads as "inside"); propagation passes one to a segmenter with
+`rendered_prior`: each pixel's share of weight on the 3D mask (inverse.ops.render_coverage).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def save_mask_grid(app, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(
-                handle, votes=grid.votes.numpy().astype(np.float32), counts=grid.counts.numpy().astype(np.float32),
+                handle, votes=grid.votes.astype(np.float32), counts=grid.counts.astype(np.float32),
                 names=np.array([o.name for o in objects], dtype=str),
                 colors=np.array([o.color for o in objects], dtype=np.uint8).reshape(-1, 3),
                 bbox=np.asarray(grid.bbox, np.float32), space=np.array(grid.space),
@@ -34,7 +34,7 @@ def view_mask(app, view: int, channel: int) -> np.ndarray:
     """bool [H, W]: the object's 2D mask in scene view `view`, rendered from the 3D mask
     (systems.inverse.ops.coverage_mask)."""
     votes = app.resource(MaskGrid).votes[channel:channel + 1]
-    return coverage_mask(scene_view_entry(app, view).weights, votes)[0].numpy()
+    return coverage_mask(scene_view_entry(app, view).weights, votes)[0]
 
 
 def write_view_masks(app, folder: str | Path, channel: int, views, progress=None) -> None:

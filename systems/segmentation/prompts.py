@@ -57,11 +57,13 @@ def _prompts_on_view(app, msg) -> tuple[int, SegObject, Prompts]:
 def clear_channel(app, entity: int, obj: SegObject) -> None:
     """Zero the object's channel, drop its candidates and propagation; send MaskUpdated."""
     grid = app.resource(MaskGrid)
-    grid.votes[obj.channel].zero_()
-    grid.counts[obj.channel].zero_()
+    grid.votes[obj.channel] = 0.0
+    grid.counts[obj.channel] = 0.0
     for component in (Candidates, Propagation, NeedsLift, NeedsSegment):
         if esper.has_component(entity, component):
             esper.remove_component(entity, component)
+    app.mark_changed(MaskGrid)
+    app.mark_changed(Candidates)
     app.send(MaskUpdated(obj.id, obj.channel))
 
 
@@ -93,6 +95,7 @@ def collect_prompts(app) -> None:
         prompts.mask = mask
         prompts.history.append("mask")
         esper.add_component(entity, Candidates(mask[None], np.ones(1, np.float32), 0))
+        app.mark_changed(Candidates)
         esper.add_component(entity, NeedsLift())
     for msg in app.read(CandidatePicked):
         found = resolve_object(app, msg.object_id)
@@ -137,6 +140,7 @@ def segment_prompted_view(app) -> None:
         esper.remove_component(entity, NeedsSegment)
         if prompts.mask is not None:        # a given mask wins over points / box
             esper.add_component(entity, Candidates(prompts.mask[None], np.ones(1, np.float32), 0))
+            app.mark_changed(Candidates)
             esper.add_component(entity, NeedsLift())
             continue
         entry = view_entry(app, prompts.camera, prompts.view)
@@ -155,6 +159,7 @@ def segment_prompted_view(app) -> None:
             continue
         picked = int(np.argmax(result.scores))
         esper.add_component(entity, Candidates(np.asarray(result.masks, bool), np.asarray(result.scores), picked))
+        app.mark_changed(Candidates)
         esper.add_component(entity, NeedsLift())
         app.send(CandidatesReady(obj.id, tuple(float(s) for s in result.scores), picked))
 
@@ -163,5 +168,5 @@ def set_segmenter_view(handle: SegmenterHandle, key, entry) -> None:
     """Point the segmenter at a view unless it is already there (set_view is the costly call)."""
     if handle.current != key:
         handle.current = None
-        handle.segmenter.set_view(entry.image, view_name=entry.name, depth=entry.depth.numpy())
+        handle.segmenter.set_view(entry.image, view_name=entry.name, depth=entry.depth)
         handle.current = key

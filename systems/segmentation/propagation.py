@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import esper
 import numpy as np
+import torch
 
 from components.messages import PromptRejected, PropagationCancelled, PropagationRequested, PropagationStarted
 from components.resources import MaskGrid, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
@@ -42,9 +43,9 @@ def start_propagation(app) -> None:
         if esper.has_component(entity, PendingView):
             esper.remove_component(entity, PendingView)
         grid = app.resource(MaskGrid)
+        start, start_counts = (torch.from_numpy(a[obj.channel].copy()) for a in (grid.votes, grid.counts))
         esper.add_component(entity, Propagation(queue=queue, total=len(queue), finished=not queue,
-                                                start=grid.votes[obj.channel].clone(),
-                                                start_counts=grid.counts[obj.channel].clone()))
+                                                start=start, start_counts=start_counts))
         app.send(PropagationStarted(obj.id, len(queue)))
 
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from components.resources import ActiveObject, MaskGrid, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
+from systems.inverse.representation import as_frozen_scene
 
 
 def insert_segmentation(app, scene, field, segmenter, settings: SegmentationSettings | None = None, *,
                         device: str = "cpu", field_hash: str = "none") -> None:
-    """Insert SceneData, an empty MaskGrid (no channel yet) shaped like the field's density,
+    """Insert SceneData (`field`: a VoxelField or any FrozenScene, systems/inverse/representation.py),
+    an empty MaskGrid (no channel yet) laid out as the representation's MaskLayout,
     SegmentationSettings, an empty ViewCache (backed by the disk cache for a field read from a
     file: field_hash is its sha256), the SegmenterHandle and ActiveObject."""
-    Z, Y, X = field.resolution
-    app.insert_resource(SceneData(scene=scene, field=field, device=device, field_hash=field_hash))
-    app.insert_resource(MaskGrid(votes=torch.zeros(0, Z, Y, X), counts=torch.zeros(0, Z, Y, X),
-                                 bbox=field.bbox.detach().cpu().numpy().astype(np.float32),
-                                 space=field.space))
+    representation = as_frozen_scene(field)
+    layout = representation.layout
+    app.insert_resource(SceneData(scene=scene, field=field, representation=representation, device=device,
+                                  field_hash=field_hash))
+    app.insert_resource(MaskGrid(votes=np.zeros((0, *layout.shape), np.float32),
+                                 counts=np.zeros((0, *layout.shape), np.float32),
+                                 bbox=layout.bbox, space=layout.space))
     app.insert_resource(settings or SegmentationSettings())
     app.insert_resource(ViewCache(store=weights_store(field_hash)))
     app.insert_resource(SegmenterHandle(segmenter))

@@ -1,6 +1,6 @@
-"""View entries: a view's sparse pixel->voxel weights, depth and image, built once per field.
+"""View entries: a view's sparse pixel->primitive weights, depth and image, built once per scene model.
 
-Rendering a view's weights is one render of the frozen field (the expensive part of a new view);
+Rendering a view's weights is one render of the frozen scene (the expensive part of a new view);
 they are kept in memory (ViewCache) and, for a field read from a file, on disk
 (systems/inverse/weights_cache.py), so another run on the same field renders none.
 `prepare_views` builds at most one entry per frame, for the next view a propagation needs.
@@ -35,12 +35,11 @@ def view_key(camera: Camera, view: int | None) -> int | str:
 def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera, view: int | None,
                 store=None) -> tuple[ViewEntry, bool]:
     """(entry, built): the view's weights from `store` (a WeightsCache) when it holds them, else one
-    render of `camera` with the frozen field (keep_weights), coalesced, and stored there.
+    render of `camera` by the frozen scene (SceneData.representation), stored there.
 
     The segmenter sees the scene's photo for a scene view at the scene's size (the render's
-    colours are then not looked up), else the render.
+    colours are then not computed), else the render.
     """
-    from systems.inverse.frozen import frozen_view_weights
     from systems.inverse.weights_cache import weights_key
 
     scene = data.scene
@@ -55,10 +54,10 @@ def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera,
     if hit is not None:
         weights, depth, rgb = hit
     else:
-        weights, rendered = frozen_view_weights(data.field, camera, weight_cutoff=settings.weight_cutoff,
-                                                min_entry=settings.min_entry, color=not photo)
-        depth = rendered.depth.float().cpu()
-        rgb = np.zeros((0, 0, 3), np.uint8) if photo else (rendered.rgb.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        samples = data.representation.view_samples(camera, weight_cutoff=settings.weight_cutoff,
+                                                   min_entry=settings.min_entry, color=not photo)
+        weights, depth = samples.weights, samples.depth
+        rgb = np.zeros((0, 0, 3), np.uint8) if photo else (samples.rgb * 255.0 + 0.5).astype(np.uint8)
         if store is not None:
             store.put(key, weights, depth, rgb)
     if photo:

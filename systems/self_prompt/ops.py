@@ -16,35 +16,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
-NUM_PROMPTS = 3         # the reference's default number of self-prompts per view
 PROMPT_BOX_PAD = 0.25   # a box around the rendered mask grows by this share of its size per side
 
 
-def prompt_radius(rendered: torch.Tensor | np.ndarray) -> int:
+def prompt_radius(rendered: np.ndarray) -> int:
     """Half-size of the exclusion square: max(floor(sqrt(sum clip(M, 0, 1) / pi)) // 2, 2)."""
     area = float(np.clip(np.asarray(rendered, dtype=np.float32), 0.0, 1.0).sum())
     return max(int(math.sqrt(area / math.pi)) // 2, 2)
 
 
-def normalised_depth(depth: torch.Tensor) -> torch.Tensor:
-    """Depth [H, W] min-max normalised to [0, 1] over the image (zeros when it is constant)."""
-    return torch.from_numpy(_normalised_depth(np.asarray(depth, dtype=np.float32)))
-
-
-def normalised_distance(depth01: torch.Tensor, x: int, y: int,
-                        box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
-    """d(G(p), G(q)) / max_p d for q = (x, y): [H, W] in [0, 1] (the minimum, at q, is 0).
-
-    With box = (y0, y1, x0, x1) only that window [y1 - y0, x1 - x0] is returned; the
-    normalisation is still the maximum over the whole image.
-    """
-    return torch.from_numpy(_normalised_distance(np.asarray(depth01, dtype=np.float32), x, y, box))
-
-
-def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
-                        num_prompts: int = NUM_PROMPTS) -> torch.Tensor:
+def select_self_prompts(rendered: np.ndarray, depth: np.ndarray, num_prompts: int) -> np.ndarray:
     """Positive prompts from a soft mask [H, W] and depth [H, W] -> int64 [P, 2] (x, y), P <= num_prompts.
 
     Empty ([0, 2]) when the mask has no positive pixel. See the module docstring for the rule.
@@ -57,13 +39,13 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
     H, W = M.shape
     first = int(np.argmax(M))
     if M.flat[first] <= 0 or num_prompts < 1:
-        return torch.zeros(0, 2, dtype=torch.long)
+        return np.zeros((0, 2), np.int64)
     box = _positive_box(M)
     y0, x0 = box[0], box[2]
     crop = M[box[0]:box[1], box[2]:box[3]]                                            # [h, w] view
     h, w = crop.shape
     r = prompt_radius(crop)
-    depth01 = _normalised_depth(np.asarray(depth, dtype=np.float32))                  # [H, W]
+    depth01 = normalised_depth(np.asarray(depth, dtype=np.float32))                   # [H, W]
     best = np.full((h, w), -np.inf, dtype=np.float32)                                 # [h, w]
     excluded = np.zeros((h, w), dtype=bool)                                           # [h, w]
     chosen = [divmod(first, W)]                                                       # (y, x) image
@@ -72,7 +54,7 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
         excluded[max(y - y0 - r, 0):max(y - y0 + r + 1, 0), max(x - x0 - r, 0):max(x - x0 + r + 1, 0)] = True
         if len(chosen) >= num_prompts:
             break
-        decay = _normalised_distance(depth01, x, y, box)                              # [h, w]
+        decay = normalised_distance(depth01, x, y, box)                               # [h, w]
         decay *= M[y, x]
         np.maximum(best, np.subtract(crop, decay, out=decay), out=best)               # min decay
         score = np.where(excluded, -np.inf, best)
@@ -81,10 +63,10 @@ def select_self_prompts(rendered: torch.Tensor, depth: torch.Tensor,
             break
         py, px = divmod(pick, w)
         chosen.append((py + y0, px + x0))
-    return torch.tensor([[x, y] for y, x in chosen], dtype=torch.long).reshape(-1, 2)
+    return np.array([[x, y] for y, x in chosen], np.int64).reshape(-1, 2)
 
 
-def prompt_box(mask: torch.Tensor, pad: float = PROMPT_BOX_PAD) -> np.ndarray | None:
+def prompt_box(mask: np.ndarray, pad: float = PROMPT_BOX_PAD) -> np.ndarray | None:
     """float32 [4] (x0, y0, x1, y1): the bounding box of a bool mask [H, W] (the binarised rendered
     mask of the IoU gate) grown by `pad` of its size on every side, clipped to the image; None when
     the mask is empty."""
@@ -97,13 +79,19 @@ def prompt_box(mask: torch.Tensor, pad: float = PROMPT_BOX_PAD) -> np.ndarray | 
     return np.array([max(x0 - dx, 0.0), max(y0 - dy, 0.0), min(x1 + dx, W), min(y1 + dy, H)], np.float32)
 
 
-def _normalised_depth(depth: np.ndarray) -> np.ndarray:
+def normalised_depth(depth: np.ndarray) -> np.ndarray:
+    """Depth [H, W] min-max normalised to [0, 1] over the image (zeros when it is constant)."""
     lo, hi = (float(depth.min()), float(depth.max())) if depth.size else (0.0, 0.0)
     return (depth - lo) / (hi - lo) if hi > lo else np.zeros_like(depth)
 
 
-def _normalised_distance(depth01: np.ndarray, x: int, y: int, box) -> np.ndarray:
-    """Separable: (row - row_q)^2 / H^2 and (col - col_q)^2 / W^2 are 1-D, broadcast over the image."""
+def normalised_distance(depth01: np.ndarray, x: int, y: int,
+                        box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """d(G(p), G(q)) / max_p d for q = (x, y): [H, W] float32 in [0, 1] (the minimum, at q, is 0).
+
+    With box = (y0, y1, x0, x1) only that window [y1 - y0, x1 - x0] is returned; the
+    normalisation is still the maximum over the whole image. Separable: (row - row_q)^2 / H^2 and
+    (col - col_q)^2 / W^2 are 1-D, broadcast over the image."""
     H, W = depth01.shape
     dr = np.square((np.arange(H, dtype=np.float32) - y) / H)[:, None]                # [H, 1]
     dc = np.square((np.arange(W, dtype=np.float32) - x) / W)[None, :]                # [1, W]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import esper
+import numpy as np
 
 from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle, ViewCache
 from components.segmentation import PendingView, Propagation, SegObject
@@ -33,5 +34,5 @@ def self_prompt_views(app) -> None:
         rendered = render_mask(entry.weights, votes)[0]                                  # [H, W]
         points = select_self_prompts(rendered, entry.depth, settings.num_prompts)        # [P, 2]
         prior = rendered_prior(entry.weights, votes[0], grid.counts[obj.channel]) if wants_prior else None  # [H, W]
-        esper.add_component(entity, PendingView(view, rendered, points.numpy().astype("float32"), prior))
+        esper.add_component(entity, PendingView(view, rendered, points.astype(np.float32), prior))
         return

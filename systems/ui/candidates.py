@@ -16,8 +16,9 @@ from components.messages import CandidatePicked, PropagationRequested
 from components.segmentation import Candidates, Prompts, SegObject
 from systems.camera.system import ViewerCamera
 from systems.render.gl_present import GLPresenter
+from systems.render.ops import OVERLAY_TINT
 
-FILL_ALPHA = 110       # candidate mask tint, 0..255
+FILL_ALPHA = round(255 * OVERLAY_TINT)   # candidate mask tint, 0..255: the overlay's
 EDGE_ALPHA = 255       # its outline
 
 
@@ -49,8 +50,7 @@ def candidate_rect(cam: ViewerCamera, prompted) -> tuple[float, float, float, fl
 @dataclass
 class CandidateOverlays:
     """GL textures of the candidate masks shown (one writer: draw_candidates)."""
-    source: object = None                  # the Candidates instance they show ...
-    color: tuple = ()                      # ... in this object colour
+    entity: int | None = None              # the object entity whose candidates they show
     outlines: list = field(default_factory=list)   # per candidate: its boundary
     tinted: list = field(default_factory=list)     # per candidate: boundary and tinted inside
 
@@ -61,11 +61,15 @@ def draw_candidates(app, entity: int | None) -> None:
     if entity is None or not esper.has_component(entity, Candidates):
         return
     candidates = esper.component_for_entity(entity, Candidates)
-    overlays = app.try_resource(CandidateOverlays) or CandidateOverlays()
-    app.insert_resource(overlays)
+    overlays = app.try_resource(CandidateOverlays)
+    if overlays is None:
+        overlays = CandidateOverlays()
+        app.insert_resource(overlays)
     obj = esper.component_for_entity(entity, SegObject)
-    if overlays.source is not candidates or overlays.color != tuple(obj.color):
+    stale = [app.changed(kind) for kind in (Candidates, SegObject)]            # new masks, a new colour
+    if any(stale) or overlays.entity != entity:
         _upload(app.resource(GLPresenter).ctx, overlays, candidates, obj)
+        overlays.entity = entity
     imgui.text("candidates:")
     hovered = None
     for i, score in enumerate(candidates.scores):
@@ -102,4 +106,3 @@ def _upload(ctx: moderngl.Context, overlays: CandidateOverlays, candidates: Cand
             texture = ctx.texture(mask.shape[::-1], 4, np.ascontiguousarray(rgba).tobytes())
             texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
             textures.append(texture)
-    overlays.source, overlays.color = candidates, tuple(obj.color)

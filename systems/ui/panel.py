@@ -32,6 +32,7 @@ from systems.camera.system import ViewerCamera
 from systems.record.replayer import replay_active
 from systems.render.gl_present import GLPresenter
 from systems.render.progressive import Phase
+from systems.sam.families import FAMILIES
 from systems.sam.system import encoding_lines
 from systems.ui.candidates import draw_candidates
 from systems.ui.files_panel import draw_files
@@ -149,10 +150,12 @@ def _info(app) -> None:
     else:
         drawing = f"{presenter.state.phase.value}, ray march {presenter.ray_seconds * 1000:.0f} ms"
     imgui.text(f"{drawing}; {cam.mode}, " + (f"view {cam.view}" if cam.view is not None else "free camera"))
-    imgui.text(f"field {'x'.join(map(str, data.field.resolution))} voxels")
+    imgui.text(f"field {data.representation.describe()}")
     segmenter = app.resource(SegmenterHandle).segmenter
-    model = getattr(segmenter, "model_type", None)
-    imgui.text(f"segmenter: {getattr(segmenter, 'name', type(segmenter).__name__)}" + (f" {model}" if model else ""))
+    family = FAMILIES.get(getattr(segmenter, "name", None))
+    imgui.text(f"segmenter: {family.describe(segmenter) if family else type(segmenter).__name__}")
+    if family is not None and imgui.is_item_hovered():
+        imgui.set_tooltip(family.help)
     notice = getattr(segmenter, "notice", None)
     if notice:
         imgui.same_line()
@@ -192,6 +195,7 @@ def _objects(app, settings: ViewerSettings) -> None:
         changed, shown = imgui.checkbox("##visible", shown)
         if changed:
             (settings.hidden.discard if shown else settings.hidden.add)(obj.id)
+            app.mark_changed(ViewerSettings)
         imgui.same_line()
         picked, rgb = imgui.color_edit3("##colour", [c / 255.0 for c in obj.color],
                                         imgui.ColorEditFlags_.no_inputs)
@@ -216,8 +220,10 @@ def _objects(app, settings: ViewerSettings) -> None:
     imgui.same_line()
     if imgui.button("Clear"):
         app.send(ClearRequested())
-    _, settings.overlay = imgui.checkbox("overlay (M)", settings.overlay)
-    _, settings.view_mode = imgui.combo("view (V)", settings.view_mode, list(VIEW_MODES))
+    overlay, settings.overlay = imgui.checkbox("overlay (M)", settings.overlay)
+    mode, settings.view_mode = imgui.combo("view (V)", settings.view_mode, list(VIEW_MODES))
+    if overlay or mode:
+        app.mark_changed(ViewerSettings)
     draw_candidates(app, _active_entity(app))
 
 

@@ -18,10 +18,10 @@ from components.camera import Camera
 from components.resources import MaskGrid, SegmentationSettings, ViewCache
 from components.segmentation import Propagation, SegObject
 from engine.io import atomic_write
+from engine.media import write_png
 from engine.scenes.builtin import builtin_truth
 from engine.scenes.scene import SceneError
 from systems.camera.system import ViewerCamera
-from systems.render.gl_present import write_png
 from systems.segmentation.metrics import mask_scores
 from systems.segmentation.outputs import view_mask
 from systems.viewer.annotate import annotate

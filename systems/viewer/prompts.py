@@ -87,8 +87,10 @@ def handle_viewer_input(app) -> None:
             app.send(KEY_REQUESTS[event.key]())
         elif event.key == "M":
             settings.overlay = not settings.overlay
+            app.mark_changed(ViewerSettings)
         elif event.key == "V":
             settings.view_mode = (settings.view_mode + 1) % len(VIEW_MODES)
+            app.mark_changed(ViewerSettings)
         elif event.key == "H":
             settings.show_ui = not settings.show_ui
         elif event.key == "F12":

@@ -1,8 +1,11 @@
-"""Run the viewer: in a window (GLFW + ImGui), or headless on an EGL context (tests, the demo)."""
+"""Run the viewer: in a window (GLFW + ImGui), or headless on an EGL context (tests, the demo).
+
+GL objects stay in their rooms: the presenter (systems/render/gl_present.py) is built there, from
+the window or as an offscreen one, and only handed to the App here.
+"""
 
 from __future__ import annotations
 
-from systems.render.gl_present import GLPresenter
 from systems.sam.system import stop_encoding
 from systems.viewer.plugin import WindowHandle
 
@@ -13,6 +16,7 @@ def run_windowed(app, *, title: str, max_frames: int | None = None) -> int:
     from engine.platform.imgui_layer import ImGuiLayer
     from engine.platform.window import Window
     from systems.camera.system import ViewerCamera
+    from systems.render.gl_present import GLPresenter, window_presenter
 
     cam = app.resource(ViewerCamera)
     window = Window(title, cam.W, cam.H)
@@ -20,7 +24,7 @@ def run_windowed(app, *, title: str, max_frames: int | None = None) -> int:
     try:
         app.insert_resource(WindowHandle(window))
         app.insert_resource(layer)
-        app.insert_resource(GLPresenter(ctx=window.ctx, target=window.ctx.screen))
+        app.insert_resource(window_presenter(window))
         return app.run(max_frames=max_frames)
     finally:
         stop_encoding(app)
@@ -30,18 +34,16 @@ def run_windowed(app, *, title: str, max_frames: int | None = None) -> int:
 
 
 def run_headless(app, *, max_frames: int | None = None) -> int:
-    """Run `app` (built with gl=True, ui=False) on a standalone EGL context, drawing into an
-    offscreen H x W framebuffer; returns the number of frames."""
-    from engine.platform.gl import headless_context
+    """Run `app` (built with gl=True, ui=False) with an offscreen presenter of the camera's size;
+    returns the number of frames."""
     from systems.camera.system import ViewerCamera
+    from systems.render.gl_present import GLPresenter, offscreen_presenter
 
     cam = app.resource(ViewerCamera)
-    ctx = headless_context()
-    try:
-        target = ctx.simple_framebuffer((cam.W, cam.H), components=4)
-        app.insert_resource(GLPresenter(ctx=ctx, target=target))
-        return app.run(max_frames=max_frames)
-    finally:
-        stop_encoding(app)
-        app.remove_resource(GLPresenter)
-        ctx.release()
+    with offscreen_presenter(cam.H, cam.W) as presenter:
+        try:
+            app.insert_resource(presenter)
+            return app.run(max_frames=max_frames)
+        finally:
+            stop_encoding(app)
+            app.remove_resource(GLPresenter)
