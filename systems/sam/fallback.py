@@ -4,15 +4,17 @@ Everything runs on a working copy of the view shrunk to at most `work_side` pixe
 Seeds: positive points -> object disks; negative points -> background disks; a box -> everything
 outside it is background (and, without positive points, a disk at its centre is object); no box and
 no mask -> the image border is background except where it looks like the object seeds (objects cut
-by the frame). A soft mask prior (in a propagation: what the 3D mask already covers in the view,
-`rendered_prior`) is evidence of its own, weighed against the view's edges (Grady's random walk with
-priors): pixels beyond a band outside it are background seeds, the deepest part of its interior is
-object seeds, and every other pixel is pulled towards the prior by a unary term, so that an edge-
-free connection to the background drains the prior over a set share of the object's radius (the
-drain's reach). A region the prior covers stays in the mask when edges (colour, depth) enclose it,
-whatever its colour (a dark base under a light figure), and goes when it runs without an edge into
-the background outside the band (a leak onto the ground): what a view removes from the 3D mask is
-backed by that view's edges. Neither the self-prompts (picked where the rendered mask is highest,
+by the frame). A soft mask prior (in a propagation: what the 3D mask knows of the view,
+`rendered_prior`, sam/prior.py: 1 covered, 0 known not to be the object, 0.5 never seen) is evidence
+of its own, weighed against the view's edges (Grady's random walk with priors): pixels beyond a band
+outside it that it knows are not the object are background seeds, the deepest part of its interior
+is object seeds, and every other pixel is pulled towards the prior by a unary term weighted by the
+prior's confidence (none where it has no opinion: the view's edges alone decide there), so that an
+edge-free connection to the background drains the prior over a set share of the object's radius
+(the drain's reach). A region the prior covers stays in the mask when edges (colour, depth) enclose
+it, whatever its colour (a dark base under a light figure), and goes when it runs without an edge
+into the background outside the band (a leak onto the ground): what a view removes from the 3D mask
+is backed by that view's edges. Neither the self-prompts (picked where the rendered mask is highest,
 which can be the leak itself) nor seed colours play a part there. Without a prior (a click, a box),
 free pixels whose chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out, it
 varies across one object) is farther than t from every object seed become background seeds too: this
