@@ -13,7 +13,10 @@ Frame times are split by whether the segmentation systems (systems/segmentation/
 SEGMENTATION_STEP_MS or more in the frame (a prompt or propagation step: one view's weights, a
 segmenter call, a lift): the target "no frame over 1 s" is for the other frames; the largest time
 any frame spent outside the segmentation systems (rendering, input, recording) is reported too.
-RSS (VmRSS) is sampled every second; growth is measured from the first minute's sample to the end.
+RSS (VmRSS) is sampled every second; growth is measured from the first minute's sample to the end,
+and between the starts of the first cycle after a minute and of the last (the same point of the
+session, so the heap's transient temporaries weigh alike). Each cycle start also notes the memory
+the view cache holds; frames over SLOW_MS are listed with the systems that took the time.
 
 Usage: python bench/bench_soak.py [--minutes 10] [--size 640x360] [--out bench/results/soak.json]
 """
@@ -36,6 +39,7 @@ import numpy as np  # noqa: E402
 
 PROPAGATION_VIEWS = 4
 SEGMENTATION_STEP_MS = 50.0
+SLOW_MS = 500.0          # frames over this are listed with the systems that took the time
 
 
 def rss_mb() -> float:
@@ -45,6 +49,21 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def view_cache_mb(app) -> float:
+    """MB the ViewCache holds in memory (every entry's weights, depth and image)."""
+    from components.resources import ViewCache
+
+    entries = app.resource(ViewCache).entries.values()
+    return sum(e.weights.nbytes() + np.asarray(e.depth).nbytes + e.image.nbytes for e in entries) / 1e6
+
+
+def slow_frame(app, t: float, ms: float, seg_ms: float) -> dict:
+    """A frame over SLOW_MS: when, how long, and the three systems that spent the most of it."""
+    top = sorted(app.system_seconds.items(), key=lambda item: -item[1])[:3]
+    return {"t_s": round(t, 1), "ms": round(ms, 1), "segmentation_ms": round(seg_ms, 1),
+            "systems": {name.rsplit(".", 1)[-1]: round(1000.0 * sec, 1) for name, sec in top}}
 
 
 def cycle_steps(W: int, H: int, k: int) -> list:
@@ -102,6 +121,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     player, queue = app.resource(ScriptPlayer), []
     segmentation = {f"{fn.__module__}.{fn.__qualname__}" for fn in SYSTEMS}
     quiet_ms, busy_ms, rss, outside_ms = [], [], [], 0.0        # frame times; (seconds, MB) samples
+    slow, cycle_rss = [], []             # frames over SLOW_MS and who took it; RSS and view cache per cycle
     cycles, exports, max_objects, load_before = 0, 0, 0, os.getloadavg()[0]
     start = next_sample = time.perf_counter()
     try:
@@ -109,6 +129,8 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
             if player.finished:
                 if not queue:
                     queue, cycles = cycle_steps(W, H, cycles), cycles + 1
+                    cycle_rss.append({"t_s": round(time.perf_counter() - start, 1), "rss_mb": round(rss_mb(), 1),
+                                      "view_cache_mb": round(view_cache_mb(app), 1)})
                 part = queue.pop(0)
                 if part == "export":
                     app.send(ExportRequested(str(folder / "export.npz"), ExportOptions(format="npz")))
@@ -121,6 +143,8 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
             ms = (time.perf_counter() - began) * 1000.0
             seg_ms = 1000.0 * sum(t for name, t in app.system_seconds.items() if name in segmentation)
             (busy_ms if seg_ms >= SEGMENTATION_STEP_MS else quiet_ms).append(ms)
+            if ms > SLOW_MS:
+                slow.append(slow_frame(app, began - start, ms, seg_ms))
             outside_ms = max(outside_ms, ms - seg_ms)
             with app.active():
                 max_objects = max(max_objects, len(esper.get_component(SegObject)))
@@ -132,7 +156,8 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
         app.remove_resource(GLPresenter)
         ctx.release()
     return summarise(minutes, quiet_ms, busy_ms, rss, frame_ms_max_outside_segmentation_systems=round(outside_ms, 1),
-                     cycles=cycles, exports=exports, max_objects=max_objects,
+                     cycles=cycles, exports=exports, max_objects=max_objects, cycle_starts=cycle_rss,
+                     slow_frames=slow,
                      recording_bytes=recording.stat().st_size, load_before=load_before, size=f"{W}x{H}")
 
 
@@ -142,11 +167,13 @@ def summarise(minutes: float, quiet_ms: list[float], busy_ms: list[float], rss: 
     every = np.asarray(quiet_ms + busy_ms)
     after_1min = next((mb for t, mb in rss if t >= 60.0), rss[-1][1])
     end = rss[-1][1]
+    starts = [c["rss_mb"] for c in extra["cycle_starts"] if c["t_s"] >= 60.0] or [end]
     return {
         "minutes": minutes, "frames": int(every.size), "cycles": extra.pop("cycles"),
         "rss_mb_start": round(rss[0][1], 1), "rss_mb_after_1min": round(after_1min, 1),
         "rss_mb_end": round(end, 1), "rss_mb_peak": round(max(mb for _, mb in rss), 1),
         "rss_growth_after_1min_percent": round(100.0 * (end - after_1min) / after_1min, 2),
+        "rss_growth_between_cycle_starts_after_1min_percent": round(100.0 * (starts[-1] - starts[0]) / starts[0], 2),
         "frame_ms_p50": round(float(np.percentile(every, 50)), 1),
         "frame_ms_p99": round(float(np.percentile(every, 99)), 1),
         "frame_ms_max_outside_segmentation_steps": round(max(quiet_ms, default=0.0), 1),
@@ -170,7 +197,11 @@ def main() -> int:
 
     atomic_write(args.out, json.dumps(results, indent=2) + "\n")
     for key, value in results.items():
-        print(f"{key:<38} {value}")
+        if key not in ("cycle_starts", "slow_frames"):
+            print(f"{key:<38} {value}")
+    for frame in results["slow_frames"]:
+        print(f"slow frame at {frame['t_s']:>7} s: {frame['ms']:>7} ms, segmentation {frame['segmentation_ms']} ms, "
+              f"{frame['systems']}")
     return 0
 
 

@@ -2,6 +2,9 @@
 
 Files and folders come out with the usual modes (0644 / 0755 under umask 022): `mkstemp` and
 `mkdtemp` create private ones, so the process umask is applied before they are moved into place.
+Temporaries are named `.<name>.<pid>.<random>.tmp...` beside their target: the next write of that
+target removes those whose process is gone (killed with SIGKILL, or the machine lost power), so
+interrupted runs do not pile up hidden copies of large outputs.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import glob
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -38,12 +43,43 @@ def public_mode(path: Path, *, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # another user's process
+        return True
+    return True
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}.{os.getpid()}."
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove the temporaries beside `target` (files or folders named by _temporary_prefix) whose
+    process no longer runs; returns them. A live process's temporary is left alone."""
+    stale = []
+    ours = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")   # mkstemp's 8 characters
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
+        match = ours.match(path.name)
+        if match and not _process_alive(int(match[1])):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            stale.append(path)
+    return stale
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it over `path`, else remove it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
+    remove_stale_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp" + target.suffix,
                                     dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -105,7 +141,8 @@ def atomic_dir(path: str | os.PathLike, *, marker: str) -> Iterator[Path]:
     existing non-empty folder without it is not ours to replace, and is refused before any work.
     """
     target = check_output_dir(path, marker)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_temporaries(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         yield tmp
         public_mode(tmp, directory=True)
@@ -114,7 +151,7 @@ def atomic_dir(path: str | os.PathLike, *, marker: str) -> Iterator[Path]:
         elif _exchange(tmp, target):
             shutil.rmtree(tmp)                  # tmp now holds the old output
         else:
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            old = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp.old", dir=target.parent))
             os.replace(target, old / target.name)
             os.replace(tmp, target)
             shutil.rmtree(old)

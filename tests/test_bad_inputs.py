@@ -274,6 +274,14 @@ COMMAND_CASES = [
     ("replay video size 0", lambda t: ["replay", _empty(t / "r.jsonl"), "--video-size", "0", "--out", t / "out"],
      "--video-size"),
     ("view size 0", lambda t: ["view", "builtin-32", "--size", "0x0", "--frames", "1"], "--size"),
+    ("view frames 0", lambda t: ["view", "builtin-32", "--frames", "0"], "--frames"),
+    ("view propagation views -1", lambda t: ["view", "builtin-32", "--propagation-views", "-1", "--frames", "1"],
+     "--propagation-views"),
+    ("view train seconds nan", lambda t: ["view", "builtin-32", "--train-seconds", "nan"], "--train-seconds"),
+    ("view demo out is a file", lambda t: ["view", "builtin-32", "--out", _empty(t / "out")], "is a file"),
+    ("segment views -3", lambda t: [*SEGMENT, t / "out", "--point", "5,5", "--views", "-3"], "count >= 1"),
+    ("segment name a path", lambda t: [*SEGMENT, t / "out", "--point", "5,5", "--name", "../x"], "--name"),
+    ("segment name empty", lambda t: [*SEGMENT, t / "out", "--point", "5,5", "--name", " "], "--name"),
 ]
 
 

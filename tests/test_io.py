@@ -55,3 +55,23 @@ def test_atomic_dir_refuses_a_folder_it_did_not_write(tmp_path):
         with atomic_dir(tmp_path / "file", marker="summary.json"):
             pass
     assert (tmp_path / "photos" / "me.jpg").read_text() == "precious"
+
+
+def test_temporaries_of_killed_runs_are_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()                       # a process that has ended
+    killed_dir = tmp_path / f".out.{dead}.abcd1234.tmp"
+    killed_file = tmp_path / f".grid.npz.{dead}.abcd1234.tmp.npz"
+    running = tmp_path / f".out.{os.getpid()}.efgh5678.tmp"               # a live process's: kept
+    other = tmp_path / f".out.5.{dead}.abcd1234.tmp"                      # the temporary of "out.5": kept
+    for folder in (killed_dir, running, other):
+        folder.mkdir()
+        (folder / "field.pt").write_text("half")
+    killed_file.write_text("half")
+    with atomic_dir(tmp_path / "out", marker="summary.json") as tmp:
+        (tmp / "summary.json").write_text("new")
+    atomic_write(tmp_path / "grid.npz", b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", "grid.npz", running.name, other.name])

@@ -103,7 +103,8 @@ def test_segment(field_file, tmp_path):
 def test_train(tmp_path):
     out = tmp_path / "out"
     train = ["train", "builtin-32", "--max-minutes", "0.01", "--device", "cpu", "--out", out]
-    check_old_or_new([*train, "--resolution", "10"], [*train, "--resolution", "12"], out)
+    # The new field is large (96^3, 14 MB) so that writing it takes long enough to be caught under load.
+    check_old_or_new([*train, "--resolution", "10"], [*train, "--resolution", "96"], out)
 
 
 def test_export(field_file, tmp_path):

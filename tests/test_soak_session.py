@@ -70,3 +70,23 @@ def test_free_camera_view_weights_are_not_kept_without_bound():
     assert sum(isinstance(k, str) for k in cache.entries) == FREE_CAMERAS_KEPT
     again = view_entry(app, cameras[0], None).weights               # evicted: read again or rebuilt
     assert np.array_equal(again.A.data, first.A.data) and np.array_equal(again.A.indices, first.A.indices)
+
+
+def test_release_free_heap_returns_the_pages_freed_arrays_kept():
+    import numpy as np
+
+    from engine.memory import release_free_heap
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+    big = np.ones(1 << 20)                      # 8 MB, mmapped; freeing it raises glibc's mmap threshold
+    del big
+    arrays = [np.ones(1 << 17) for _ in range(100)]    # 1 MB each, now carved from the heap
+    keep = arrays[-1]                           # the newest stays alive: the heap cannot shrink from its top
+    del arrays
+    before = rss_mb()
+    if not release_free_heap():
+        pytest.skip("not glibc: no malloc_trim")
+    assert before - rss_mb() > 50 and keep.sum() == len(keep)

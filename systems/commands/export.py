@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 POINT_BYTES = 64   # a sampled surface point: position, colour, face index and the sampling temporaries
-FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders")
+FORMATS = ("npz", "ply", "obj", "mesh-ply", "masks", "object-renders", "removed-renders", "splats", "splats-removed")
 
 
 def add_arguments(parser) -> None:
@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--video", default=None, help="also write the frames as PATH.mp4 or PATH.gif")
     parser.add_argument("--fps", type=int, default=12, help="video frames per second")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--min-vote", type=float, default=0.0,
+                        help="splat scenes: keep the Gaussians whose vote exceeds this (default 0; higher drops "
+                             "the ambiguous ones at the boundary)")
 
 
 def run(args) -> int:
@@ -44,9 +47,11 @@ def run(args) -> int:
     from engine.io import check_output_dir
     from engine.memory import require
     from engine.scenes import load_scene
+    from engine.splats.scene import is_splat_scene, load_splat_scene
     from systems.export import views
     from systems.export.export import FOLDER_MARKER, VIEW_FORMATS, ExportOptions, export_object
     from systems.export.grid_file import ExportError, load_mask_grid
+    from systems.export.splats import export_splat_object
     from systems.segmentation.cli import load_or_default_field
 
     if args.format in VIEW_FORMATS:
@@ -57,6 +62,17 @@ def run(args) -> int:
         raise ExportError("--points and --fps must be >= 1, --smooth >= 0 and --alpha-iso within (0, 1)")
     require(args.points * POINT_BYTES, f"--points {args.points}", "use fewer --points")
     grid = load_mask_grid(args.grid)
+    if is_splat_scene(args.scene):
+        splats = load_splat_scene(args.scene, downscale=args.downscale)
+        cameras = (views.load_camera_path(args.path) if args.path else views.scene_cameras(splats.scene)
+                   ) if args.format in VIEW_FORMATS else None
+        written = export_splat_object(grid, splats, args.format, args.out, object_name=args.object,
+                                      min_vote=args.min_vote, cameras=cameras)
+        print(f"exported {args.format} to {args.out if len(written) == 1 else f'{len(written)} files'}")
+        return 0
+    if args.format.startswith("splats"):
+        raise ExportError(f"format {args.format} writes Gaussians: give the splat scene the object was segmented "
+                          "in with --scene (builtin-gs, a 3DGS .ply or output folder)")
     scene = load_scene(args.scene, downscale=args.downscale)
     if scene.content_hash() != grid.scene_hash:
         raise ExportError(f"{args.grid} was segmented in another scene than '{scene.name}' (hash "

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     defaults = SegmentationSettings()
 
-    parser.add_argument("scene", nargs="?", default="builtin", help="'builtin' or a scene folder")
+    parser.add_argument("scene", nargs="?", default="builtin",
+                        help="'builtin', a scene folder, or a splat scene ('builtin-gs', a 3DGS .ply or output folder)")
     parser.add_argument("--downscale", type=int, default=None, help="image downscale factor of the scene")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--field", default=None, help="field.pt (or its folder) from `main.py train`")
@@ -64,6 +65,8 @@ def run(args) -> int:
     from engine.memory import check_view_weights
     from engine.scenes import load_scene
     from engine.schedule import Schedule
+    from engine.splats.scene import is_splat_scene, load_splat_scene
+    from systems.inverse.splats import open_splat_model
     from systems.sam import PromptError, make_segmenter
     from systems.segmentation import cli
     from systems.segmentation.headless import queued_views, segment_object
@@ -82,7 +85,8 @@ def run(args) -> int:
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     device = resolve_device(args.device)
-    scene = load_scene(args.scene, args.downscale)
+    splats = load_splat_scene(args.scene, downscale=args.downscale) if is_splat_scene(args.scene) else None
+    scene = splats.scene if splats else load_scene(args.scene, args.downscale)
     check_view_weights(len(scene), scene.H, scene.W)       # masks are written for every view
     objects = (cli.read_prompts_file(args.prompts, scene, args.gt_masks) if args.prompts
                else [cli.object_from_flags(args, scene)])
@@ -98,7 +102,8 @@ def run(args) -> int:
             segmenters.append(segmenters[0])
     if segmenters[0].notice:
         print(segmenters[0].notice, file=sys.stderr)
-    field, field_hash = cli.load_or_default_field(scene, args.field, device)
+    field, field_hash = (open_splat_model(splats, args.field) if splats
+                         else cli.load_or_default_field(scene, args.field, device))
     seconds["load"] = time.perf_counter() - start
 
     settings = SegmentationSettings(num_prompts=args.num_prompts, iou_gate=args.iou_gate, views=views)

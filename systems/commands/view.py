@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -51,6 +52,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return H, W
 
 
+def check_numbers(args) -> None:
+    """Refuse counts and times that cannot run (ViewerArgumentError): a NaN training time would
+    train forever, a count below 1 would show nothing."""
+    from systems.viewer.scene_setup import ViewerArgumentError
+
+    for flag, value in (("--frames", args.frames), ("--propagation-views", args.propagation_views)):
+        if value is not None and value < 1:
+            raise ViewerArgumentError(f"{flag} must be at least 1, not {value}")
+    if not (math.isfinite(args.train_seconds) and args.train_seconds > 0):
+        raise ViewerArgumentError(f"--train-seconds must be a positive number of seconds, not {args.train_seconds:g}")
+
+
 def run(args) -> int:
     import torch
 
@@ -63,11 +76,18 @@ def run(args) -> int:
 
     torch.set_num_threads(1)      # the renderer (llvmpipe) needs the other core; see PERF-FACTS.md
     H, W = parse_size(args.size)
+    check_numbers(args)
     headless = args.headless or not os.environ.get("DISPLAY")
     if args.record and args.continue_from:
         raise ViewerArgumentError("--record and --continue both name a file to record into: give one")
+    demo = headless and not (args.script or args.screenshot or args.frames or args.record or args.continue_from)
+    if demo:
+        from engine.io import check_output_dir
+        from systems.viewer.demo import DEMO_MARKER
+
+        check_output_dir(args.out, marker=DEMO_MARKER)      # before the scene and its field are made
     scene, field, segmenter, field_path = load_viewer_inputs(args)
-    if headless and not (args.script or args.screenshot or args.frames or args.record or args.continue_from):
+    if demo:
         from systems.viewer.demo import run_demo
 
         run_demo(scene, field, segmenter, H=H, W=W, out=Path(args.out))

@@ -1,8 +1,9 @@
 """Reading the SA3D core's mask_grid.npz and checking it against the field and the object name.
 
-Layout (written by the segment command, version 1): votes [K, Z, Y, X] float32, counts
-[K, Z, Y, X] float32, names [K] str, colors [K, 3] uint8, bbox [2, 3], space str, scene_hash str,
-field_hash str, version int. The 3D mask of object k is votes[k] > 0.
+Layout (written by the segment command, version 1): votes [K, Z, Y, X] float32 (a splat scene:
+[K, N], one value per Gaussian), counts of the same shape, names [K] str, colors [K, 3] uint8,
+bbox [2, 3], space str, scene_hash str, field_hash str, version int. The 3D mask of object k is
+votes[k] > 0.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def load_mask_grid(path: str | Path) -> MaskGridFile:
                                 field_hash=str(data["field_hash"]), path=path)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise ExportError(f"{path} is not a readable mask grid ({type(error).__name__}: {error}): {fix}") from None
-    if votes.ndim != 4 or len(names) != votes.shape[0] or grid.colors.shape != (len(names), 3):
+    if votes.ndim not in (2, 4) or len(names) != votes.shape[0] or grid.colors.shape != (len(names), 3):
         raise ExportError(f"{path} is damaged: votes {votes.shape} and colors {grid.colors.shape} for "
                           f"{len(names)} names: {fix}")
     if not (np.isfinite(votes).all() and np.isfinite(grid.bbox).all()):

@@ -130,7 +130,7 @@ def parse_views(text: str | None, scene) -> tuple[int, ...] | None:
     or a comma-separated list of view names / indices; None without the option."""
     if text is None:
         return None
-    if text.strip().isdigit() and text.strip() not in scene.view_names:
+    if text.strip().lstrip("-").isdigit() and text.strip() not in scene.view_names:
         n = int(text)
         if n < 1:
             raise UserFacingError("--views must be a count >= 1 or a list of view names")
@@ -141,6 +141,13 @@ def parse_views(text: str | None, scene) -> tuple[int, ...] | None:
     if not views:
         raise UserFacingError("--views is empty: give a count or view names separated by commas")
     return views
+
+
+def object_name(name: str, where: str) -> str:
+    """`name` when it can name the object's mask folder; PromptError naming `where` otherwise."""
+    if not name.strip() or "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        raise PromptError(f"{where} {name!r} cannot name a folder: use letters, digits and spaces")
+    return name
 
 
 def object_from_flags(args, scene) -> ObjectPrompt:
@@ -154,7 +161,8 @@ def object_from_flags(args, scene) -> ObjectPrompt:
     mask = read_mask_png(args.mask, scene.H, scene.W) if args.mask else None
     if not (points or box or mask is not None):
         raise PromptError("no prompt: give --point X,Y (repeatable), --box X0,Y0,X1,Y1 or --mask PNG")
-    return ObjectPrompt(args.name or "object 1", view, points, box, mask, args.gt_masks,
+    return ObjectPrompt(object_name("object 1" if args.name is None else args.name, "--name"),
+                        view, points, box, mask, args.gt_masks,
                         {"points": args.point, "box": args.box, "mask": args.mask})
 
 
@@ -192,9 +200,7 @@ def _object_entry(entry: dict, i: int, scene, folder: Path, gt_masks: str | None
     unknown = set(entry) - {"name", "view", "points", "box", "mask", "gt_masks"}
     if unknown:
         raise PromptsFileError(f"unknown keys {sorted(unknown)}: use name, view, points, box, mask, gt_masks")
-    name = str(entry.get("name", f"object {i + 1}"))
-    if not name.strip() or "/" in name or "\\" in name or name.startswith("."):
-        raise PromptsFileError(f"name {name!r} cannot name a folder: use letters, digits, spaces")
+    name = object_name(str(entry.get("name", f"object {i + 1}")), "name")
     view = scene.view_index(str(entry["view"]))
     label = scene.view_names[view]
     points = []

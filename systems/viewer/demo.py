@@ -2,7 +2,8 @@
 own systems and the user's segmenter, driven by an input script; write screenshots that read on
 their own (the scene with the object's overlay, a marker at the click and a legend; the object
 alone in its own colours; the scene without it, each captioned) and summary.json (per-view IoU
-against the built-in ground truth). The object is named after the ground truth's object."""
+against the built-in ground truth). The object is named after the ground truth's object. The folder
+is written as a unit (engine/io.atomic_dir): an interrupted demo leaves the previous one whole."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from scipy.ndimage import distance_transform_edt
 from components.camera import Camera
 from components.resources import MaskGrid, SegmentationSettings, ViewCache
 from components.segmentation import Propagation, SegObject
-from engine.io import atomic_write
+from engine.io import atomic_dir, atomic_write
 from engine.media import write_png
 from engine.scenes.builtin import builtin_truth
 from engine.scenes.scene import SceneError
@@ -29,6 +30,7 @@ from systems.viewer.plugin import build_viewer
 from systems.viewer.run import run_headless
 from systems.viewer.script import ScriptPlayer
 
+DEMO_MARKER = "summary.json"   # every demo folder holds it: an earlier demo's folder may be replaced
 DEMO_VIEWS = 12        # training views the demo propagates over (evenly spaced): a bounded run
 SHOTS = (("viewer.png", "the scene with the object's overlay"), ("object_alone.png", "the object alone"),
          ("object_removed.png", "the scene without the object"))
@@ -84,15 +86,16 @@ def run_demo(scene, field, segmenter, *, H: int, W: int, out: Path, views: int =
     cam = app.resource(ViewerCamera)
     name = truth.object_names[0]
     click = object_click(cam, scene, truth.instance_masks[cam.view], 1)
-    app.resource(ScriptPlayer).steps = demo_script(click, name, out)
-    print(f"segmenting '{name}' with the {segmenter.name} segmenter over {len(settings.views)} "
-          f"views at {W}x{H} ...", flush=True)
-    frames = run_headless(app, max_frames=20000)
-    summary = {"frames": frames, "segmenter": segmenter.name, "object": name, "click": list(click),
-               "objects": _objects(app, truth)}
-    for obj in summary["objects"][:1]:
-        caption_shots(out, obj["name"], obj["color"], segmenter.name, click)
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+    with atomic_dir(out, marker=DEMO_MARKER) as folder:
+        app.resource(ScriptPlayer).steps = demo_script(click, name, folder)
+        print(f"segmenting '{name}' with the {segmenter.name} segmenter over {len(settings.views)} "
+              f"views at {W}x{H} ...", flush=True)
+        frames = run_headless(app, max_frames=20000)
+        summary = {"frames": frames, "segmenter": segmenter.name, "object": name, "click": list(click),
+                   "objects": _objects(app, truth)}
+        for obj in summary["objects"][:1]:
+            caption_shots(folder, obj["name"], obj["color"], segmenter.name, click)
+        atomic_write(folder / DEMO_MARKER, json.dumps(summary, indent=2))
     print(f"headless demo (no DISPLAY): wrote {out}/")
     for name, what in SHOTS:
         print(f"  {name:<20} {what}" + ("" if (out / name).is_file() else " (missing: the script did not finish)"))

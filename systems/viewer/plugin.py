@@ -6,13 +6,15 @@
               segmentation systems -> export_requested
     present:  present_frame (needs GL)
     ui:       draw_ui (needs the ImGui layer)
-    end:      take_screenshots (-> check_replay -> write_session, with recording) -> swap_window
+    end:      release_memory_after_work -> take_screenshots (-> check_replay -> write_session, with
+              recording) -> swap_window
 """
 
 from __future__ import annotations
 
 import esper
 
+from components.messages import ObjectDeleted, PropagationFinished
 from components.segmentation import NeedsSegment, PendingView, Propagation
 from engine.app import App
 from engine.io import file_sha256
@@ -20,7 +22,7 @@ from engine.platform.clock import FrameClock
 from engine.platform.input import InputState
 from engine.schedule import Schedule, Stage, system
 from systems.camera.system import ViewerCamera, move_camera, viewer_camera
-from systems.export.system import export_requested
+from systems.export.system import ExportFinished, export_requested
 from systems.record.recorder import recording_plugin
 from systems.render.progressive import Phase
 from systems.sam.system import insert_encoding
@@ -59,6 +61,15 @@ def swap_window(app) -> None:
     app.resource(WindowHandle).window.swap()
 
 
+def release_memory_after_work(app) -> None:
+    """Reads PropagationFinished, ObjectDeleted and ExportFinished; gives the heap's free pages back
+    to the system after such work (engine.memory.release_free_heap), so a long session stays flat."""
+    from engine.memory import release_free_heap
+
+    if [*app.read(PropagationFinished), *app.read(ObjectDeleted), *app.read(ExportFinished)]:
+        release_free_heap()
+
+
 def segmentation_idle(app) -> bool:
     """No propagation is running or waiting, and no prompt is being processed (or waits for its
     view's embedding)."""
@@ -84,6 +95,7 @@ def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
         simulate=[handle_viewer_input, move_camera])
     segmentation_plugin(schedule)
     schedule.add(Stage.SIMULATE, export_requested)
+    schedule.add(Stage.END, release_memory_after_work)
     if gl:
         from systems.render.gl_present import GLPresenter, present_frame, take_screenshots
 
