@@ -44,10 +44,12 @@ from systems.sam.errors import PromptError
 from systems.sam.protocol import Prompt, SegmentResult, check_image, check_prompt
 from systems.sam.walker import (
     chromaticity,
+    colour_features,
     edge_differences,
     edge_weights,
-    feature_image,
+    grain,
     laplacian,
+    log_depth,
     random_walk,
 )
 
@@ -57,11 +59,13 @@ DISTINCT_IOU = 0.9   # multimask candidates closer than this to a kept one are t
 @dataclass(frozen=True)
 class FallbackConfig:
     work_side: int = 256                       # long side (px) of the image the walker solves on
-    depth_weight: float = 3.0                  # depth (min-max normalised) relative to Lab / 100
     lightness_weight: float = 0.35             # L relative to a, b: shading edges count less than hue
-    edge_sigma2: float = 0.003                 # squared feature step at which an edge weight is 1/e ...
+    edge_sigma2: float = 0.003                 # squared colour step at which an edge weight is 1/e ...
     noise_factor: float = 1.0                  # ... or this many times the median step, if larger: the
                                                # grain of a photo is no edge
+    depth_grain: float = 4.0                   # a squared log-depth step this many times the median one
+                                               # weighs 1/e (a field's depth noise is no edge) ...
+    depth_sigma2: float = 1e-4                 # ... and never less than this one (a 1% depth step)
     colour_cuts: tuple[float, float, float] = (0.01, 0.025, 0.04)  # multimask t (squared rg
                                                # chromaticity distance beyond which a pixel is background)
     single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
@@ -98,12 +102,6 @@ def disk_pixels(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.nd
     return out
 
 
-def edge_scale(dh: np.ndarray, dv: np.ndarray, config: FallbackConfig) -> float:
-    """The edge weights' sigma2: config.edge_sigma2, raised to noise_factor x the median squared
-    neighbour step (the image's grain: most neighbours lie on no edge) on a noisy photo."""
-    return max(config.edge_sigma2, config.noise_factor * float(np.median(np.concatenate([dh.ravel(), dv.ravel()]))))
-
-
 def keep_anchored(mask: np.ndarray, anchor: np.ndarray | None) -> np.ndarray:
     """Connected components of mask [H, W] bool that touch anchor [H, W] bool (all if none does)."""
     if anchor is None:
@@ -124,7 +122,7 @@ class FallbackSegmenter:
         self.config = config
         self.notice = notice
         self._shape: tuple[int, int] | None = None    # H, W of the view
-        self._features: np.ndarray | None = None      # [h, w, C] working-resolution features
+        self._features: np.ndarray | None = None      # [h, w, 3] working-resolution colour features
         self._chroma: np.ndarray | None = None        # [h, w, 2] working-resolution rg chromaticity
         self._laplacian = None                        # [h*w, h*w] sparse graph Laplacian
 
@@ -141,9 +139,14 @@ class FallbackSegmenter:
                 depth = depth[(np.arange(h) * H // h)[:, None], (np.arange(w) * W // w)[None, :]]
         self._shape = (H, W)
         self._chroma = chromaticity(image)
-        self._features = feature_image(image, depth, self.config.depth_weight, self.config.lightness_weight)
+        c = self.config
+        self._features = colour_features(image, c.lightness_weight)                   # [h, w, 3]
         dh, dv = edge_differences(self._features)
-        self._laplacian = laplacian(*edge_weights(dh, dv, edge_scale(dh, dv, self.config)))
+        cues = [(dh, dv, grain(dh, dv, c.noise_factor, c.edge_sigma2))]
+        if depth is not None:
+            gh, gv = edge_differences(log_depth(depth))
+            cues.append((gh, gv, grain(gh, gv, c.depth_grain, c.depth_sigma2)))
+        self._laplacian = laplacian(*edge_weights(cues))
 
     def _colour_distance(self, refs: np.ndarray) -> np.ndarray:
         """[h, w] smallest squared chromaticity distance to the working-resolution points refs [R, 2]."""
