@@ -10,10 +10,14 @@ truth as a voxel field (clear empty space; deterministic, no training).
 Writes bench/results/viewer[-truth].json and prints a table.
 
 --while-encoding: instead, the frame times (p50 / p99 ms) of the moving viewer while a random-weight
-SAM ViT-B encodes the training views in the background (the viewer's encoder worker), beside the
-same frames with no encoder; merged into bench/results/viewer.json as frame_ms_p50_while_encoding
-and frame_ms_p99_while_encoding (with the field they were measured on).
-Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N] [--while-encoding]
+model of --encoder (default hq_vit_tiny, what a CPU user runs) encodes the training views in the
+background (the viewer's encoder worker), beside the same frames with no encoder, then with the
+camera still (the frame loop waiting for input as the window does when idle): per phase the views
+encoded per minute and the cores the viewer and the encoder thread used. Merged into
+bench/results/viewer.json as frame_ms_p50_while_encoding and frame_ms_p99_while_encoding (moving)
+and while_encoding (every phase).
+Usage: python bench/bench_viewer.py [--field trained|truth|FILE.pt] [--frames N]
+                                    [--while-encoding [--encoder MODEL] [--seconds S]]
 """
 
 from __future__ import annotations
@@ -42,7 +46,10 @@ def main() -> int:
     parser.add_argument("--out", help="results file (default bench/results/viewer[-truth].json)")
     parser.add_argument("--while-encoding", action="store_true",
                         help="frame times while a random ViT-B encodes in the background (see above)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="--while-encoding: seconds of frames to time")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="--while-encoding: seconds of frames to time per phase")
+    parser.add_argument("--encoder", default="hq_vit_tiny", help="--while-encoding: the SAM-family model "
+                        "encoding (random weights; default the one a CPU user runs)")
     args = parser.parse_args()
     W, H = (int(v) for v in args.size.split("x"))
     load_before = os.getloadavg()[0]                                        # 1-minute load of other work
@@ -136,25 +143,50 @@ def load_field(name: str, scene, truth):
     return load_checkpoint(name, scene_hash=scene.content_hash())
 
 
-def moving_frames(app, seconds: float, busy=lambda: True) -> list[float]:
-    """Milliseconds of each frame while orbiting the camera, for `seconds` or until busy() fails."""
+def thread_cpu_seconds(native_id: int | None) -> float:
+    """CPU seconds (user + system) a thread of this process has used; 0 without one (or off Linux)."""
+    if native_id is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
+
+
+def timed_frames(app, seconds: float, *, move: bool, busy=lambda: True, encoder_thread: int | None = None
+                 ) -> tuple[list[float], float, float, float, int]:
+    """Milliseconds of each frame for `seconds` or until busy() fails, orbiting the camera (move)
+    or leaving it still; a still frame loop waits as the window does when the viewer is idle
+    (systems/viewer/plugin.py: viewer_idle, IDLE_WAIT_S). Returns (frame ms, wall seconds, CPU
+    seconds of the viewer (the process but the encoder thread: frame loop and GL), CPU seconds of
+    the encoder thread, frames that waited)."""
     from components.resources import SceneData
     from systems.camera import ops
     from systems.camera.system import ViewerCamera
+    from systems.viewer.plugin import IDLE_WAIT_S, viewer_idle
 
     cam = app.resource(ViewerCamera)
     target = ops.orbit_target(cam.T_world_camera, np.asarray(app.resource(SceneData).scene.bbox).mean(0))
-    frames, start = [], time.perf_counter()
+    frames, start, cpu, encoder = [], time.perf_counter(), time.process_time(), thread_cpu_seconds(encoder_thread)
+    waited = 0
     while time.perf_counter() - start < seconds and busy():
         t0 = time.perf_counter()
-        cam.set_pose(ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
+        if move:
+            cam.set_pose(ops.orbit(cam.T_world_camera, target, 4.0, 0.0, cam.up, 0.004))
+        elif viewer_idle(app):
+            time.sleep(IDLE_WAIT_S)                  # Window.poll waits (for input) this long
+            waited += 1
         app.step()
         frames.append((time.perf_counter() - t0) * 1000.0)
-    return frames
+    encoder = thread_cpu_seconds(encoder_thread) - encoder
+    return frames, time.perf_counter() - start, time.process_time() - cpu - encoder, encoder, waited
 
 
 def bench_while_encoding(args, H: int, W: int) -> int:
-    """Frame times with no encoder, then while the viewer's worker encodes with a random ViT-B."""
+    """Frame times with no encoder, then while the viewer's worker encodes the training views with a
+    random-weight model of --encoder: camera moving, then still; the views it encoded per minute in
+    each phase, and the cores the viewer and the encoder used (a still viewer must leave them to it)."""
     import esper
 
     from components.encoding import Encoding
@@ -170,36 +202,46 @@ def bench_while_encoding(args, H: int, W: int) -> int:
     scene, truth = builtin_scene(128), builtin_truth(128)
     field = load_field(args.field, scene, truth)
     torch.set_num_threads(1)                                                # as `main.py view` does
+    torch.manual_seed(0)
     ctx = headless_context()
     rows = {}
-    for label, segmenter in (("no_encoder", make_segmenter("fallback")),
-                             ("while_encoding", SamSegmenter(build_sam("vit_b"), model_type="vit_b"))):
+    for label, segmenter, phases in (
+            ("no_encoder", make_segmenter("fallback"), (("moving", True),)),
+            ("encoding", SamSegmenter(build_sam(args.encoder), model_type=args.encoder), (("moving", True),
+                                                                                            ("still", False)))):
         app = build_viewer(scene, field, segmenter, H=H, W=W, gl=True, ui=False)
         app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4)))
         for _ in range(5):
             app.step()                                                      # the worker starts, GL warms up
         encoding = app.try_resource(Encoding)
         busy = (lambda: True) if encoding is None else (lambda worker=encoding.worker: worker.queued > 0)
-        frames = moving_frames(app, args.seconds, busy)
-        rows[label] = {"frames": len(frames), "p50_ms": round(float(np.percentile(frames, 50)), 1),
-                       "p99_ms": round(float(np.percentile(frames, 99)), 1),
-                       "max_ms": round(float(np.max(frames)), 1),
-                       "views_encoded": len(encoding.arrived) if encoding else 0,
-                       "encoder_s_per_view": round(encoding.seconds / max(1, len(encoding.arrived)), 1)
-                       if encoding else 0.0}
+        for phase, move in phases:
+            before = len(encoding.arrived) if encoding else 0
+            frames, wall, viewer_cpu, encoder_cpu, waited = timed_frames(
+                app, args.seconds, move=move, busy=busy,
+                encoder_thread=encoding.worker.native_id if encoding else None)
+            encoded = (len(encoding.arrived) - before) if encoding else 0
+            rows[f"{label}_{phase}"] = {
+                "frames": len(frames), "seconds": round(wall, 1),
+                "p50_ms": round(float(np.percentile(frames, 50)), 1),
+                "p99_ms": round(float(np.percentile(frames, 99)), 1), "max_ms": round(float(np.max(frames)), 1),
+                "viewer_cpu_cores": round(viewer_cpu / wall, 2), "encoder_cpu_cores": round(encoder_cpu / wall, 2),
+                "idle_frames": waited, "views_encoded": encoded,
+                "views_per_minute": round(60.0 * encoded / wall, 1)}
         stop_encoding(app)
         with app.active():
             esper.clear_database()
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / "viewer.json"
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results.update({"frame_ms_p50_while_encoding": rows["while_encoding"]["p50_ms"],
-                    "frame_ms_p99_while_encoding": rows["while_encoding"]["p99_ms"],
+    moving = rows["encoding_moving"]
+    results.update({"frame_ms_p50_while_encoding": moving["p50_ms"], "frame_ms_p99_while_encoding": moving["p99_ms"],
                     "while_encoding": {**rows, "field": args.field, "size": f"{W}x{H}",
-                                       "encoder": "random-weight SAM ViT-B in the viewer's worker thread",
+                                       "encoder": f"random-weight {args.encoder} in the viewer's worker thread "
+                                                  "(1 torch thread, nice 10)",
                                        "load_average_before": round(os.getloadavg()[0], 2)}})
     out.write_text(json.dumps(results, indent=2) + "\n")
     for label, row in rows.items():
-        print(f"{label:<16} " + "  ".join(f"{k} {v}" for k, v in row.items()))
+        print(f"{label:<18} " + "  ".join(f"{k} {v}" for k, v in row.items()))
     print(f"wrote {out} (load {os.getloadavg()[0]:.2f})")
     return 0
 

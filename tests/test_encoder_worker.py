@@ -24,7 +24,7 @@ from systems.record.recorder import RecordingSettings, start_recording, stop_rec
 from systems.record.replayer import run_replay
 from systems.record.session import headless_replay_app
 from systems.sam.gt import GtSegmenter
-from systems.sam.system import encoding_lines
+from systems.sam.system import encoding_lines, stop_encoding
 from systems.sam.worker import NICE, EncoderWorker
 from systems.segmentation.views import scene_view_entry
 from systems.viewer.plugin import build_viewer
@@ -166,3 +166,52 @@ def test_a_closing_viewer_interrupts_the_encoder_run_in_flight():
     start = time.perf_counter()
     worker.close()
     assert time.perf_counter() - start < 1.0 and seg.encoder_runs == 0
+
+
+@pytest.mark.gl
+def test_a_still_viewer_waits_for_input_while_the_encoder_works(session):
+    """Once the view is finished and nothing is pending, the frame loop waits for input (the window's
+    poll with IDLE_WAIT_S) instead of redrawing at full speed; a click makes it busy again."""
+    from components.camera import Camera
+    from engine.platform.gl import GLUnavailableError, headless_context
+    from systems.render.gl_present import GLPresenter
+    from systems.viewer.plugin import IDLE_WAIT_S, WindowHandle, poll_window, viewer_idle
+
+    try:
+        ctx = headless_context()
+    except GLUnavailableError as error:
+        pytest.skip(f"no EGL OpenGL context: {error}")
+    scene, field, truth, _, _ = session
+
+    class FakeWindow:
+        should_close = False
+        waits: list = []
+
+        def poll(self, wait_s=0.0):
+            self.waits.append(wait_s)
+            return []
+
+        def swap(self):
+            pass
+
+    app = build_viewer(scene, field, SlowEncoderGt(truth.instance_dir()), H=48, W=64, gl=True, ui=False)
+    app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((64, 48), components=4)))
+    window = FakeWindow()
+    app.insert_resource(WindowHandle(window))
+    try:
+        for _ in range(200):
+            if viewer_idle(app):
+                break
+            app.step()
+        assert viewer_idle(app) and app.resource(Encoding).worker.queued > 0      # idle, encoder busy
+        with app.active():
+            poll_window(app)
+        assert window.waits[-1] == IDLE_WAIT_S
+        view = scene.train_ids[0]
+        app.send(PromptAdded(Camera.of_view(scene, view), *_pixel(truth, view, 1), 1, view))
+        app.step()                                                           # the click waits for its view
+        app.step()
+        assert not viewer_idle(app) and window.waits[-1] == 0.0             # busy frames do not wait
+    finally:
+        stop_encoding(app)
+        ctx.release()

@@ -159,3 +159,32 @@ def test_the_compiled_result_does_not_depend_on_the_thread_count(monkeypatch):
         runs.append((out.rgb, out.depth, rows.indptr, rows.voxels, rows.values))
     frozen_march._pool.cache_clear()
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(*runs))
+
+
+def test_the_footprint_scratch_comes_back_clean_for_the_next_view():
+    field = _sparse_field("world", seed=4)
+    origins, dirs = _rays(24, 32)
+    first = render_rays_compiled(field, origins, dirs, footprint=True)[1]
+    render_rays_compiled(field, origins.flip(0), dirs.flip(0), footprint=True)   # other rays, same scratch
+    again = render_rays_compiled(field, origins, dirs, footprint=True)[1]
+    assert first.values.size > 1000
+    assert np.array_equal(first.indptr, again.indptr) and np.array_equal(first.voxels, again.voxels)
+    assert np.array_equal(first.values, again.values)
+    kept = []
+    while not frozen_march._SCRATCH.empty():
+        kept.append(frozen_march._SCRATCH.get())
+    assert kept and all(not touched.any() for touched, _ in kept)     # no voxel left marked
+    for scratch in kept:
+        frozen_march._SCRATCH.put(scratch)
+
+
+def test_the_warm_up_compiles_the_signature_every_render_uses():
+    thread = frozen_march.warm_up_in_background()
+    assert frozen_march.warm_up_in_background() is thread                 # once per process
+    thread.join(timeout=300)
+    assert not thread.is_alive() and len(frozen_march._march_chunk.signatures) == 1
+    field = _sparse_field("ndc", seed=5)
+    origins, dirs = _rays(8, 8)
+    render_rays_compiled(field, origins, dirs, footprint=True)
+    render_rays_compiled(field, origins, dirs, color_cutoff=float("inf"))
+    assert len(frozen_march._march_chunk.signatures) == 1                # nothing compiled at the click

@@ -63,9 +63,13 @@ class Window:
     def _on_scroll(self, _window, _dx, dy) -> None:
         self._events.append(ScrollEvent(float(dy)))
 
-    def poll(self) -> list[InputEvent]:
-        """Process pending window events; returns the input events they produced, oldest first."""
-        glfw.poll_events()
+    def poll(self, wait_s: float = 0.0) -> list[InputEvent]:
+        """Process pending window events, first waiting up to wait_s seconds for one when there are
+        none; returns the input events they produced, oldest first."""
+        if wait_s > 0.0:
+            glfw.wait_events_timeout(wait_s)
+        else:
+            glfw.poll_events()
         events, self._events = self._events, []
         return events
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.field.frozen_march import warm_up_in_background
 from engine.field.render import RenderedView, render_view
 from systems.inverse.ops import ViewWeights, build_view_weights, view_weights_from_rows
 from systems.inverse.representation import MaskLayout, ViewSamples
@@ -48,7 +49,8 @@ def frozen_view_weights(field, camera, *, weight_cutoff: float, min_entry: float
 
 class VoxelScene:
     """A frozen VoxelField (engine/field/grid.py) as a FrozenScene (systems/inverse/representation.py):
-    its primitives are the voxels of its density grid, flat ids (z * Y + y) * X + x."""
+    its primitives are the voxels of its density grid, flat ids (z * Y + y) * X + x. Made when a
+    scene opens for segmentation: on the CPU it starts loading the compiled marcher then."""
 
     kind = "voxels"
 
@@ -56,6 +58,8 @@ class VoxelScene:
         self.field = field
         self.layout = MaskLayout(tuple(int(n) for n in field.resolution),
                                  field.bbox.detach().cpu().numpy().astype(np.float32), field.space)
+        if self.device == "cpu":
+            warm_up_in_background()          # the compiled marcher ready before a first click needs it
 
     @property
     def device(self) -> str:

@@ -23,7 +23,7 @@ from scipy import sparse
 from engine.io import atomic_path
 from systems.inverse.ops import ROW_BLOCKS, ViewWeights, row_blocks
 
-FORMAT = 2                      # bump when the weights of a key would change (marching, matrix layout)
+FORMAT = 3                      # bump when the weights of a key would change (marching, matrix layout)
 DEFAULT_CAP_MB = 4096
 
 

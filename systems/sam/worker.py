@@ -84,6 +84,11 @@ class EncoderWorker:
             return len(self._queue) + (self._running is not None)
 
     @property
+    def native_id(self) -> int | None:
+        """The worker thread's OS id (its CPU time can be read from /proc on Linux)."""
+        return self._thread.native_id
+
+    @property
     def running(self) -> Hashable | None:
         """The key being computed now, if any."""
         return self._running

@@ -47,10 +47,14 @@ def begin_input(app) -> None:
     app.resource(InputState).begin_frame()
 
 
+IDLE_WAIT_S = 0.05      # a frame with nothing to do waits this long for input (the encoder gets the CPU)
+
+
 def poll_window(app) -> None:
-    """Reads the window's events into InputState; requests exit when the window closes."""
+    """Reads the window's events into InputState (waiting up to IDLE_WAIT_S for one when the viewer
+    is idle); requests exit when the window closes."""
     handle, state = app.resource(WindowHandle), app.resource(InputState)
-    for event in handle.window.poll():
+    for event in handle.window.poll(IDLE_WAIT_S if viewer_idle(app) else 0.0):
         state.apply(event)
     if handle.window.should_close:
         app.exit_requested = True
@@ -84,6 +88,16 @@ def frame_still(app) -> bool:
 
     presenter = app.try_resource(GLPresenter)
     return presenter is not None and presenter.state.phase is Phase.DONE and not presenter.mask_dirty
+
+
+def viewer_idle(app) -> bool:
+    """Nothing would change on screen without input: the view is still and finished, no
+    segmentation work is pending, no script or replay plays (a background encoder may run)."""
+    from systems.record.replayer import Replay
+
+    player, replay = app.try_resource(ScriptPlayer), app.try_resource(Replay)
+    return (frame_still(app) and segmentation_idle(app) and (player is None or player.finished)
+            and (replay is None or replay.done))
 
 
 def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
