@@ -97,11 +97,23 @@ def test_a_leak_that_runs_into_the_ground_without_an_edge_goes_even_with_self_pr
     assert mask_iou(mask, box) >= 0.9
 
 
-def test_the_prior_is_covered_one_known_background_zero_and_never_voted_half():
+def test_the_prior_is_covered_one_never_voted_half_and_voted_out_firmer_with_each_view():
     view = _column_view()
-    votes = np.array([1.0, -1.0, 0.0, 0.0], np.float32).reshape(1, 1, 4)
-    counts = np.array([1.0, 1.0, 0.0, 0.0], np.float32).reshape(1, 1, 4)   # voxels 2, 3 never voted on
-    assert np.allclose(rendered_prior(view, votes, counts).ravel(), [1.0, 0.0, 0.5, 0.5], atol=1e-6)
+    votes = np.array([1.0, -1.0, -0.5, 0.0], np.float32).reshape(1, 1, 4)
+    counts = np.array([1.0, 1.0, 3.0, 0.0], np.float32).reshape(1, 1, 4)   # voxel 3 never voted on
+    # covered: 1; voted out by one view: 0.5 / 2; by three: 0.5 / 4; never voted on: 0.5
+    assert np.allclose(rendered_prior(view, votes, counts).ravel(), [1.0, 0.25, 0.125, 0.5], atol=1e-6)
+
+
+def test_backdrop_weight_is_background_only_where_it_is_most_of_the_pixel():
+    """Pixel 0 puts 0.3 of its weight on a covered voxel and 0.7 on the backdrop (a ray through
+    empty space): 0.3. Pixel 1 puts 0.7 on a covered voxel, 0.3 on the backdrop (a soft field's
+    leak on the object itself): the voxels decide, 1."""
+    ids, coords = torch.arange(2), torch.stack([torch.tensor([-1.0, 1.0]), torch.zeros(2), torch.zeros(2)], 1)
+    view = build_view_weights(ids, coords, torch.tensor([0.3, 0.7]), 1, 2, (1, 1, 2),
+                              backdrop=np.array([0.7, 0.3], np.float32))
+    votes, counts = np.ones((1, 1, 2), np.float32), np.ones((1, 1, 2), np.float32)
+    assert np.allclose(rendered_prior(view, votes, counts).ravel(), [0.3, 1.0], atol=1e-6)
 
 
 def test_a_part_the_3d_mask_never_saw_is_completed_by_the_view_not_read_as_background():

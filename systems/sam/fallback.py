@@ -5,9 +5,9 @@ Seeds: positive points -> object disks; negative points -> background disks; a b
 outside it is background (and, without positive points, a disk at its centre is object); no box and
 no mask -> the image border is background except where it looks like the object seeds (objects cut
 by the frame). A soft mask prior (in a propagation: what the 3D mask knows of the view,
-`rendered_prior`, sam/prior.py: 1 covered, 0 known not to be the object, 0.5 never seen) is evidence
-of its own, weighed against the view's edges (Grady's random walk with priors): pixels beyond a band
-outside it that it knows are not the object are background seeds, the deepest part of its interior
+`rendered_prior`, sam/prior.py: 1 covered, 0.5 never seen, lower as more views voted a part out)
+is evidence of its own, weighed against the view's edges (Grady's random walk with priors): pixels
+beyond a band outside it that at least two views voted out are background seeds, the deepest part of its interior
 is object seeds, and every other pixel is pulled towards the prior by a unary term weighted by the
 prior's confidence (none where it has no opinion: the view's edges alone decide there), so that an
 edge-free connection to the background drains the prior over a set share of the object's radius
@@ -79,7 +79,7 @@ class FallbackConfig:
     prior_core: float = 0.7                    # ... object seeds deeper inside than this share of its
                                                # deepest pixel
     known_background: float = 0.25             # background seeds only where the prior is below this
-                                               # (0.5: the 3D mask has no opinion, sam/prior.py)
+                                               # (0.5: no opinion; 0.25: one view voted it out; sam/prior.py)
     band_min_px: float = 3.0                   # the band is never narrower (working-resolution px)
     seed_radius: float = 0.012                 # seed disk radius as a fraction of the long side
     border_similarity: float = 0.25            # border pixels closer than this (relative squared
