@@ -7,6 +7,11 @@ Usage: python bench/bench_field.py [--only builtin|fern|gold-cape] [--builtin-mi
                                    [--fern-minutes 10] [--cape-minutes 10]
                                    [--resolution N (default: fern 160, else 128, as `train`)]
        python bench/bench_field.py --memory [--resolution 160]
+       python bench/bench_field.py --only gold-cape --iterations 500 [--set distortion=0.01 ...]
+`--iterations N` trains a fixed number of iterations instead of a time budget (variants compared at
+the same N whatever the machine's load; iterations per second reported apart) and, for a scene with
+ground-truth masks (gold-cape), splits the PSNR of the held-out and of four training views into the
+object and the rest; `--set NAME=VALUE` overrides a TrainConfig field (e.g. init_alpha=0.001).
 The field kind is chosen as `train` chooses it: fern in NDC space (forward-facing), the built-in
 scene in its box (constant backdrop), gold-cape in its box plus a contracted background grid (a
 capture that walks around an object). Each case runs in a fresh subprocess so that its peak RSS is
@@ -20,6 +25,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: a spinning pool starves shared cores
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -37,16 +43,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_case(scene_name: str, downscale: int | None, minutes: float, resolution: int) -> dict:
-    """Train one scene in this process and return its figures."""
+def run_case(scene_name: str, downscale: int | None, minutes: float, resolution: int,
+             iterations: int | None = None, overrides: dict | None = None) -> dict:
+    """Train one scene in this process (for `minutes`, or `iterations` when given, with TrainConfig
+    `overrides`) and return its figures."""
     sys.path.insert(0, str(ROOT))
     from engine.field.train import TrainConfig, train_field
     from engine.scenes import load_scene
 
     scene = load_scene(scene_name, downscale)
+    config = dataclasses.replace(TrainConfig(resolution=resolution, max_iterations=iterations), **(overrides or {}))
     started = time.perf_counter()
-    result = train_field(scene, max_seconds=minutes * 60.0, config=TrainConfig(resolution=resolution))
-    return {"scene": scene.name, "image_size": [scene.H, scene.W], "budget_minutes": minutes,
+    result = train_field(scene, max_seconds=None if iterations else minutes * 60.0, config=config)
+    split = _masked_psnr(result.field, scene) if (Path(scene.source) / "masks").is_dir() else {}
+    return {"scene": scene.name, "image_size": [scene.H, scene.W],
+            "budget_minutes": None if iterations else minutes, "budget_iterations": iterations,
+            "overrides": overrides or {}, **split,
+            "iterations_per_second": round(result.iterations / result.seconds, 3),
             "test_psnr": result.test_psnr, "train_seconds": round(result.seconds, 1),
             "total_seconds": round(time.perf_counter() - started, 1), "iterations": result.iterations,
             "resolution": list(result.field.resolution), "space": result.field.space,
@@ -54,6 +67,26 @@ def run_case(scene_name: str, downscale: int | None, minutes: float, resolution:
             "background_resolution": result.field.outside.resolution if result.field.outside else None,
             "peak_rss_mb": round(_peak_rss_mb()), "load_1min": round(os.getloadavg()[0], 2),
             "occupied": round(float(result.field.occupancy.float().mean()), 3)}
+
+
+def _masked_psnr(field, scene) -> dict:
+    """PSNR of the held-out views and of the first four training views: all pixels, those of the
+    ground-truth mask (masks/<view>.png) and the rest."""
+    import numpy as np
+    from PIL import Image
+
+    from engine.field.render import render_view
+
+    figures = {}
+    for label, ids in (("held_out", scene.test_ids), ("training", scene.train_ids[:4])):
+        scores = []
+        for i in ids:
+            view = render_view(field, scene.K[i], scene.T_world_camera[i], scene.H, scene.W).rgb.numpy()
+            error = ((view - scene.images[i] / 255.0) ** 2).mean(-1)                # [H, W]
+            mask = np.asarray(Image.open(Path(scene.source) / "masks" / f"{scene.view_names[i]}.png")) > 127
+            scores.append([-10 * np.log10(error[part].mean()) for part in (slice(None), mask, ~mask)])
+        figures[f"{label}_psnr_all_object_rest"] = [round(float(v), 2) for v in np.mean(scores, 0)]
+    return figures
 
 
 def run_memory(resolution: int) -> dict:
@@ -90,6 +123,9 @@ def main() -> int:
     parser.add_argument("--cape-minutes", type=float, default=10.0)
     parser.add_argument("--resolution", type=int, default=None, help="grid size (about N^3 voxels)")
     parser.add_argument("--memory", action="store_true", help="peak memory of a 160^3 grid")
+    parser.add_argument("--iterations", type=int, default=None, help="fixed iteration budget instead of minutes")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a TrainConfig field (a number), e.g. --set init_alpha=0.001")
     parser.add_argument("--case", help=argparse.SUPPRESS)   # internal: run one case, print JSON
     args = parser.parse_args()
     if args.case == "memory":
@@ -98,7 +134,9 @@ def main() -> int:
     if args.case:
         name, downscale, minutes = args.case.split(":")
         resolution = args.resolution or (160 if name == str(FERN) else 128)
-        print(json.dumps(run_case(name, int(downscale) or None, float(minutes), resolution)))
+        overrides = {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in (i.split("=", 1) for i in args.set)}
+        print(json.dumps(run_case(name, int(downscale) or None, float(minutes), resolution, args.iterations,
+                                  overrides)))
         return 0
     cases = ["memory"] if args.memory else [
         c for c in (f"builtin:0:{args.builtin_minutes}", f"{FERN}:8:{args.fern_minutes}",
@@ -106,17 +144,22 @@ def main() -> int:
         if args.only is None or args.only in c]
     rows = []
     for case in cases:
-        flag = ["--case", case] + (["--resolution", str(args.resolution)] if args.resolution else [])
+        flag = ["--case", case] + (["--resolution", str(args.resolution)] if args.resolution else []) + \
+            (["--iterations", str(args.iterations)] if args.iterations else []) + \
+            [a for item in args.set for a in ("--set", item)]
         done = subprocess.run([sys.executable, __file__, *flag], capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for row in rows:
-        previous[row.get("scene", row.get("case"))] = row
+        key = row.get("scene", row.get("case"))
+        previous[f"{key}@{args.iterations}it" + "".join(f",{k}={v}" for k, v in row.get("overrides", {}).items())
+                 if args.iterations else key] = row
     sys.path.insert(0, str(ROOT))
     from engine.io import atomic_write
 
     atomic_write(RESULTS, json.dumps(previous, indent=2) + "\n")
-    keys = ("test_psnr", "train_seconds", "iterations", "peak_rss_mb", "resolution", "occupied", "kind")
+    keys = ("test_psnr", "train_seconds", "iterations", "peak_rss_mb", "resolution", "occupied", "kind") + \
+        (("iterations_per_second", "held_out_psnr_all_object_rest") if args.iterations else ())
     print(f"{'case':<10}" + "".join(f"{k:>16}" for k in keys))
     for row in rows:
         cells = [f"{row[k]:.2f}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys]

@@ -94,6 +94,7 @@ class PendingView:
                                      # the object, 0.5 never voted on: systems/sam/prior.py), for a
                                      # segmenter with `rendered_prior`
     sam_mask: np.ndarray | None = None  # [H, W] bool, set by the SAM step
+    answered: bool = False           # the SAM step is done (sam_mask None: no prompt, or the segmenter refused)
 
 
 class NeedsSegment:

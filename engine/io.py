@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 import tempfile
+import tokenize
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,12 @@ _AT_FDCWD = -100
 
 class OutputFolderError(UserFacingError):
     """An output folder that cannot be replaced without losing something the user made."""
+
+
+# What numpy raises on a damaged .npy / .npz (zip, header parsed by ast and tokenize, data): every
+# reader of the project's array files catches this one tuple.
+DAMAGED_ARRAY_FILE = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile,
+                      SyntaxError, tokenize.TokenError)
 
 
 @functools.cache

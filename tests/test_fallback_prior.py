@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from systems.inverse.ops import build_view_weights, mask_iou
-from systems.inverse.start_check import keep_supported, view_agreement
+from systems.inverse.start_check import agreement_grids, keep_supported, view_agreement
 from systems.sam import make_segmenter
 from systems.sam.prior import rendered_prior
 
@@ -72,9 +72,9 @@ def test_the_start_check_compares_on_the_pixels_the_start_knows_and_keeps_the_un
     start = torch.tensor([1.0, 1.0, -1.0, 0.0]).reshape(1, 1, 4)       # voxel 3 never voted on
     counts = torch.tensor([1.0, 1.0, 1.0, 0.0]).reshape(1, 1, 4)
     eroded = torch.tensor([1.0, -0.5, -1.0, 0.0]).reshape(1, 1, 4)     # the pass dropped voxel 1
-    assert view_agreement(view, start, counts, eroded) == 0.5
+    assert view_agreement(view, agreement_grids(start, counts, eroded)) == 0.5
     grown = torch.tensor([1.0, 1.0, -1.0, 2.0]).reshape(1, 1, 4)       # added an unknown voxel only
-    assert view_agreement(view, start, counts, grown) is None            # 1 of 3 mask pixels unknown
+    assert view_agreement(view, agreement_grids(start, counts, grown)) is None            # 1 of 3 mask pixels unknown
     kept = keep_supported(start, eroded)
     assert (kept > 0).flatten().tolist() == [True, True, False, False]
     assert torch.equal(keep_supported(start, grown), grown)

@@ -11,8 +11,9 @@ import torch
 from engine.field.background import BackgroundField, background_start, contract, inner_half_extent
 from engine.field.checkpoint import load_field, save_field
 from engine.field.grid import VoxelField
-from engine.field.render import render_view
+from engine.field.render import render_rays, render_view
 from engine.field.train import TrainConfig, evaluate_psnr, train_field
+from engine.math.rays import camera_rays
 from engine.scenes.scene import Scene
 
 
@@ -104,6 +105,40 @@ def _room_scene(size: int = 24, views: int = 16) -> Scene:
                  view_names=tuple(f"v{i}" for i in range(views)),
                  train_ids=tuple(i for i in range(views) if i not in test), test_ids=test,
                  bbox=np.array([[-1, -1, -1], [1, 1, 1]], np.float32), near=0.2, far=20.0)
+
+
+def test_background_weights_hold_what_the_box_leaves():
+    # The background bins' weights returned for the distortion loss are scaled by the transmittance
+    # that leaves the box: with the foreground's, they sum to 1 on every ray.
+    field = room_field()
+    K = np.array([[30.0, 0, 16], [0, 30.0, 16], [0, 0, 1]], np.float32)
+    origins, dirs = camera_rays(K, _camera([2.5, 1.0, 0.5]), 32, 32)
+    with torch.no_grad():
+        out = render_rays(field, origins, dirs)
+    assert out.background_weights.shape == (32 * 32, 24)
+    total = out.opacity + out.background_weights.sum(1)
+    assert torch.allclose(total, torch.ones_like(total), atol=1e-5)
+    assert 0.1 < float(out.opacity.mean()) < 0.9                  # both parts carry weight
+
+
+def test_the_room_counts_as_not_object_in_a_views_masks():
+    # An unbounded field's view weights add the weight that reaches the background grid to each
+    # pixel's total (the backdrop), so a 3D mask of every box voxel covers a pixel by the box's
+    # opacity only: the ball's pixels are object, the pixels that see the room are not.
+    from components.camera import Camera
+    from systems.inverse.frozen import frozen_view_weights
+    from systems.inverse.ops import coverage_mask
+
+    field = room_field()
+    K = np.array([[30.0, 0, 16], [0, 30.0, 16], [0, 0, 1]], np.float32)
+    view, rendered = frozen_view_weights(field, Camera(K, _camera([2.5, 1.0, 0.5]), 32, 32),
+                                         weight_cutoff=1e-3, min_entry=0.0)
+    assert np.allclose(view.pixel_weight.reshape(32, 32), 1.0, atol=1e-2)
+    everything = np.ones((1, *field.resolution), np.float32)
+    mask = coverage_mask(view, everything)[0]                             # [H, W]
+    opacity = rendered.opacity.numpy()
+    assert mask[opacity > 0.9].all() and not mask[opacity < 0.1].any()
+    assert 0.05 < mask.mean() < 0.95
 
 
 def test_training_models_the_room_around_the_box():

@@ -75,3 +75,29 @@ def test_temporaries_of_killed_runs_are_removed_by_the_next_write(tmp_path):
         (tmp / "summary.json").write_text("new")
     atomic_write(tmp_path / "grid.npz", b"new")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", "grid.npz", running.name, other.name])
+
+
+@pytest.mark.parametrize("broken_byte", [b"'shape': (", b"}"])
+def test_a_damaged_array_header_is_one_of_the_readers_caught_errors(tmp_path, broken_byte):
+    """numpy parses an .npy header with ast and, failing that, tokenize: an unclosed bracket raises
+    tokenize.TokenError, which every reader must catch as a damaged file (DAMAGED_ARRAY_FILE)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from engine.errors import UserFacingError
+    from engine.io import DAMAGED_ARRAY_FILE
+    from systems.segmentation.grid_file import load_mask_grid
+
+    member = io.BytesIO()
+    np.save(member, np.array([1, 2, 3]))
+    data = bytearray(member.getvalue())
+    data[data.index(broken_byte) + len(broken_byte) - 1] = 0      # the bracket that opens or closes
+    path = tmp_path / "mask_grid.npz"
+    with zipfile.ZipFile(path, "w") as archive:                    # a valid zip (its CRC matches)
+        archive.writestr("version.npy", bytes(data))   # the first entry a reader reads
+    with pytest.raises(DAMAGED_ARRAY_FILE), np.load(path) as arrays:
+        arrays["version"]
+    with pytest.raises(UserFacingError, match="mask_grid.npz"):
+        load_mask_grid(path)

@@ -1,9 +1,10 @@
 """Total variation added to the gradients equals the gradient of the TV loss it stands for."""
 
+import pytest
 import torch
 
 from engine.field.grid import VoxelField
-from engine.field.regularizers import add_total_variation_grad
+from engine.field.regularizers import add_total_variation_grad, distortion
 
 
 def test_tv_gradient_equals_autograd_of_the_tv_loss():
@@ -29,3 +30,19 @@ def test_tv_gradient_of_a_channel_range_leaves_the_other_channels():
     grid.grad = None
     add_total_variation_grad(grid, 0.5, slice(1, 4))
     assert torch.allclose(grid.grad, expected, atol=1e-6) and not grid.grad[:, 0].any()
+
+
+def test_distortion_by_hand():
+    # N = 4 bins, midpoints 1/8, 3/8, 5/8, 7/8. All weight in one bin: only the bin's own term,
+    # 1 / (3 * 4) = 1/12. Half in the first and half in the last bin: 2 * 1/2 * 1/2 * |7/8 - 1/8|
+    # + (1/4 + 1/4) / 12 = 3/8 + 1/24 = 5/12. Spread evenly (1/4 each): sum over ordered pairs of
+    # 1/16 |m_i - m_j| = 1/16 * 2 * (3 * 1/4 + 2 * 2/4 + 3/4) = 1/16 * 5 = 5/16, plus 4/16 / 12 = 1/48.
+    weights = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.5], [0.25, 0.25, 0.25, 0.25]])
+    assert distortion(weights).tolist() == pytest.approx([1 / 12, 5 / 12, 5 / 16 + 1 / 48])
+
+
+def test_distortion_matches_the_double_sum():
+    weights = torch.rand(5, 7, dtype=torch.float64)
+    mid = (torch.arange(7, dtype=torch.float64) + 0.5) / 7
+    pairs = (weights[:, :, None] * weights[:, None, :] * (mid[:, None] - mid[None, :]).abs()).sum((1, 2))
+    assert torch.allclose(distortion(weights), pairs + weights.square().sum(1) / 21)

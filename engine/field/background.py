@@ -46,6 +46,7 @@ class BackgroundResult:
     rgb: torch.Tensor       # [N, 3] composited background colour (weights sum to 1 per ray)
     depth: torch.Tensor     # [N] expected camera depth of the background
     t_start: torch.Tensor   # [N] where the background begins on each ray
+    weights: torch.Tensor   # [N, samples] the bins' compositing weights (training: distortion)
 
 
 def contract(points: torch.Tensor) -> torch.Tensor:
@@ -122,7 +123,7 @@ class BackgroundField(nn.Module):
         transmittance = torch.cat([torch.ones_like(alpha[:, :1]), keep], dim=1)  # [n, N]
         weights = transmittance * alpha                                   # [n, N]
         rgb = (weights[..., None] * torch.sigmoid(values[..., 1:])).sum(1)  # [n, 3]
-        return BackgroundResult(rgb=rgb, depth=(weights * t).sum(1), t_start=t_start)
+        return BackgroundResult(rgb=rgb, depth=(weights * t).sum(1), t_start=t_start, weights=weights)
 
     @torch.no_grad()
     def upsample(self, resolution: int) -> None:

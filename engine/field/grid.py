@@ -187,10 +187,14 @@ class VoxelField(nn.Module):
         s_hi = torch.where(z_far > n, 1.0 - n / z_far, torch.zeros_like(z_far))
         return o_f, d_f, s_lo, s_hi
 
-    def camera_depth(self, u: torch.Tensor, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-        """Camera depth t [S] of field-ray parameters u [S] on rays origins / dirs [S, 3] (world)."""
+    def camera_depth(self, u: torch.Tensor, origins: torch.Tensor, dirs: torch.Tensor,
+                     ray_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Camera depth t [S] of field-ray parameters u [S] on rays origins / dirs [S, 3] (world), or
+        on rays origins / dirs [N, 3] picked by ray_ids [S] (gathered only where needed: NDC)."""
         if self.space == "world":
             return u
+        if ray_ids is not None:
+            origins, dirs = origins[ray_ids], dirs[ray_ids]                  # [S, 3] each
         dz = dirs[:, 2].clamp(min=1e-9)                                    # [S]
         n = self.ndc_near
         t_n = (n - origins[:, 2]) / dz                                      # [S]

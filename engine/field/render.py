@@ -37,6 +37,8 @@ class RayResult:
     weights: torch.Tensor   # [S] their compositing weights (training: pruning by the largest weight)
     coords: torch.Tensor    # [S, 3] their normalised grid coords
     samples: SampleWeights | None = None
+    background_weights: torch.Tensor | None = None  # [N, B] weights of the background grid's bins,
+                                                    # scaled by the transmittance reaching them
 
 
 @dataclass(slots=True)
@@ -78,8 +80,8 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     rgb = torch.zeros(n_rays, 3, device=device, dtype=weights.dtype)
     rgb = rgb.index_add(0, ray_ids[lit], weights[lit, None] * field.sample_rgb(coords[lit]))
     opacity = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights)  # [N]
-    t = field.camera_depth(u, origins[ray_ids], dirs[ray_ids])         # [S] camera depth
-    background, t_bg = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, jitter)
+    t = field.camera_depth(u, origins, dirs, ray_ids)                  # [S] camera depth
+    background, t_bg, bg_weights = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, jitter)
     depth = torch.zeros(n_rays, device=device).index_add(0, ray_ids, weights * t) + t_final * t_bg
     rgb = rgb + t_final[:, None] * background
 
@@ -87,7 +89,8 @@ def render_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, *,
     if keep_weights:
         samples = _kept_samples(field, ray_ids, coords, weights, exit_coords, t_final, weight_cutoff)
     return RayResult(rgb=rgb, depth=depth, opacity=opacity, alpha=alpha, weights=weights, coords=coords,
-                     samples=samples)
+                     samples=samples,
+                     background_weights=None if bg_weights is None else t_final[:, None] * bg_weights)
 
 
 def _ray_setup(field, origins, dirs, near, far) -> tuple[tuple, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -123,25 +126,26 @@ def render_rays_compiled(field: VoxelField, origins: torch.Tensor, dirs: torch.T
     opacity, wdepth, t_final, rgb, rows = march_frozen(
         field, (*rays, exit_coords, t_near, t_scale), weight_cutoff=weight_cutoff, color_cutoff=color_cutoff,
         footprint=footprint, min_entry=min_entry, stop_transmittance=STOP_TRANSMITTANCE)
-    background, t_bg = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, False)
+    background, t_bg, _ = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, False)
     empty = torch.zeros(0)
     return RayResult(rgb=rgb + t_final[:, None] * background, depth=wdepth + t_final * t_bg, opacity=opacity,
                      alpha=empty, weights=empty, coords=empty.reshape(0, 3)), rows
 
 
 def _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, jitter
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """What a ray's remaining transmittance sees: colour [N, 3] and camera depth [N] of the
-    background grid (kind "unbounded", from the box exit on), the exit sample's colour at the exit
-    (background_from_exit) or the constant backdrop at the exit (or at far, missing the box)."""
+    background grid (kind "unbounded", from the box exit on; with its bins' weights [N, B]), the
+    exit sample's colour at the exit (background_from_exit) or the constant backdrop at the exit
+    (or at far, missing the box); the weights are None but for the grid."""
     if field.outside is not None:
         start = background_start(origins, dirs, field.outside.centre, u_bg, hit, near)  # [N]
         out = field.outside.render(origins, dirs, start, jitter=jitter)
-        return out.rgb, out.depth
+        return out.rgb, out.depth, out.weights
     t_bg = torch.where(hit, field.camera_depth(u_bg, origins, dirs), torch.full_like(u_bg, far))  # [N]
     if field.background_from_exit:
-        return field.sample_rgb(exit_coords), t_bg                     # [N, 3]
-    return field.background.to(origins.device).expand(origins.shape[0], 3), t_bg
+        return field.sample_rgb(exit_coords), t_bg, None               # [N, 3]
+    return field.background.to(origins.device).expand(origins.shape[0], 3), t_bg, None
 
 
 def composite_weights(alpha: torch.Tensor, ray_ids: torch.Tensor, n_rays: int

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from engine.field.background import BackgroundField, inner_half_extent
 from engine.field.grid import VoxelField, resolution_for
-from engine.field.regularizers import add_total_variation_grad
+from engine.field.regularizers import add_total_variation_grad, distortion
 from engine.field.render import render_rays, render_view
 from engine.math.rays import camera_rays, world_to_ndc
 
@@ -62,6 +62,7 @@ class TrainConfig:
     space: str = "auto"                   # field kind "box" | "ndc" | "unbounded" | "auto" (field_kind)
     background_resolution: int = 64       # final side of the unbounded kind's background grid
     background_samples: int = 32          # background samples per ray (unbounded kind)
+    distortion: float = 0.0               # weight of the background bins' distortion loss (unbounded)
     eval_views: int = 8                   # held-out views scored at the end (the first n)
     seed: int = 0
 
@@ -91,64 +92,123 @@ def train_field(scene, *, device: str = "cpu", max_seconds: float | None = 60.0,
     if math.isinf(max_seconds) and config.max_iterations is None:
         raise ValueError("train_field needs max_seconds or config.max_iterations")
     torch.manual_seed(config.seed)
-    rays_o, rays_d, target = _training_rays(scene, device)          # [R, 3] each
+    rays = _training_rays(scene, device)                               # [R, 3] origins, dirs, colours
     field, final = make_field(scene, config)
-    field = field.to(device)
-    seen = _seen_mask(scene, field)
-    occupied = field.update_occupancy(0.0, seen)
-    optimizer = _adam(field, config.lr_start)
-    max_weight = torch.zeros(field.resolution, device=device)       # [Z, Y, X] since the last prune
-    dead = torch.zeros(field.resolution, dtype=torch.bool, device=device)  # [Z, Y, X] pruned voxels
-    stage, iteration, stage_begin, start = 0, 0, 0, time.perf_counter()
-    elapsed, fraction = 0.0, 0.0
+    run = _Run(field=field.to(device))
+    _begin_stage(run, scene, config)
+    start, elapsed, fraction = time.perf_counter(), 0.0, 0.0
     while fraction < 1.0:
-        if (stage + 1 < len(config.stage_scales) and fraction >= config.stage_starts[stage + 1]
-                and iteration - stage_begin >= min(config.stage_min_iterations, _budget(config))):
-            stage, stage_begin = stage + 1, iteration
-            field.upsample(_stage_resolution(final, config.stage_scales[stage]))
-            if field.outside is not None:
-                field.outside.upsample(_background_resolution(config, stage))
-            seen = _seen_mask(scene, field)
-            occupied = field.update_occupancy(config.occupancy_alpha if iteration >= config.occupancy_warmup
-                                              else 0.0, seen)
-            optimizer = _adam(field, config.lr_start)
-            max_weight = torch.zeros(field.resolution, device=device)
-            dead = torch.zeros(field.resolution, dtype=torch.bool, device=device)
-        lr = config.lr_start * (config.lr_end / config.lr_start) ** fraction
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-        idx = torch.randint(0, rays_o.shape[0], (config.batch_rays,), device=device)
-        out = render_rays(field, rays_o[idx], rays_d[idx], jitter=True)
-        mse = F.mse_loss(out.rgb, target[idx])
-        loss = mse + config.sparsity * out.alpha.mean() if out.alpha.numel() else mse
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.tv_every and iteration % config.tv_every == 0:
-            _add_total_variation(field, config)
-        optimizer.step()
-        iteration += 1
-        with torch.no_grad():
-            max_weight.view(-1).scatter_reduce_(0, field.nearest_voxel(out.coords), out.weights.detach(), "amax")
-        if config.prune_every and iteration - stage_begin >= config.prune_every \
-                and iteration % config.prune_every == 0:
-            reached = F.max_pool3d(max_weight[None, None], 3, stride=1, padding=1)[0, 0]  # [Z, Y, X]
-            dead |= (reached < config.prune_weight) & seen
-            max_weight.zero_()
-        if iteration >= config.occupancy_warmup and iteration % config.occupancy_every == 0:
-            _empty(field, dead, config.occupancy_alpha)
-            occupied = field.update_occupancy(config.occupancy_alpha, seen)
+        if _stage_due(run, config, fraction):
+            _grow(run, scene, config, final)
+        _set_learning_rate(run.optimizer, config, fraction)
+        loss, mse = _step(run, config, rays)
+        if _due(run.iteration - run.stage_begin, run.iteration, config.prune_every, config.prune_every):
+            _prune(run, config)
+        if _due(run.iteration, run.iteration, config.occupancy_warmup, config.occupancy_every):
+            _refresh_occupancy(run, config)
         elapsed = time.perf_counter() - start
-        fraction = max(elapsed / max_seconds, iteration / (config.max_iterations or math.inf))
-        if progress is not None and iteration % 10 == 0:
-            progress({"iteration": iteration, "loss": float(loss.detach()), "psnr": _psnr(float(mse.detach())),
+        fraction = max(elapsed / max_seconds, run.iteration / (config.max_iterations or math.inf))
+        if progress is not None and run.iteration % 10 == 0:
+            progress({"iteration": run.iteration, "loss": float(loss.detach()), "psnr": _psnr(float(mse.detach())),
                       "elapsed": elapsed, "max_seconds": max_seconds, "progress": fraction,
-                      "resolution": field.resolution, "occupied": occupied})
-    field.update_occupancy(config.occupancy_alpha, seen)
+                      "resolution": run.field.resolution, "occupied": run.occupied})
+    run.field.update_occupancy(config.occupancy_alpha, run.seen)
     eval_start = time.perf_counter()
-    test_psnr = evaluate_psnr(field, scene, scene.test_ids[:config.eval_views])
-    return TrainResult(field=field, test_psnr=test_psnr, iterations=iteration, seconds=elapsed,
+    test_psnr = evaluate_psnr(run.field, scene, scene.test_ids[:config.eval_views])
+    return TrainResult(field=run.field, test_psnr=test_psnr, iterations=run.iteration, seconds=elapsed,
                        eval_seconds=time.perf_counter() - eval_start)
+
+
+@dataclass
+class _Run:
+    """The state of one training run; a stage's parts are set by _begin_stage."""
+    field: VoxelField
+    stage: int = 0
+    stage_begin: int = 0                  # iteration at which the current stage began
+    iteration: int = 0
+    seen: torch.Tensor | None = None      # [Z, Y, X] bool: voxels some training camera sees
+    occupied: float = 1.0                 # occupied fraction at the last refresh
+    optimizer: torch.optim.Adam | None = None
+    max_weight: torch.Tensor | None = None  # [Z, Y, X] largest sample weight since the last prune
+    dead: torch.Tensor | None = None      # [Z, Y, X] bool: voxels pruned in this stage
+
+
+def _begin_stage(run: _Run, scene, config: TrainConfig) -> None:
+    """Fit what a stage keeps to the field's current grids: the seen mask, the occupancy (no
+    threshold before the warm-up), a fresh optimiser and empty pruning records."""
+    field, device = run.field, run.field.density.device
+    run.seen = _seen_mask(scene, field)
+    threshold = config.occupancy_alpha if run.iteration >= config.occupancy_warmup else 0.0
+    run.occupied = field.update_occupancy(threshold, run.seen)
+    run.optimizer = _adam(field, config.lr_start)
+    run.max_weight = torch.zeros(field.resolution, device=device)
+    run.dead = torch.zeros(field.resolution, dtype=torch.bool, device=device)
+
+
+def _stage_due(run: _Run, config: TrainConfig, fraction: float) -> bool:
+    """Whether the next stage starts now: its progress is reached and this stage ran long enough."""
+    following = run.stage + 1
+    return (following < len(config.stage_scales) and fraction >= config.stage_starts[following]
+            and run.iteration - run.stage_begin >= min(config.stage_min_iterations, _budget(config)))
+
+
+def _grow(run: _Run, scene, config: TrainConfig, final: tuple[int, int, int]) -> None:
+    """Start the next stage: upsample the grids (the background's too) and begin it afresh."""
+    run.stage, run.stage_begin = run.stage + 1, run.iteration
+    run.field.upsample(_stage_resolution(final, config.stage_scales[run.stage]))
+    if run.field.outside is not None:
+        run.field.outside.upsample(_background_resolution(config, run.stage))
+    _begin_stage(run, scene, config)
+
+
+def _set_learning_rate(optimizer: torch.optim.Adam, config: TrainConfig, fraction: float) -> None:
+    """lr_start decaying exponentially to lr_end over the progress `fraction`."""
+    lr = config.lr_start * (config.lr_end / config.lr_start) ** fraction
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _step(run: _Run, config: TrainConfig, rays) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on a random batch of the training rays (origins, dirs, colours
+    [R, 3]): photometric loss plus sparsity, TV every tv_every steps; records each voxel's largest
+    sample weight for pruning. Returns the loss and the batch's MSE."""
+    rays_o, rays_d, target = rays
+    field = run.field
+    idx = torch.randint(0, rays_o.shape[0], (config.batch_rays,), device=rays_o.device)
+    out = render_rays(field, rays_o[idx], rays_d[idx], jitter=True)
+    mse = F.mse_loss(out.rgb, target[idx])
+    loss = mse + config.sparsity * out.alpha.mean() if out.alpha.numel() else mse
+    if config.distortion and out.background_weights is not None:
+        loss = loss + config.distortion * distortion(out.background_weights).mean()
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.tv_every and run.iteration % config.tv_every == 0:
+        _add_total_variation(field, config)
+    run.optimizer.step()
+    run.iteration += 1
+    with torch.no_grad():
+        run.max_weight.view(-1).scatter_reduce_(0, field.nearest_voxel(out.coords), out.weights.detach(), "amax")
+    return loss, mse
+
+
+def _due(since: int, iteration: int, first: int, every: int) -> bool:
+    """Whether a periodic task runs now: `since` has reached `first` and `iteration` is a multiple
+    of `every` (0: never)."""
+    return bool(every) and since >= first and iteration % every == 0
+
+
+def _prune(run: _Run, config: TrainConfig) -> None:
+    """Mark dead the seen voxels none of whose 3x3x3 neighbours' samples reached prune_weight since
+    the last prune."""
+    reached = F.max_pool3d(run.max_weight[None, None], 3, stride=1, padding=1)[0, 0]  # [Z, Y, X]
+    run.dead |= (reached < config.prune_weight) & run.seen
+    run.max_weight.zero_()
+
+
+def _refresh_occupancy(run: _Run, config: TrainConfig) -> None:
+    """Empty the dead voxels for good, then recompute the occupancy from the density."""
+    _empty(run.field, run.dead, config.occupancy_alpha)
+    run.occupied = run.field.update_occupancy(config.occupancy_alpha, run.seen)
 
 
 FIELD_KINDS = ("box", "ndc", "unbounded")

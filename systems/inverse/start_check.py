@@ -12,6 +12,7 @@ masks than either grid alone in that case; the pass's additions are kept either 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from systems.inverse.ops import MASK_COVERAGE, ViewWeights, mask_iou, render_coverage
@@ -20,15 +21,20 @@ AGREEMENT = 0.8          # mean IoU on confident views below this: the pass disa
 CONFIDENT_SHARE = 0.9    # a view is confident when this share of its masks' pixels are
 
 
-def view_agreement(view: ViewWeights, start: torch.Tensor, start_counts: torch.Tensor,
-                   propagated: torch.Tensor) -> float | None:
-    """IoU of the start's and the pass's masks of one view on the pixels where the start is
-    confident, or None when the view is not confident (or both masks are empty).
+def agreement_grids(start: torch.Tensor, start_counts: torch.Tensor, propagated: torch.Tensor) -> np.ndarray:
+    """[3, N] float32: the start's votes, the pass's votes and +1 / -1 where the start was voted on
+    or not, each thresholded by render_coverage (> 0): built once per check, read by every view.
 
     start, start_counts, propagated: [Z, Y, X] (or flat) votes and counts of one channel.
     """
-    grids = torch.stack([start.reshape(-1), propagated.reshape(-1),
-                         torch.where(start_counts.reshape(-1) > 0, 1.0, -1.0)])               # [3, N]
+    return np.stack([start.reshape(-1).numpy(), propagated.reshape(-1).numpy(),
+                     np.where(start_counts.reshape(-1).numpy() > 0, 1.0, -1.0)]).astype(np.float32)
+
+
+def view_agreement(view: ViewWeights, grids: np.ndarray) -> float | None:
+    """IoU of the start's and the pass's masks of one view on the pixels where the start is
+    confident, or None when the view is not confident (or both masks are empty).
+    grids: agreement_grids(...) [3, N]."""
     share = render_coverage(view, grids) > MASK_COVERAGE                             # [3, H, W]
     before, after, known = share
     both = before | after

@@ -8,7 +8,7 @@ import torch
 from components.messages import MaskUpdated
 from components.resources import MaskGrid, SceneData, ViewCache
 from components.segmentation import Propagation, SegObject, StartCheck
-from systems.inverse.start_check import AGREEMENT, keep_supported, view_agreement
+from systems.inverse.start_check import AGREEMENT, agreement_grids, keep_supported, view_agreement
 
 
 def check_against_start(app, obj: SegObject, propagation: Propagation, views) -> StartCheck | None:
@@ -20,8 +20,8 @@ def check_against_start(app, obj: SegObject, propagation: Propagation, views) ->
     grid, cache = app.resource(MaskGrid), app.resource(ViewCache)
     names = app.resource(SceneData).scene.view_names
     current = torch.from_numpy(grid.votes[obj.channel].copy())               # MaskGrid is numpy; the check, torch
-    scored = [(v, view_agreement(cache.entries[v].weights, propagation.start, propagation.start_counts, current))
-              for v in views if v in cache.entries]
+    grids = agreement_grids(propagation.start, propagation.start_counts, current)
+    scored = [(v, view_agreement(cache.entries[v].weights, grids)) for v in views if v in cache.entries]
     scored = [(v, iou) for v, iou in scored if iou is not None]
     agreement = float(sum(iou for _, iou in scored) / len(scored)) if scored else 1.0
     disagrees = bool(agreement < AGREEMENT)

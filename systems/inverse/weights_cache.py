@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from engine.io import atomic_path
+from engine.io import DAMAGED_ARRAY_FILE, atomic_path
 from systems.inverse.ops import ROW_BLOCKS, ViewWeights, row_blocks
 
 FORMAT = 3                      # bump when the weights of a key would change (marching, matrix layout)
@@ -71,7 +70,7 @@ class WeightsCache:
             entry = _from_arrays(arrays)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile):
+        except DAMAGED_ARRAY_FILE:
             return None
         try:
             os.utime(path)                           # most recently used

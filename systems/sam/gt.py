@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from engine.io import DAMAGED_ARRAY_FILE
 from systems.sam.errors import PromptError, SegmenterError
 from systems.sam.protocol import Prompt, SegmentResult, check_image, check_prompt
 
@@ -30,7 +31,7 @@ def load_label_image(path: Path, H: int, W: int) -> np.ndarray:
             from PIL import Image
             with Image.open(path) as im:
                 raw = np.asarray(im)
-    except (OSError, ValueError) as exc:
+    except DAMAGED_ARRAY_FILE as exc:
         raise SegmenterError(f"ground-truth mask {path} cannot be read ({exc}): "
                              "replace it with a PNG or .npy mask") from None
     raw = np.asarray(raw)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserFacingError
+from engine.io import DAMAGED_ARRAY_FILE
 
 SUFFIXES = (".png", ".npy", ".jpg", ".jpeg")
 
@@ -36,7 +37,7 @@ def read_mask(folder: Path, name: str) -> np.ndarray:
                     from PIL import Image
                     with Image.open(path) as image:
                         raw = np.asarray(image)
-            except (OSError, ValueError) as error:
+            except DAMAGED_ARRAY_FILE as error:
                 raise EvalError(f"{path} cannot be read ({error}): replace it with a PNG mask") from None
             return (raw.max(axis=-1) if raw.ndim == 3 else raw) > 0
     raise EvalError(f"no mask {folder / (name + '.png')}: every scored view needs one in {folder}")
