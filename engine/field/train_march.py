@@ -63,11 +63,21 @@ def _position(origin_c, dir_c, u0, step_u, offset, r, k, Z, Y, X):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _sample(density, Z, Y, X, ox, oy, oz, px, py, pz):
-    """Raw density at voxel coords (px, py, pz): (value, cell base, fractions fx, fy, fz)."""
+def _step(grid, rays, r, k):
+    """Step k of ray r: its nearest voxel, cell base and fractions fx, fy, fz, and _absorption's
+    exp(-s), alpha and ds/draw of its trilinear density; exp(-s) is -1 where the nearest voxel is
+    empty (the step is skipped). grid = (density, occupancy, Z, Y, X, ox, oy, oz, shift, scale,
+    step), rays = (origin_c, dir_c, u0, step_u, offset)."""
+    density, occupancy, Z, Y, X, ox, oy, oz, shift, scale, step = grid
+    origin_c, dir_c, u0, step_u, offset = rays
+    px, py, pz, nearest = _position(origin_c, dir_c, u0, step_u, offset, r, k, Z, Y, X)
+    zero = np.float32(0.0)
+    if not occupancy[nearest]:
+        return nearest, np.uint64(0), zero, zero, zero, np.float32(-1.0), zero, zero
     (x0, fx), (y0, fy), (z0, fz) = _cell(px, X), _cell(py, Y), _cell(pz, Z)
     base = np.uint64((z0 * Y + y0) * X + x0)
-    return _trilinear(density, base, ox, oy, oz, fx, fy, fz), base, fx, fy, fz
+    keep, alpha, slope = _absorption(_trilinear(density, base, ox, oy, oz, fx, fy, fz), shift, scale, step)
+    return nearest, base, fx, fy, fz, keep, alpha, slope
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -92,14 +102,13 @@ def _forward(density, color, occupancy, Z, Y, X, shift, scale, step, origin_c, d
     alpha_sum = 0.0
     samples = 0
     ox, oy, oz, voxels = _strides(Z, Y, X)
+    grid, rays = (density, occupancy, Z, Y, X, ox, oy, oz, shift, scale, step), (origin_c, dir_c, u0, step_u, offset)
     for r in range(n):
         transmit = 1.0
         for k in range(counts[r]):
-            px, py, pz, nearest = _position(origin_c, dir_c, u0, step_u, offset, r, k, Z, Y, X)
-            if not occupancy[nearest]:
+            nearest, base, fx, fy, fz, keep, alpha, slope = _step(grid, rays, r, k)
+            if keep < 0:
                 continue
-            raw, base, fx, fy, fz = _sample(density, Z, Y, X, ox, oy, oz, px, py, pz)
-            keep, alpha, _ = _absorption(raw, shift, scale, step)
             w = np.float32(transmit) * alpha
             alpha_sum += alpha
             samples += 1
@@ -125,6 +134,7 @@ def _backward(density, color, occupancy, Z, Y, X, shift, scale, step, origin_c, 
     grad_rgb [n, 3], grad_t [n], grad_alpha (a number)."""
     n = u0.shape[0]
     ox, oy, oz, voxels = _strides(Z, Y, X)
+    grid, rays = (density, occupancy, Z, Y, X, ox, oy, oz, shift, scale, step), (origin_c, dir_c, u0, step_u, offset)
     ids = np.empty(8, np.uint64)
     tri = np.empty(8, np.float32)
     c = np.empty(3, np.float32)
@@ -134,11 +144,9 @@ def _backward(density, color, occupancy, Z, Y, X, shift, scale, step, origin_c, 
         rest = g0 * rgb[r, 0] + g1 * rgb[r, 1] + g2 * rgb[r, 2]           # g . (C - P_k), P_{-1} = 0
         final = grad_t[r] * t_final[r]
         for k in range(counts[r]):
-            px, py, pz, nearest = _position(origin_c, dir_c, u0, step_u, offset, r, k, Z, Y, X)
-            if not occupancy[nearest]:
+            nearest, base, fx, fy, fz, keep, alpha, slope = _step(grid, rays, r, k)
+            if keep < 0:
                 continue
-            raw, base, fx, fy, fz = _sample(density, Z, Y, X, ox, oy, oz, px, py, pz)
-            keep, alpha, slope = _absorption(raw, shift, scale, step)
             T = np.float32(transmit)
             w = T * alpha
             _corners(base, ox, oy, oz, fx, fy, fz, ids, tri)
