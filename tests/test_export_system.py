@@ -1,5 +1,7 @@
 """export_requested in a headless App: one frame answers an ExportRequested with ExportFinished."""
 
+from pathlib import Path
+
 import esper
 import numpy as np
 import pytest
@@ -63,3 +65,15 @@ def test_one_frame_exports_the_requested_object(field, tmp_path):
     mesh = trimesh.load(tmp_path / "blue.obj", process=False)
     assert mesh.is_watertight and mesh.bounds.mean(0)[0] > 0.3
     app.close()
+
+
+def test_the_viewer_offers_every_field_format_of_the_registry():
+    from systems.export.registry import REGISTRY
+    from systems.viewer.session import EXPORT_CHOICES, export_request
+
+    offered = {kind.name for kind in EXPORT_CHOICES.values()}
+    assert offered == {f.name for f in REGISTRY} - {"splats", "splats-removed"}
+    for label, kind in EXPORT_CHOICES.items():
+        request = export_request(label, Path("out"), 1, "red ball")
+        assert request.options.format == kind.name and request.object_id == 1
+        assert Path(request.out).parent == Path("out") and Path(request.out).name.startswith("red_ball")

@@ -36,7 +36,7 @@ from engine.field.grid import VoxelField
 from engine.io import atomic_dir, atomic_write
 from engine.media import png_bytes, write_video
 from systems.export import axes, carving, formats, ops, removal, views
-from systems.export.registry import FORMATS
+from systems.export.registry import FORMATS, field_formats
 from systems.export.solid import CarveSettings
 from systems.segmentation.grid_file import MaskGridFile, check_matches_field
 
@@ -82,7 +82,7 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
     kind = FORMATS.get(options.format)
     if kind is None:
         raise ExportError(f"unknown export format '{options.format}': choose one of {', '.join(FORMATS)}")
-    if kind.name.startswith("splats"):
+    if kind not in field_formats():
         raise ExportError(f"format '{kind.name}' writes Gaussians: give the splat scene (systems/export/splats.py)")
     check_matches_field(grid, resolution=field.resolution, bbox=field.bbox.cpu().numpy(),
                         space=field.space, field_hash=field_hash)

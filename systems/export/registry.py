@@ -42,3 +42,8 @@ REGISTRY: tuple[ExportFormat, ...] = (
                  solid=False, renders=False, help="splat scenes: a 3DGS .ply of all the other Gaussians"),
 )
 FORMATS: dict[str, ExportFormat] = {f.name: f for f in REGISTRY}
+
+
+def field_formats() -> tuple[ExportFormat, ...]:
+    """The formats a voxel field's objects export to (the splat formats need a splat scene)."""
+    return tuple(f for f in REGISTRY if not f.name.startswith("splats"))

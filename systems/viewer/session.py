@@ -15,6 +15,7 @@ import esper
 from components.resources import ActiveObject
 from components.segmentation import SegObject
 from systems.export.export import ExportOptions
+from systems.export.registry import field_formats
 from systems.export.system import ExportFinished, ExportRequested
 from systems.record.fileformat import RecordingError
 from systems.record.recorder import Recorder, RecordingSettings, start_recording, stop_recording
@@ -22,9 +23,8 @@ from systems.record.replayer import Replay, replay_active
 from systems.record.session import continue_recording
 from systems.viewer.resources import ViewerLog
 
-# label shown in the UI -> (export format, file name pattern; a folder for per-view formats)
-EXPORT_CHOICES = {"mesh (obj)": ("obj", "{name}.obj"), "point cloud (ply)": ("ply", "{name}.ply"),
-                  "masks (png per view)": ("masks", "masks"), "mask grid (npz)": ("npz", "{name}.npz")}
+# label shown in the UI -> its export format (the registry's, for the viewer's voxel field)
+EXPORT_CHOICES = {f.label: f for f in field_formats()}
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,9 @@ def default_export_folder(name: str) -> Path:
 def export_request(choice: str, folder: Path, object_id: int, name: str) -> ExportRequested:
     """The ExportRequested of an EXPORT_CHOICES label for object `object_id` named `name`, into
     `folder`. Raises KeyError for an unknown label."""
-    fmt, pattern = EXPORT_CHOICES[choice]
-    return ExportRequested(str(Path(folder) / pattern.format(name=default_export_folder(name).name)),
-                           ExportOptions(format=fmt), object_id=object_id)
+    kind = EXPORT_CHOICES[choice]
+    return ExportRequested(str(Path(folder) / kind.default_name.format(name=default_export_folder(name).name)),
+                           ExportOptions(format=kind.name), object_id=object_id)
 
 
 def active_object(app) -> SegObject | None:
