@@ -36,7 +36,7 @@ from engine.field.grid import VoxelField
 from engine.io import atomic_dir, atomic_write
 from engine.media import png_bytes, write_video
 from systems.export import axes, carving, formats, ops, removal, views
-from systems.export.registry import FORMATS, field_formats
+from systems.export.registry import FORMATS
 from systems.export.solid import CarveSettings
 from systems.segmentation.grid_file import MaskGridFile, check_matches_field
 
@@ -82,7 +82,7 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
     kind = FORMATS.get(options.format)
     if kind is None:
         raise ExportError(f"unknown export format '{options.format}': choose one of {', '.join(FORMATS)}")
-    if kind not in field_formats():
+    if "voxels" not in kind.scenes:
         raise ExportError(f"format '{kind.name}' writes Gaussians: give the splat scene (systems/export/splats.py)")
     check_matches_field(grid, resolution=field.resolution, bbox=field.bbox.cpu().numpy(),
                         space=field.space, field_hash=field_hash)
@@ -133,8 +133,15 @@ def object_mesh(field: VoxelField, mask: np.ndarray, options: ExportOptions) -> 
 def _write_npz(grid: MaskGridFile, keep: list[int], solids: dict, field: VoxelField, world_up: np.ndarray,
                out: Path) -> Path:
     ndc = (field.ndc_near, field.ndc_scale) if field.space == "ndc" else None
+    return write_object_grid(grid, keep, np.stack([solids[k].mask for k in keep]), world_up, out, ndc=ndc)
+
+
+def write_object_grid(grid: MaskGridFile, keep: list[int], masks: np.ndarray, world_up: np.ndarray, out: Path,
+                      *, ndc: tuple | None = None) -> Path:
+    """The `npz` format: objects `keep` of `grid` with their masks [len(keep), ...] bool (solid for
+    voxels; a splat grid's: the Gaussians voted in) in the object grid layout (formats.py)."""
     atomic_write(out, formats.object_grid_npz(
-        mask=np.stack([solids[k].mask for k in keep]), votes=grid.votes[keep], names=[grid.names[k] for k in keep],
+        mask=masks, votes=grid.votes[keep], names=[grid.names[k] for k in keep],
         colors=grid.colors[keep], bbox=grid.bbox, space=grid.space, ndc=ndc, up=world_up,
         scene_hash=grid.scene_hash, field_hash=grid.field_hash))
     return out

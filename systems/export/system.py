@@ -18,6 +18,8 @@ from systems.export import views
 from systems.export.export import ExportError, ExportOptions, export_object
 from systems.export.registry import FORMATS
 from systems.export.scene_views import app_export_scene
+from systems.export.splats import export_splat_object
+from systems.inverse.splats import GaussianScene
 from systems.segmentation.grid_file import grid_snapshot
 
 
@@ -41,7 +43,8 @@ def export_requested(app) -> None:
     """Reads ExportRequested, MaskGrid, SceneData, SegObject and ViewCache (the views carve the solid
     mask); writes files; sends ExportFinished.
 
-    Per-view formats render the scene's views. User errors become ExportFinished.error.
+    Per-view formats render the scene's views; a splat scene writes systems/export/splats.py's
+    formats. User errors become ExportFinished.error.
     """
     for request in app.read(ExportRequested):
         grid = grid_snapshot(app)
@@ -55,8 +58,13 @@ def export_requested(app) -> None:
                 options = replace(options, object=names[request.object_id])
             data = app.resource(SceneData)
             renders = options.format in FORMATS and FORMATS[options.format].renders
-            scene = app_export_scene(app, views.scene_cameras(data.scene) if renders else None)
-            written = export_object(grid, data.field, request.out, options, scene, field_hash=data.field_hash)
+            cameras = views.scene_cameras(data.scene) if renders else None
+            if isinstance(data.field, GaussianScene):
+                written = export_splat_object(grid, data.field.splats, options.format, request.out,
+                                              object_name=options.object, cameras=cameras)
+            else:
+                written = export_object(grid, data.field, request.out, options, app_export_scene(app, cameras),
+                                        field_hash=data.field_hash)
             app.send(ExportFinished(request.out, tuple(str(p) for p in written)))
         except UserFacingError as error:
             app.send(ExportFinished(request.out, (), str(error)))

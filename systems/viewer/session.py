@@ -15,7 +15,7 @@ import esper
 from components.resources import ActiveObject
 from components.segmentation import SegObject
 from systems.export.export import ExportOptions
-from systems.export.registry import field_formats
+from systems.export.registry import ExportFormat, scene_formats
 from systems.export.system import ExportFinished, ExportRequested
 from systems.record.fileformat import RecordingError
 from systems.record.recorder import Recorder, RecordingSettings, start_recording, stop_recording
@@ -23,8 +23,14 @@ from systems.record.replayer import Replay, replay_active
 from systems.record.session import continue_recording
 from systems.viewer.resources import ViewerLog
 
-# label shown in the UI -> its export format (the registry's, for the viewer's voxel field)
-EXPORT_CHOICES = {f.label: f for f in field_formats()}
+
+def export_choices(kind: str) -> dict[str, ExportFormat]:
+    """Menu label -> export format, for a scene representation's kind (Representation.kind): the registry's."""
+    return {f.label: f for f in scene_formats(kind)}
+
+
+EXPORT_CHOICES = export_choices("voxels")
+SPLAT_EXPORT_CHOICES = export_choices("gaussians")
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,11 @@ def default_export_folder(name: str) -> Path:
     return Path("exports") / safe
 
 
-def export_request(choice: str, folder: Path, object_id: int, name: str) -> ExportRequested:
-    """The ExportRequested of an EXPORT_CHOICES label for object `object_id` named `name`, into
-    `folder`. Raises KeyError for an unknown label."""
-    kind = EXPORT_CHOICES[choice]
+def export_request(choice: str, folder: Path, object_id: int, name: str,
+                   choices: dict[str, ExportFormat] = EXPORT_CHOICES) -> ExportRequested:
+    """The ExportRequested of a `choices` label for object `object_id` named `name`, into `folder`
+    (the format's usual file name). Raises KeyError for an unknown label."""
+    kind = choices[choice]
     return ExportRequested(str(Path(folder) / kind.default_name.format(name=default_export_folder(name).name)),
                            ExportOptions(format=kind.name), object_id=object_id)
 
