@@ -196,22 +196,31 @@ def blocked_rmatvec(view: ViewWeights, s: np.ndarray) -> np.ndarray:
 
 def render_mask(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
     """Soft masks M = A @ V of every channel: votes [K, N] (or [K, *mask_shape]) -> [K, H, W] float32."""
-    flat = np.asarray(votes, dtype=np.float32).reshape(votes.shape[0], -1)         # [K, N] view
-    local = np.take(flat, view.primitives, axis=1)                                  # [K, U]
-    if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
-        rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
-    else:
-        rendered = np.ascontiguousarray(blocked_matvec(view, np.ascontiguousarray(local.T)).T)  # [K, H*W]
-    return rendered.reshape(-1, view.H, view.W)
+    return _render_primitives(view, _on_primitives(view, votes))
 
 
 def render_coverage(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
     """The share of each pixel's modelled weight that the final 3D masks V > 0 cover:
     A @ [V > 0] / pixel_weight -> [K, H, W] float32 in [0, 1] (0 where the pixel has no weight)."""
-    inside = (np.asarray(votes).reshape(votes.shape[0], -1) > 0).astype(np.float32)  # [K, N]
-    covered = render_mask(view, inside)                                             # [K, H, W]
+    covered = _render_primitives(view, _on_primitives(view, votes) > 0)             # [K, H, W]
     total = view.pixel_weight.reshape(1, view.H, view.W)
     return np.where(total > 0, covered / np.maximum(total, np.float32(1e-12)), np.float32(0.0))
+
+
+def _on_primitives(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
+    """votes [K, N] (or [K, *mask_shape]) -> [K, U]: the values on the primitives the view touches
+    (a gather of U of the N values: the rest of the grid is never read)."""
+    return np.take(np.asarray(votes).reshape(votes.shape[0], -1), view.primitives, axis=1)
+
+
+def _render_primitives(view: ViewWeights, local: np.ndarray) -> np.ndarray:
+    """A @ local for local [K, U] (any real or bool dtype) -> [K, H, W] float32."""
+    local = local.astype(np.float32, copy=False)
+    if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
+        rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
+    else:
+        rendered = np.ascontiguousarray(blocked_matvec(view, np.ascontiguousarray(local.T)).T)  # [K, H*W]
+    return rendered.reshape(-1, view.H, view.W)
 
 
 def coverage_mask(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
