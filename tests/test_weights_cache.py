@@ -14,7 +14,7 @@ from engine.field.fixtures import trained_builtin_field
 from engine.schedule import Schedule
 from systems.inverse.frozen import frozen_view_weights
 from systems.inverse.ops import coverage_mask, mask_iou
-from systems.inverse.weights_cache import WeightsCache, weights_key
+from systems.inverse.weights_cache import SUFFIX, WeightsCache, weights_key
 from systems.sam.gt import GtSegmenter
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
@@ -113,7 +113,7 @@ def test_least_recently_used_files_are_evicted_above_the_cap(trained, tmp_path):
         os.utime(store.path(name), (0, store.path(name).stat().st_mtime - age))
     assert store.get("a") is not None                           # ... until it is read
     store.put("c", *entry)
-    assert sorted(p.stem for p in tmp_path.glob("*.npz")) == ["a", "c"]
+    assert sorted(p.stem for p in tmp_path.glob(f"*{SUFFIX}")) == ["a", "c"]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
@@ -121,7 +121,7 @@ def test_a_damaged_file_is_a_miss_and_is_rebuilt(trained, tmp_path, monkeypatch,
     monkeypatch.setenv("SA3D_CACHE", str(tmp_path / "cache"))
     app = _app(trained, "hash-d", tmp_path)
     good = scene_view_entry(app, 0)
-    (path,) = (tmp_path / "cache" / "view-weights").glob("*.npz")
+    (path,) = (tmp_path / "cache" / "view-weights").glob(f"*{SUFFIX}")
     data = path.read_bytes()
     broken = {"truncate": data[: len(data) // 2], "empty": b"", "garbage": b"not a cache file" * 10,
               "flip": data[:2000] + bytes(b ^ 0xFF for b in data[2000:2400]) + data[2400:]}[damage]
