@@ -52,7 +52,6 @@ OUT = ROOT / "bench" / "results" / "real.json"
 DATA = ROOT.parent / "shared" / "data" / "real"
 SPACE = {"spinnerf-box": "auto", "gold-cape": "unbounded"}     # gold-cape stores LLFF poses of a 360 capture
 TRAIN_MINUTES = 10.0
-STOP_AFTER = 10                                                # `segment`'s default
 
 
 class _Bar:
@@ -110,7 +109,7 @@ def run_one(scene, field, field_hash, cache, segmenter, obj, views, truth, propa
     app.insert_resource(cache)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    result = segment_object(app, obj, segmenter, STOP_AFTER, _Bar(), seconds, multiple=False)
+    result = segment_object(app, obj, segmenter, _Bar(), seconds, multiple=False)
     spent = time.perf_counter() - start
     grid = app.resource(MaskGrid)
     row = {"miou": held_out_miou(app, views, truth, grid.votes[0:1]),

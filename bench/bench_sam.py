@@ -141,7 +141,8 @@ def bench_propagation(model: str, device: str = "cpu") -> dict:
     with tempfile.TemporaryDirectory() as cache:
         seg = GroundTruthMasks(random_segmenter(model, cache, device), GtSegmenter(truth.instance_dir()))
         app = App(segmentation_plugin(Schedule()))
-        insert_segmentation(app, scene, field, seg, SegmentationSettings(views=views), device=device)
+        insert_segmentation(app, scene, field, seg, SegmentationSettings(views=views, stop_after=0),
+                            device=device)
         start = time.perf_counter()                       # a user looks before clicking: the compiled
         warm_up_in_background().join()                    # marcher's warm-up at scene open finishes
         results["warm_up_at_open_s"] = time.perf_counter() - start   # (0 once a process has it)
@@ -151,7 +152,7 @@ def bench_propagation(model: str, device: str = "cpu") -> dict:
             obj = ObjectPrompt(truth.object_names[k - 1], prompted, points=(centre_pixel(ids == k) + (1,),))
             runs, calls, seconds = seg.sam.encoder_runs, seg.decoder_calls, {}
             start = time.perf_counter()
-            result = segment_object(app, obj, seg, 0, _NoBar(), seconds, multiple=True)
+            result = segment_object(app, obj, seg, _NoBar(), seconds, multiple=True)
             wall = time.perf_counter() - start
             sam_s = seconds.get("segment_prompted_view", 0.0) + seconds.get("segment_pending_views", 0.0)
             results[f"{label}_object"] = {

@@ -10,8 +10,9 @@ small trained fixture field (engine/field/fixtures.py), the fallback segmenter, 
 PROPAGATION_VIEWS training views.
 
 Frame times are split by whether the segmentation systems (systems/segmentation/plugin.py) spent
-SEGMENTATION_STEP_MS or more in the frame (a prompt or propagation step: one view's weights, a
-segmenter call, a lift): the target "no frame over 1 s" is for the other frames; the largest time
+SEGMENTATION_STEP_MS or more in the frame (a lift, a self-prompt's render; a view's weights and the
+segmenter's calls run in the viewer's background worker): the target "no frame over 1 s" is for the
+other frames; the largest time
 any frame spent outside the segmentation systems (rendering, input, recording) is reported too.
 RSS (VmRSS) is sampled every second; growth is measured from the first minute's sample to the end,
 and between the starts of the first cycle after a minute and of the last (the same point of the
@@ -94,14 +95,14 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     from components.segmentation import SegObject
     from engine.field.checkpoint import save_field
     from engine.field.fixtures import trained_builtin_field
-    from engine.platform.gl import headless_context
     from systems.export.export import ExportOptions
     from systems.export.system import ExportRequested
     from systems.record.recorder import RecordingSettings, start_recording, stop_recording
-    from systems.render.gl_present import GLPresenter
+    from systems.render.gl_present import GLPresenter, offscreen_presenter
     from systems.sam.factory import make_segmenter
     from systems.segmentation.plugin import SYSTEMS
     from systems.viewer.plugin import build_viewer
+    from systems.viewer.run import stop_workers
     from systems.viewer.script import ScriptPlayer
     from systems.viewer.session import SessionFiles
 
@@ -114,47 +115,47 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     app = build_viewer(scene, field, make_segmenter("fallback"), H=H, W=W, gl=True, ui=False, script=[],
                        settings=SegmentationSettings(views=views), recording=True,
                        files=SessionFiles(field_path=str(field_path)))
-    ctx = headless_context()
-    app.insert_resource(GLPresenter(ctx=ctx, target=ctx.simple_framebuffer((W, H), components=4)))
-    recording = folder / "session.jsonl"
-    start_recording(app, RecordingSettings(recording, overwrite=True, field_path=str(field_path)))
-    player, queue = app.resource(ScriptPlayer), []
-    segmentation = {f"{fn.__module__}.{fn.__qualname__}" for fn in SYSTEMS}
-    quiet_ms, busy_ms, rss, outside_ms = [], [], [], 0.0        # frame times; (seconds, MB) samples
-    slow, cycle_rss = [], []             # frames over SLOW_MS and who took it; RSS and view cache per cycle
-    cycles, exports, max_objects, load_before = 0, 0, 0, os.getloadavg()[0]
-    start = next_sample = time.perf_counter()
-    try:
-        while time.perf_counter() - start < minutes * 60.0:
-            if player.finished:
-                if not queue:
-                    queue, cycles = cycle_steps(W, H, cycles), cycles + 1
-                    cycle_rss.append({"t_s": round(time.perf_counter() - start, 1), "rss_mb": round(rss_mb(), 1),
-                                      "view_cache_mb": round(view_cache_mb(app), 1)})
-                part = queue.pop(0)
-                if part == "export":
-                    app.send(ExportRequested(str(folder / "export.npz"), ExportOptions(format="npz")))
-                    exports += 1
-                else:
-                    player.steps += part
-                    player.countdown = 1
-            began = time.perf_counter()
-            app.step()
-            ms = (time.perf_counter() - began) * 1000.0
-            seg_ms = 1000.0 * sum(t for name, t in app.system_seconds.items() if name in segmentation)
-            (busy_ms if seg_ms >= SEGMENTATION_STEP_MS else quiet_ms).append(ms)
-            if ms > SLOW_MS:
-                slow.append(slow_frame(app, began - start, ms, seg_ms))
-            outside_ms = max(outside_ms, ms - seg_ms)
-            with app.active():
-                max_objects = max(max_objects, len(esper.get_component(SegObject)))
-            if began >= next_sample:
-                rss.append((began - start, rss_mb()))
-                next_sample += 1.0
-    finally:
-        stop_recording(app)
-        app.remove_resource(GLPresenter)
-        ctx.release()
+    with offscreen_presenter(H, W) as presenter:
+        app.insert_resource(presenter)
+        recording = folder / "session.jsonl"
+        start_recording(app, RecordingSettings(recording, overwrite=True, field_path=str(field_path)))
+        player, queue = app.resource(ScriptPlayer), []
+        segmentation = {f"{fn.__module__}.{fn.__qualname__}" for fn in SYSTEMS}
+        quiet_ms, busy_ms, rss, outside_ms = [], [], [], 0.0        # frame times; (seconds, MB) samples
+        slow, cycle_rss = [], []             # frames over SLOW_MS and who took it; RSS and view cache per cycle
+        cycles, exports, max_objects, load_before = 0, 0, 0, os.getloadavg()[0]
+        start = next_sample = time.perf_counter()
+        try:
+            while time.perf_counter() - start < minutes * 60.0:
+                if player.finished:
+                    if not queue:
+                        queue, cycles = cycle_steps(W, H, cycles), cycles + 1
+                        cycle_rss.append({"t_s": round(time.perf_counter() - start, 1), "rss_mb": round(rss_mb(), 1),
+                                          "view_cache_mb": round(view_cache_mb(app), 1)})
+                    part = queue.pop(0)
+                    if part == "export":
+                        app.send(ExportRequested(str(folder / "export.npz"), ExportOptions(format="npz")))
+                        exports += 1
+                    else:
+                        player.steps += part
+                        player.countdown = 1
+                began = time.perf_counter()
+                app.step()
+                ms = (time.perf_counter() - began) * 1000.0
+                seg_ms = 1000.0 * sum(t for name, t in app.system_seconds.items() if name in segmentation)
+                (busy_ms if seg_ms >= SEGMENTATION_STEP_MS else quiet_ms).append(ms)
+                if ms > SLOW_MS:
+                    slow.append(slow_frame(app, began - start, ms, seg_ms))
+                outside_ms = max(outside_ms, ms - seg_ms)
+                with app.active():
+                    max_objects = max(max_objects, len(esper.get_component(SegObject)))
+                if began >= next_sample:
+                    rss.append((began - start, rss_mb()))
+                    next_sample += 1.0
+        finally:
+            stop_recording(app)
+            stop_workers(app)
+            app.remove_resource(GLPresenter)
     return summarise(minutes, quiet_ms, busy_ms, rss, frame_ms_max_outside_segmentation_systems=round(outside_ms, 1),
                      cycles=cycles, exports=exports, max_objects=max_objects, cycle_starts=cycle_rss,
                      slow_frames=slow,

@@ -10,14 +10,16 @@ The viewer part draws builtin-gs with the GL splat renderer in a headless EGL co
 here) at 1280x720: one still frame with every splat, then the camera moving along the orbit for
 --gl-seconds, the internal resolution (upscaled to 1280x720) and the splat stride adapting to a
 50 ms budget (systems/render/splat_detail.py).
-The SA3D part runs `main.py segment builtin-gs-<size> --segmenter gt` once per object, one click
+The SA3D part runs `main.py segment builtin-gs-<size> --segmenter gt|fallback` once per object, one click
 at the pixel deepest inside the object in the training view that shows it largest (as a user
 would click), and scores the masks `segment` writes for the 8 held-out views (mIoU) and the
 Gaussians' labels (mask_grid.npz: votes > 0, the largest vote where several objects claim one)
 against their known instance ids (opacity > 0.1), with each object's wall time (the first object
 builds every view's weights; the next ones read them from the view-weights cache).
-Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 8] [--only weights|gl|sa3d]
-       [--size 128] [--screenshot docs/splats.png]
+The first-object part runs `segment` on the ~193k-Gaussian builtin-gs cloud as a bare .ply (36
+orbit views at 504x378), one click, the fallback segmenter, 25 propagated views.
+Usage: python bench/bench_splats.py [--views 4] [--skip-torch] [--gl-seconds 8] [--only weights|gl|sa3d|first]
+       [--size 128] [--segmenter gt|fallback] [--screenshot docs/splats.png]
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def bench_gl(cloud, seconds: float) -> dict:
         target = screen if scale == 1 else low[scale]
         target.use()
         target.clear(*br.BACKGROUND, 1.0)
-        renderer.draw(K, T, h, w, stride=stride)
+        renderer.draw(K, T, h, w, stride=stride, points=stride > 1)     # as the viewer's previews
         if scale != 1:
             screen.use()
             blitter.blit(target.color_attachments[0], (0, 0, GW, GH))
@@ -171,9 +173,9 @@ def bench_gl(cloud, seconds: float) -> dict:
     return out
 
 
-def bench_sa3d(size: int) -> tuple[dict, np.ndarray]:
-    """Held-out mIoU and per-Gaussian accuracy of builtin-gs segmented by `segment` with gt (see the
-    docstring), and the object each Gaussian was given [N] (0 none)."""
+def bench_sa3d(size: int, segmenter: str = "gt") -> tuple[dict, np.ndarray]:
+    """Held-out mIoU and per-Gaussian accuracy of builtin-gs segmented by `segment` with `segmenter`
+    (see the docstring), and the object each Gaussian was given [N] (0 none)."""
     import tempfile
 
     from scipy.ndimage import distance_transform_edt
@@ -195,7 +197,7 @@ def bench_sa3d(size: int) -> tuple[dict, np.ndarray]:
             out = Path(tmp) / name
             started, cpu = time.perf_counter(), os.times()
             code = cli.main(["segment", f"builtin-gs-{size}", "--view", scene.view_names[view], "--point",
-                             f"{x},{y}", "--segmenter", "gt", "--out", str(out)])
+                             f"{x},{y}", "--segmenter", segmenter, "--out", str(out)])
             after = os.times()
             seconds = time.perf_counter() - started
             from PIL import Image
@@ -212,9 +214,37 @@ def bench_sa3d(size: int) -> tuple[dict, np.ndarray]:
                              "cpu_s": round(after.user + after.system - cpu.user - cpu.system, 1),
                              "load_1min": round(os.getloadavg()[0], 2)}
     solid = splats.cloud.opacity.numpy() > 0.1
-    return {"scene": f"builtin-gs-{size}", "gaussians": len(splats.cloud), "segmenter": "gt",
+    return {"scene": f"builtin-gs-{size}", "gaussians": len(splats.cloud), "segmenter": segmenter,
             "objects": objects, "mean_miou": round(float(np.mean([o["miou"] for o in objects.values()])), 1),
             "gaussian_accuracy": round(100 * float((labels == truth_ids)[solid].mean()), 2)}, labels
+
+
+def bench_first_object(cloud) -> dict:
+    """`main.py segment` on a 3DGS .ply of `cloud` alone (no cameras.json: 36 orbit views at 504x378,
+    their photos rendered from the splats at load), one click, the fallback segmenter (no weights),
+    propagation over 25 training views, masks for every view; wall and CPU seconds, and the
+    command's own split (summary.json: load, the view weights, segmentation, outputs)."""
+    import tempfile
+
+    import main as cli
+    from engine.splats.plyio import write_splats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ply, out = Path(tmp) / "scene" / "point_cloud.ply", Path(tmp) / "out"
+        write_splats(ply, cloud)
+        started, cpu = time.perf_counter(), os.times()
+        code = cli.main(["segment", str(ply), "--view", "orbit_001", "--point", "252,200", "--segmenter", "fallback",
+                         "--views", "25", "--out", str(out)])
+        after = os.times()
+        summary = json.loads((out / "summary.json").read_text()) if code == 0 else {}
+    split = summary.get("seconds", {})
+    return {"gaussians": len(cloud), "size": [H, W], "views": 25, "exit_code": code,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "cpu_s": round(after.user + after.system - cpu.user - cpu.system, 1),
+            "load_s": round(split.get("load", 0.0), 1),
+            "view_weights_s": round(split.get("view_weights_total", 0.0), 1),
+            "after_load_s": round(split.get("total", 0.0) - split.get("load", 0.0), 1),
+            "accepted": len(summary.get("accepted", [])), "load_1min": round(os.getloadavg()[0], 2)}
 
 
 def screenshot(path: str, size: int, labels: np.ndarray) -> None:
@@ -253,8 +283,9 @@ def main() -> int:
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--skip-torch", action="store_true", help="skip the torch path's side-by-side view")
     parser.add_argument("--gl-seconds", type=float, default=8.0)
-    parser.add_argument("--only", choices=["weights", "gl", "sa3d"])
+    parser.add_argument("--only", choices=["weights", "gl", "sa3d", "first"])
     parser.add_argument("--size", type=int, default=128, help="builtin-gs image size of the SA3D part")
+    parser.add_argument("--segmenter", default="gt", choices=("gt", "fallback"), help="the SA3D part's 2D segmenter")
     parser.add_argument("--screenshot", help="write the SA3D part's result as a PNG (docs/splats.png)")
     args = parser.parse_args()
     import torch
@@ -266,8 +297,8 @@ def main() -> int:
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     builtin = builtin_splats(128, BENCH_SPACING).cloud
     if args.only in (None, "sa3d"):
-        sa3d, labels = bench_sa3d(args.size)
-        results.setdefault("sa3d", {})[sa3d["scene"]] = sa3d
+        sa3d, labels = bench_sa3d(args.size, args.segmenter)
+        results.setdefault("sa3d", {})[f"{sa3d['scene']} {args.segmenter}"] = sa3d
         print_sa3d(sa3d)
         if args.screenshot:
             screenshot(args.screenshot, args.size, labels)
@@ -280,6 +311,9 @@ def main() -> int:
             weights[name] = row
         results["view_weights"] = weights
         print_weights(weights, args.views)
+    if args.only in (None, "first"):
+        results["first_object"] = bench_first_object(builtin)
+        print_first(results["first_object"])
     if args.only in (None, "gl"):
         results["viewer"] = bench_gl(builtin, args.gl_seconds)
         print_viewer(results["viewer"])
@@ -302,13 +336,22 @@ def print_weights(weights: dict, views: int) -> None:
 
 
 def print_sa3d(r: dict) -> None:
-    print(f"`segment {r['scene']} --segmenter gt` ({r['gaussians']} Gaussians), one click per object")
+    print(f"`segment {r['scene']} --segmenter {r['segmenter']}` ({r['gaussians']} Gaussians), one click per object")
     print("| " + " | ".join(r["objects"]) + " | mean held-out mIoU | per-Gaussian accuracy (opacity > 0.1) |")
     print("|" + "---|" * (len(r["objects"]) + 2))
     print("| " + " | ".join(str(o["miou"]) for o in r["objects"].values())
           + f" | {r['mean_miou']} | {r['gaussian_accuracy']}% |")
     print("seconds per object (wall / CPU, load): " + ", ".join(
         f"{n} {o['wall_s']} / {o['cpu_s']} ({o['load_1min']})" for n, o in r["objects"].items()))
+
+
+def print_first(r: dict) -> None:
+    print(f"first object, {r['gaussians']} Gaussians, {r['size'][1]}x{r['size'][0]}, {r['views']} views, fallback "
+          f"(target <= 90 s; load {r['load_1min']})")
+    print("| wall | CPU | of which: load (renders the 36 photos) | view weights | after the load | accepted views |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {r['wall_s']} s | {r['cpu_s']} s | {r['load_s']} s | {r['view_weights_s']} s | {r['after_load_s']} s | "
+          f"{r['accepted']} |")
 
 
 def print_viewer(v: dict) -> None:

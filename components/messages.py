@@ -121,6 +121,14 @@ class ViewEncoded:
     view: int | str       # the ViewCache key (systems.segmentation.views.view_key)
 
 
+@dataclass(frozen=True)
+class WorkDone:
+    """A job of the viewer's background worker finished (a view's weights, the segmenter's answer to
+    a prompt): the systems waiting on it use its result from now on. Recorded as an input, as
+    ViewEncoded is, so a replay uses each result at the same point of the session."""
+    key: tuple            # ("weights", ViewCache key) | ("answer", object id, prompt digest)
+
+
 # ---- facts -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ObjectCreated:

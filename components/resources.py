@@ -51,6 +51,7 @@ class SegmentationSettings:
     weight_cutoff: float = 1e-2      # samples with compositing weight below are dropped (per view)
     min_entry: float = 1e-3          # pixel->voxel matrix entries at or below are dropped
     multimask: bool = True           # 3 candidates on the prompted view (the user picks one)
+    stop_after: int = 10             # `segment` stops a pass after this many views rejected in a row (0: never)
 
 
 @dataclass(slots=True)

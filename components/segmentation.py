@@ -93,6 +93,7 @@ class PendingView:
     prior: np.ndarray | None = None  # [H, W] float32 share of each pixel's weight on the 3D mask (V > 0),
                                      # for a segmenter with `rendered_prior`
     sam_mask: np.ndarray | None = None  # [H, W] bool, set by the SAM step
+    answered: bool = False           # the SAM step is done (sam_mask None: no prompt, or the segmenter refused)
 
 
 class NeedsSegment:

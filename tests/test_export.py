@@ -12,9 +12,11 @@ from PIL import Image
 
 from components.camera import Camera
 from engine.field.grid import VoxelField
+from engine.scenes.builtin_render import look_at
 from systems.export import views
-from systems.export.export import ExportOptions, export_object
-from systems.export.grid_file import ExportError, MaskGridFile, load_mask_grid
+from systems.export.carving import camera_carving_views
+from systems.export.export import ExportError, ExportOptions, ExportScene, export_object
+from systems.segmentation.grid_file import MaskGridError, MaskGridFile, load_mask_grid, write_mask_grid
 
 BBOX = [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]
 RES = (33, 33, 33)                              # voxel spacing 1/16
@@ -60,6 +62,7 @@ def _grid(votes=None, names=("red", "blue"), **changes) -> MaskGridFile:
               "bbox": np.array(BBOX, np.float32), "space": "world", "scene_hash": "scene", "field_hash": "field",
               "path": "mask_grid.npz"}
     values.update(changes)
+    values.setdefault("counts", np.ones_like(values["votes"]))
     return MaskGridFile(**values)
 
 
@@ -72,9 +75,26 @@ def _camera(H=48, W=64, shift=0.0) -> Camera:
     return Camera(K, T, H, W)
 
 
-def test_obj_and_mesh_ply_are_the_red_sphere(field, tmp_path):
+def orbit_cameras(H=48, W=64, count=10) -> list[Camera]:
+    """Cameras around the two spheres: a ring at 30 degrees above and one below, looking at the origin."""
+    K = np.array([[50.0, 0, W / 2], [0, 50.0, H / 2], [0, 0, 1]], np.float32)
+    cams = []
+    for i in range(count):
+        a, e = 2 * math.pi * i / count, math.radians(30.0 if i % 2 else -30.0)
+        eye = 3.5 * np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+        cams.append(Camera(K, look_at(eye, np.zeros(3)).astype(np.float32), H, W))
+    return cams
+
+
+@pytest.fixture(scope="module")
+def scene(field) -> ExportScene:
+    carving = camera_carving_views(field, orbit_cameras())
+    return ExportScene(carving_views=lambda: carving, world_up=np.array([0.0, 0.0, 1.0]))
+
+
+def test_obj_and_mesh_ply_are_the_red_sphere(field, scene, tmp_path):
     for fmt, name in (("obj", "red.obj"), ("mesh-ply", "red.ply")):
-        export_object(_grid(), field, tmp_path / name, ExportOptions(format=fmt, object="red"))
+        export_object(_grid(), field, tmp_path / name, ExportOptions(format=fmt, object="red", up="z"), scene)
         mesh = trimesh.load(tmp_path / name, process=False)
         assert mesh.is_watertight
         assert mesh.volume == pytest.approx(4 / 3 * math.pi * RADIUS ** 3, rel=0.1)
@@ -82,8 +102,8 @@ def test_obj_and_mesh_ply_are_the_red_sphere(field, tmp_path):
         assert (mesh.visual.vertex_colors[:, 0] > 200).mean() > 0.95
 
 
-def test_point_cloud_lies_on_the_red_sphere(field, tmp_path):
-    export_object(_grid(), field, tmp_path / "red.ply", ExportOptions(format="ply", object="red", points=5000))
+def test_point_cloud_lies_on_the_red_sphere(field, scene, tmp_path):
+    export_object(_grid(), field, tmp_path / "red.ply", ExportOptions(format="ply", object="red", points=5000), scene)
     vertex = plyfile.PlyData.read(tmp_path / "red.ply")["vertex"]
     points = np.stack([vertex["x"], vertex["y"], vertex["z"]], 1)
     assert len(points) == 5000
@@ -91,25 +111,28 @@ def test_point_cloud_lies_on_the_red_sphere(field, tmp_path):
     assert (vertex["red"] > 200).mean() > 0.95 and (vertex["blue"] < 50).mean() > 0.95
 
 
-def test_npz_holds_every_object_or_the_chosen_one(field, tmp_path):
-    export_object(_grid(), field, tmp_path / "all.npz", ExportOptions(format="npz"))
-    export_object(_grid(), field, tmp_path / "blue.npz", ExportOptions(format="npz", object="blue"))
+def test_npz_holds_every_object_or_the_chosen_one(field, scene, tmp_path):
+    export_object(_grid(), field, tmp_path / "all.npz", ExportOptions(format="npz"), scene)
+    export_object(_grid(), field, tmp_path / "blue.npz", ExportOptions(format="npz", object="blue"), scene)
     everything, blue = np.load(tmp_path / "all.npz"), np.load(tmp_path / "blue.npz")
     assert list(everything["names"]) == ["red", "blue"] and list(blue["names"]) == ["blue"]
-    assert (blue["mask"][0] == _inside("blue")).all() and list(blue["resolution"]) == list(RES)
+    assert list(blue["resolution"]) == list(RES) and str(blue["space"]) == "world"
+    truth = _inside("blue")
+    iou = (blue["mask"][0].astype(bool) & truth).sum() / (blue["mask"][0].astype(bool) | truth).sum()
+    assert iou > 0.75 and (everything["mask"][1] == blue["mask"][0]).all()      # a 5.6-voxel radius, 10 views
 
 
-def test_masks_renders_and_video_along_a_camera_path(field, tmp_path):
+def test_masks_renders_and_video_along_a_camera_path(field, scene, tmp_path):
     cameras = [views.NamedCamera(f"f{i}", _camera(shift=0.1 * i)) for i in range(2)]
+    scene = ExportScene(carving_views=scene.carving_views, world_up=scene.world_up, cameras=cameras)
     grid = _grid()
-    masks = export_object(grid, field, tmp_path / "masks", ExportOptions(format="masks", object="red"),
-                          cameras=cameras)
+    masks = export_object(grid, field, tmp_path / "masks", ExportOptions(format="masks", object="red"), scene)
     mask = np.asarray(Image.open(masks[0]))                          # [H, W] 0 / 255
     assert set(np.unique(mask)) == {0, 255}
     assert mask[:, :32].mean() > 20 and mask[:, 32:].max() == 0      # red sphere is on the left
 
     options = ExportOptions(format="removed-renders", object="red", video=tmp_path / "removed.gif")
-    written = export_object(grid, field, tmp_path / "removed", options, cameras=cameras)
+    written = export_object(grid, field, tmp_path / "removed", options, scene)
     removed = np.asarray(Image.open(written[0])).astype(int)       # [H, W, 3]
     reddish = (removed[..., 0] > 150) & (removed[..., 1] < 100) & (removed[..., 2] < 100)
     blueish = (removed[..., 2] > 150) & (removed[..., 0] < 100)
@@ -117,7 +140,7 @@ def test_masks_renders_and_video_along_a_camera_path(field, tmp_path):
     assert Image.open(tmp_path / "removed.gif").n_frames == 2
 
     options = ExportOptions(format="object-renders", object="red", video=tmp_path / "alone.mp4")
-    alone = np.asarray(Image.open(export_object(grid, field, tmp_path / "alone", options, cameras=cameras)[0]))
+    alone = np.asarray(Image.open(export_object(grid, field, tmp_path / "alone", options, scene)[0]))
     assert not ((alone[..., 2] > 150) & (alone[..., 0] < 100)).any()  # no blue left
     assert ((alone[..., 0] > 150) & (alone[..., 2] < 100)).sum() > 100
     assert (tmp_path / "alone.mp4").stat().st_size > 0
@@ -129,18 +152,18 @@ def test_masks_renders_and_video_along_a_camera_path(field, tmp_path):
     ({"votes": np.ones((2, 9, 9, 9), np.float32)}, "resolution"),
     ({"bbox": np.zeros((2, 3), np.float32)}, "box"),
 ])
-def test_bad_requests_are_refused_with_one_line(field, tmp_path, change, message):
+def test_bad_requests_are_refused_with_one_line(field, scene, tmp_path, change, message):
     grid = _grid(**{k: v for k, v in change.items() if k != "names"})
-    with pytest.raises(ExportError, match=message) as error:
+    with pytest.raises((ExportError, MaskGridError), match=message) as error:
         export_object(grid, field, tmp_path / "x.obj", ExportOptions(format="obj", object="green"
-                                                                      if "names" in change else "red"))
+                                                                      if "names" in change else "red"), scene)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "x.obj").exists()
 
 
-def test_other_field_hash_and_broken_camera_paths_are_refused(field, tmp_path):
-    with pytest.raises(ExportError, match="another field"):
-        export_object(_grid(), field, tmp_path / "x.npz", ExportOptions(format="npz"), field_hash="other")
+def test_other_field_hash_and_broken_camera_paths_are_refused(field, scene, tmp_path):
+    with pytest.raises(MaskGridError, match="another field"):
+        export_object(_grid(), field, tmp_path / "x.npz", ExportOptions(format="npz"), scene, field_hash="other")
     (tmp_path / "path.json").write_text(json.dumps([{"K": [[1, 0, 0]], "H": 2, "W": 2}]))
     with pytest.raises(views.CameraPathError, match="camera 0"):
         views.load_camera_path(tmp_path / "path.json")
@@ -148,13 +171,17 @@ def test_other_field_hash_and_broken_camera_paths_are_refused(field, tmp_path):
 
 def test_mask_grid_file_round_trip(tmp_path):
     grid = _grid()
-    np.savez(tmp_path / "mask_grid.npz", votes=grid.votes, counts=np.ones_like(grid.votes),
-             names=np.array(grid.names), colors=grid.colors, bbox=grid.bbox, space="world",
-             scene_hash="scene", field_hash="field", version=1)
+    write_mask_grid(tmp_path / "mask_grid.npz", grid)
     loaded = load_mask_grid(tmp_path / "mask_grid.npz")
     assert loaded.names == ("red", "blue") and loaded.resolution == RES and loaded.field_hash == "field"
-    with pytest.raises(ExportError, match="no mask grid"):
+    assert (loaded.votes == grid.votes).all() and (loaded.counts == grid.counts).all()
+    with pytest.raises(MaskGridError, match="no mask grid"):
         load_mask_grid(tmp_path / "none.npz")
+    with np.load(tmp_path / "mask_grid.npz") as data:
+        damaged = {k: data[k] for k in data.files if k != "names"}
+    np.savez(tmp_path / "damaged.npz", **damaged)
+    with pytest.raises(MaskGridError, match="not a readable mask grid"):
+        load_mask_grid(tmp_path / "damaged.npz")
 
 
 def test_camera_path_round_trip(tmp_path):

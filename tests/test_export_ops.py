@@ -88,7 +88,8 @@ def test_taubin_smoothing_removes_noise_and_keeps_the_volume():
 def test_surface_samples_lie_on_the_mesh_with_its_colours():
     density = _sphere_density((0.0, 0.0, 0.0), 0.5)
     rgb = np.broadcast_to(np.array([0.0, 1.0, 0.0], np.float32), RES + (3,)).copy()
-    mesh = ops.object_mesh(density, rgb, np.ones(RES, bool), BBOX, raw_level=LEVEL, empty_raw=0.0)
+    solid = np.linalg.norm(_centres(), axis=-1) <= 0.5                  # the sphere's solid mask
+    mesh = ops.object_mesh(density, rgb, solid, BBOX, raw_level=LEVEL, empty_raw=0.0)
     points, colors = ops.sample_surface(mesh, 2000)
     assert points.shape == (2000, 3) and colors.shape == (2000, 3)
     assert np.abs(np.linalg.norm(points, axis=1) - 0.5).max() < SPACING
@@ -127,9 +128,14 @@ def test_ply_and_obj_meshes_parse_with_trimesh():
 def test_object_grid_layout():
     votes = np.zeros((2, 3, 4, 5), np.float32)
     votes[1, 1, 2, 3] = 0.7
-    data = formats.object_grid_npz(votes=votes, names=["cube", "ball"], colors=np.zeros((2, 3)),
-                                   bbox=[[0, 0, 0], [4, 3, 2]], space="world", scene_hash="s", field_hash="f")
+    solid = votes > 0.5
+    solid[1, 0, 2, 3] = True                                            # the solid reaches below the surface
+    data = formats.object_grid_npz(mask=solid, votes=votes, names=["cube", "ball"], colors=np.zeros((2, 3)),
+                                   bbox=[[0, 0, 0], [4, 3, 2]], space="ndc", ndc=(1.5, (2.0, 3.0)),
+                                   up=np.array([0.0, -1.0, 0.0]), scene_hash="s", field_hash="f")
     grid = np.load(io.BytesIO(data))
-    assert grid["mask"].dtype == np.uint8 and grid["mask"].sum() == 1 and grid["mask"][1, 1, 2, 3] == 1
+    assert grid["mask"].dtype == np.uint8 and grid["mask"].sum() == 2 and grid["mask"][1, 0, 2, 3] == 1
     assert list(grid["names"]) == ["cube", "ball"] and list(grid["resolution"]) == [3, 4, 5]
-    assert np.allclose(grid["spacing"], 1.0) and str(grid["field_hash"]) == "f" and int(grid["version"]) == 1
+    assert np.allclose(grid["spacing"], 1.0) and str(grid["field_hash"]) == "f" and int(grid["version"]) == 2
+    assert float(grid["ndc_near"]) == 1.5 and grid["ndc_scale"].tolist() == [2.0, 3.0]
+    assert grid["up"].tolist() == [0.0, -1.0, 0.0] and str(grid["space"]) == "ndc"

@@ -4,14 +4,15 @@ import esper
 import numpy as np
 import pytest
 import trimesh
-from test_export import BBOX, _grid, two_sphere_field
+from test_export import BBOX, _grid, orbit_cameras, two_sphere_field
 
-from components.resources import MaskGrid, SceneData
+from components.resources import MaskGrid, SceneData, SegmentationSettings, ViewCache
 from components.segmentation import SegObject
 from engine.app import App
 from engine.schedule import Schedule
 from systems.export.export import ExportOptions
 from systems.export.system import ExportFinished, ExportRequested, export_requested
+from systems.inverse.representation import as_frozen_scene
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,19 @@ def field():
 
 
 class _Scene:
+    """The views of the two spheres (systems/export/scene_views.py carves with a scene's views)."""
+
+    def __init__(self):
+        cams = orbit_cameras()
+        self.K = np.stack([c.K for c in cams])
+        self.T_world_camera = np.stack([c.T_world_camera for c in cams])
+        self.H, self.W = cams[0].H, cams[0].W
+        self.view_names = [f"v{i}" for i in range(len(cams))]
+        self.images = np.zeros((len(cams), self.H, self.W, 3), np.uint8)
+
+    def __len__(self) -> int:
+        return len(self.view_names)
+
     def content_hash(self) -> str:
         return "scene"
 
@@ -27,8 +41,11 @@ class _Scene:
 def _app(field):
     app = App(Schedule.of(simulate=[export_requested]))
     votes = _grid().votes
-    app.insert_resource(SceneData(scene=_Scene(), field=field, field_hash="field"))
+    app.insert_resource(SceneData(scene=_Scene(), field=field, representation=as_frozen_scene(field),
+                                  field_hash="field"))
     app.insert_resource(MaskGrid(votes=votes, counts=np.ones_like(votes), bbox=np.asarray(BBOX, np.float32)))
+    app.insert_resource(SegmentationSettings())
+    app.insert_resource(ViewCache())
     with app.active():
         esper.create_entity(SegObject(id=7, name="red", color=(255, 0, 0), channel=0))
         esper.create_entity(SegObject(id=8, name="blue", color=(0, 0, 255), channel=1))

@@ -88,7 +88,7 @@ def test_a_damaged_array_header_is_one_of_the_readers_caught_errors(tmp_path, br
 
     from engine.errors import UserFacingError
     from engine.io import DAMAGED_ARRAY_FILE
-    from systems.export.grid_file import load_mask_grid
+    from systems.segmentation.grid_file import load_mask_grid
 
     member = io.BytesIO()
     np.save(member, np.array([1, 2, 3]))

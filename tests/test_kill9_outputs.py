@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_record_session import _pixel, _viewer
+from tests.test_record_session import _pixel, _viewer, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -133,7 +133,7 @@ def test_replay(field_file, tmp_path):
     app = _viewer(scene, field, truth, script)
     path = tmp_path / "session.jsonl"
     start_recording(app, RecordingSettings(path, camera_hz=1e6, field_path=str(field_file)))
-    app.run(max_frames=200)
+    run_script(app)
     stop_recording(app)
     out = tmp_path / "out"
     replay = ["replay", path, "--out", out]         # deterministic: the new output equals the old one

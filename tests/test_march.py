@@ -1,6 +1,10 @@
 """Sample generation (engine/field/march.py): block skipping gives the reference's samples exactly;
 the compiled marcher of frozen fields (engine/field/frozen_march.py) renders what the torch one does."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -188,3 +192,15 @@ def test_the_warm_up_compiles_the_signature_every_render_uses():
     render_rays_compiled(field, origins, dirs, footprint=True)
     render_rays_compiled(field, origins, dirs, color_cutoff=float("inf"))
     assert len(frozen_march._march_chunk.signatures) == 1                # nothing compiled at the click
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.2, 0.3])
+def test_a_process_that_exits_during_the_warm_up_ends_with_its_own_status(delay):
+    """An early one-line error (exit 2) while the warm-up is inside torch must not abort the process
+    (a daemon thread there ends it with SIGABRT: 'terminate called without an active exception')."""
+    script = ("import sys, time\n"
+              "from engine.field.frozen_march import warm_up_in_background\n"
+              f"warm_up_in_background(); time.sleep({delay}); sys.exit(2)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-500:]

@@ -7,6 +7,7 @@ then the camera orbits (the path of the video).
 
 import json
 import shutil
+import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -24,6 +25,7 @@ from systems.record.replayer import replay_active, run_replay
 from systems.record.session import continue_recording, headless_replay_app
 from systems.sam.gt import GtSegmenter
 from systems.viewer.plugin import build_viewer
+from systems.viewer.run import stop_workers
 
 VIEWS = (2, 5, 9, 14, 20)
 ENTRIES = {}   # the recording's view entries (deterministic per view): replays reuse them to save time
@@ -40,6 +42,15 @@ def _pixel(truth, view, k):
     ys, xs = np.nonzero(truth.instance_masks[view] == k)
     i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
     return [float(xs[i]) + 0.5, float(ys[i]) + 0.5]
+
+
+def run_script(app, seconds: float = 300.0) -> int:
+    """Run a scripted viewer App until its script quits (a wall-clock bound, not a frame count: the
+    answers come from the background worker, however many frames that takes); returns the frames."""
+    deadline = time.perf_counter() + seconds
+    frames = app.run(until=lambda _: time.perf_counter() > deadline)
+    stop_workers(app)
+    return frames
 
 
 def _viewer(scene, field, truth, script=None):
@@ -61,12 +72,12 @@ def session(tmp_path_factory):
               {"click": _pixel(truth, 1, 2), "mods": ["shift"]}, {"wait": "segmented"},
               {"key": "1"}, {"wait": "segmented"},
               {"key": "RIGHT_BRACKET"}, {"key": "N"}, {"click": _pixel(truth, 2, 3)},
-              {"click": _pixel(truth, 2, 4)}, {"key": "Z"}, {"key": "1"}, {"wait": "segmented"},
-              {"drag": [30, 0], "frames": 6}, {"quit": True, "after": 8}]
+              {"click": _pixel(truth, 2, 4)}, {"key": "Z"}, {"wait": "segmented"}, {"key": "1"},
+              {"wait": "segmented"}, {"drag": [30, 0], "frames": 6}, {"quit": True, "after": 8}]
     app = _viewer(scene, field, truth, script)
     path = folder / "session.jsonl"
     start_recording(app, RecordingSettings(path, camera_hz=1e6, field_path=str(field_path)))
-    app.run(max_frames=300)
+    run_script(app)
     stop_recording(app)
     ENTRIES.update(app.resource(ViewCache).entries)
     return scene, field, truth, path, field_path, app.resource(MaskGrid).votes.copy()

@@ -2,6 +2,7 @@
 into empty neighbours) and the overlay tint on the CPU."""
 
 import numpy as np
+from scipy import ndimage
 
 from systems.render.ops import OVERLAY_TINT, object_ids, tint_pixels
 
@@ -16,6 +17,27 @@ def test_ids_take_the_highest_positive_vote_and_grow_one_voxel_into_empty_space(
     grown = object_ids(votes, (1, 1, 6), grow_voxels=1)
     # x = 0 and x = 4 were empty and take their neighbour's id; labelled voxels keep theirs.
     assert grown[0, 0].tolist() == [1, 1, 2, 1, 1, 0]
+
+
+def _whole_grid_ids(votes, grow_voxels):
+    """The ids computed over the whole grid (the reference the boxed computation must equal)."""
+    best = votes.argmax(axis=0)
+    ids = np.where(np.take_along_axis(votes, best[None], axis=0)[0] > 0, best + 1, 0).astype(np.uint8)
+    for _ in range(grow_voxels):
+        ids = np.where(ids == 0, ndimage.grey_dilation(ids, size=(3, 3, 3)), ids)
+    return ids
+
+
+def test_ids_computed_in_the_box_around_the_votes_equal_the_whole_grid_ones():
+    rng = np.random.default_rng(0)
+    for case in range(12):
+        votes = -np.ones((2, 9, 10, 11), np.float32)
+        for k in range(2):
+            lo = rng.integers(0, [9, 10, 11])                                  # boxes touching the edges too
+            hi = np.minimum(lo + rng.integers(1, 5, 3), [9, 10, 11])
+            votes[k, lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = rng.uniform(-0.5, 1.0, tuple(hi - lo))
+        for grow in (0, 1, 2):
+            assert np.array_equal(object_ids(votes, (9, 10, 11), grow), _whole_grid_ids(votes, grow)), (case, grow)
 
 
 def test_no_objects_give_an_empty_id_grid():

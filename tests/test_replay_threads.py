@@ -19,7 +19,7 @@ from systems.record.recorder import RecordingSettings, start_recording, stop_rec
 from systems.record.replayer import run_replay
 from systems.record.session import headless_replay_app
 from systems.sam.gt import GtSegmenter
-from tests.test_record_session import _pixel, _viewer
+from tests.test_record_session import _pixel, _viewer, run_script
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +31,15 @@ def one_thread_session(tmp_path_factory):
     field_path = folder / "field.pt"
     save_field(field_path, field, scene_hash=scene.content_hash())
     script = [{"click": _pixel(truth, 1, 1)}, {"wait": "segmented"}, {"key": "1"}, {"wait": "segmented"},
-              {"key": "RIGHT_BRACKET"}, {"key": "N"}, {"click": _pixel(truth, 2, 3)}, {"key": "1"},
-              {"wait": "segmented"}, {"quit": True, "after": 4}]
+              {"key": "RIGHT_BRACKET"}, {"key": "N"}, {"click": _pixel(truth, 2, 3)}, {"wait": "segmented"},
+              {"key": "1"}, {"wait": "segmented"}, {"quit": True, "after": 4}]
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         app = _viewer(scene, field, truth, script)
         path = folder / "session.jsonl"
         start_recording(app, RecordingSettings(path, camera_hz=1e6, field_path=str(field_path)))
-        app.run(max_frames=300)
+        run_script(app)
         stop_recording(app)
     finally:
         torch.set_num_threads(before)

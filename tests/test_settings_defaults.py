@@ -17,10 +17,11 @@ def test_segment_options_default_to_the_settings_object(monkeypatch):
     class Changed(SegmentationSettings):
         num_prompts: int = 7
         iou_gate: float = 0.25
+        stop_after: int = 3
 
     monkeypatch.setattr(components.resources, "SegmentationSettings", Changed)
     args = build_parser().parse_args(["segment", "--out", "x", "--point", "1,1"])
-    assert (args.num_prompts, args.iou_gate) == (7, 0.25)
+    assert (args.num_prompts, args.iou_gate, args.stop_after) == (7, 0.25, 3)
 
 
 def test_no_module_keeps_its_own_copy_of_a_setting():

@@ -113,6 +113,30 @@ def test_a_thinned_moving_frame_keeps_the_surfaces_covered(ctx, scene_splats):
     assert psnr(thinned, full) > 22.0
 
 
+def test_point_sprites_and_slices_draw_what_the_quads_draw(ctx, scene_splats):
+    """A preview's point sprites cover each splat's box (a square of its larger side), so they blend
+    the same pixels as the quads; the sorted order drawn in three slices over one target (the
+    viewer's refinement) is the one-draw frame."""
+    from systems.render.gl_splats import GLSplatRenderer
+
+    cloud, _ = scene_splats
+    K, T = view(55)
+    renderer = GLSplatRenderer(ctx)
+    renderer.load_cloud(cloud)
+    quads = renderer.render_image(K, T, 96, 96, background=br.BACKGROUND)
+    points = renderer.render_image(K, T, 96, 96, background=br.BACKGROUND, points=True)
+    assert psnr(points, quads) >= 45.0
+    total = renderer.count
+    color = ctx.texture((96, 96), 4, dtype="f2")
+    target = ctx.framebuffer(color_attachments=[color])
+    target.use()
+    target.clear(*br.BACKGROUND, 1.0)
+    for part in ((0, total // 5), (total // 5, total // 2), (total // 2, total + 10)):
+        assert renderer.draw(K, T, 96, 96, part=part) == total
+    sliced = np.frombuffer(target.read(components=3, dtype="f2", alignment=1), np.float16).reshape(96, 96, 3)[::-1]
+    assert np.array_equal(np.round(np.clip(sliced.astype(np.float32), 0, 1) * 255).astype(np.uint8), quads)
+
+
 def test_the_detail_level_adapts_to_the_frame_budget():
     from systems.render.splat_detail import LEVELS, next_level
 
@@ -123,3 +147,35 @@ def test_the_detail_level_adapts_to_the_frame_budget():
     assert next_level(4, 0.06, 0.05) == 4                                     # within the hysteresis band
     assert next_level(4, 0.01, 0.05) == 3 and next_level(0, 0.0, 0.05) == 0
     assert next_level(len(LEVELS) - 1, 1.0, 0.05) == len(LEVELS) - 1
+
+
+def test_every_state_answers_every_event_and_refinement_covers_every_splat():
+    from systems.render.progressive import Phase
+    from systems.render.splat_detail import SplatDetailConfig, SplatProgress
+
+    config = SplatDetailConfig(start_level=3, budget_s=0.05, refine_budget_s=0.08, min_chunk=100)
+    for phase in Phase:
+        for event in ("moved", "changed", "still"):
+            progress = SplatProgress(phase=phase)
+            work = progress.plan(event, 1000, config)
+            if event != "still":
+                assert progress.phase is Phase.MOVING and work.level == 3
+            elif phase is Phase.DONE:
+                assert progress.phase is Phase.DONE and work.level is None and work.stop == 0
+            else:
+                assert work.level is None and work.stop > work.start
+    progress = SplatProgress()
+    progress.plan("moved", 0, config)
+    progress.measured(progress.plan("moved", 0, config), 0.2, config)          # too slow: one level coarser
+    assert progress.level == 4
+    drawn, first = [], True
+    while progress.phase is not Phase.DONE:
+        work = progress.plan("still", 1000, config)
+        assert work.restart == first and work.finished == (progress.phase is Phase.DONE)
+        drawn += range(work.start, work.stop)
+        progress.measured(work, 0.0004 * (work.stop - work.start), config)     # 0.4 ms a splat
+        first = False
+    assert drawn == list(range(1000))
+    assert progress.seconds_per_splat == pytest.approx(0.0004)
+    assert progress.plan("still", 1000, config).stop == 0                     # done: nothing more
+    assert progress.plan("changed", 1000, config).level == 4                  # a new preview first

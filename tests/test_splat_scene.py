@@ -89,3 +89,22 @@ def test_builtin_gs_has_the_built_in_views_and_truth():
     assert opened.instance_ids is not None and len(opened.instance_ids) == len(opened.cloud)
     with pytest.raises(SplatError, match="unknown built-in splat scene"):
         load_splat_scene("builtin-gs-x")
+
+
+def test_a_view_s_depth_puts_the_backdrop_share_at_the_far_depth():
+    """As a voxel field's (its box's exit): the fallback segmenter then sees a silhouette's faint rim
+    between the object's depth and the far one, not at the object's."""
+    from components.camera import Camera
+    from engine.splats.raster import render_splats
+    from systems.inverse.splats import open_splat_model
+
+    splats = load_splat_scene("builtin-gs-32")
+    scene, (model, _) = splats.scene, open_splat_model(splats, None)
+    camera = Camera.of_view(scene, 3)
+    depth = model.view_samples(camera, weight_cutoff=0.01, min_entry=0.001).depth          # [H, W]
+    r = render_splats(splats.cloud, camera.K, camera.T_world_camera, camera.H, camera.W, with_weights=False)
+    opacity, surface, far = r.opacity.numpy(), r.depth.numpy(), float(r.depth.max())
+    sky, solid, rim = opacity < 1e-4, opacity > 0.999, (opacity > 0.05) & (opacity < 0.5)
+    assert sky.any() and solid.any() and rim.any()
+    assert np.allclose(depth[sky], far, atol=1e-3) and np.allclose(depth[solid], surface[solid], atol=1e-2)
+    assert (depth[rim] > surface[rim] + 0.3 * (far - surface[rim])).all()           # pulled towards far

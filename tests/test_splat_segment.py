@@ -76,25 +76,27 @@ def test_a_field_for_a_splat_scene_is_refused(tmp_path):
     assert done.returncode == 2 and "is a splat scene" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_export_writes_the_segmented_gaussians_with_the_input_properties(tmp_path):
+def test_export_writes_the_segmented_gaussians_with_the_input_properties(tmp_path, capsys):
+    """In process (main.main): each command's process start and imports cost more than its work here."""
     from engine.splats.scene import load_splat_scene
+    from main import main
 
     out = tmp_path / "out"
-    done = _main("segment", "builtin-gs-32", "--view", "view_001", "--point", "10,17", "--segmenter", "gt",
-                 "--views", "6", "--out", out)
-    assert done.returncode == 0, done.stderr
+    assert main(["segment", "builtin-gs-32", "--view", "view_001", "--point", "10,17", "--segmenter", "gt",
+                 "--views", "6", "--out", str(out)]) == 0
     votes = np.load(out / "mask_grid.npz")["votes"][0]
     splats = load_splat_scene("builtin-gs-32")
     source = plyfile.PlyData.read(str(splats.ply))["vertex"].data
     for fmt, rows in (("splats", votes > 0), ("splats-removed", votes <= 0)):
-        done = _main("export", out / "mask_grid.npz", "--scene", "builtin-gs-32", "--format", fmt,
-                     "--out", tmp_path / f"{fmt}.ply")
-        assert done.returncode == 0, done.stderr
+        assert main(["export", str(out / "mask_grid.npz"), "--scene", "builtin-gs-32", "--format", fmt,
+                     "--out", str(tmp_path / f"{fmt}.ply")]) == 0
         written = plyfile.PlyData.read(str(tmp_path / f"{fmt}.ply"))["vertex"].data
         assert written.dtype == source.dtype and written.tobytes() == source[rows].tobytes()
-    done = _main("export", out / "mask_grid.npz", "--scene", "builtin-gs-32", "--format", "masks",
-                 "--out", tmp_path / "masks")
-    assert done.returncode == 0 and len(list((tmp_path / "masks").glob("*.png"))) == 60
-    done = _main("export", out / "mask_grid.npz", "--scene", "builtin-32", "--format", "splats",
-                 "--out", tmp_path / "x.ply")
-    assert done.returncode == 2 and "writes Gaussians" in done.stderr and "Traceback" not in done.stderr
+    assert main(["export", str(out / "mask_grid.npz"), "--scene", "builtin-gs-32", "--format", "masks",
+                 "--out", str(tmp_path / "masks")]) == 0
+    assert len(list((tmp_path / "masks").glob("*.png"))) == 60
+    capsys.readouterr()
+    assert main(["export", str(out / "mask_grid.npz"), "--scene", "builtin-32", "--format", "splats",
+                 "--out", str(tmp_path / "x.ply")]) == 2
+    err = capsys.readouterr().err
+    assert "writes Gaussians" in err and "Traceback" not in err

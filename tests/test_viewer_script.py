@@ -54,7 +54,7 @@ def script(click, tmp_path):
     # H hides the ImGui panel (it would cover the small window); the UI is still built each frame.
     return [{"key": "H"}, {"wait": "still"}, {"key": "W", "hold": 6}, {"after": 8, "drag": [30, 10], "frames": 4},
             {"after": 6, "key": "F"},                       # back onto the nearest training view
-            {"after": 2, "wait": "still"}, {"click": list(click)}, {"after": 2, "key": "1"},
+            {"after": 2, "wait": "still"}, {"click": list(click)}, {"after": 2, "wait": "segmented"}, {"key": "1"},
             {"wait": "segmented"}, {"key": "M"}, {"after": 2, "wait": "still"},
             {"screenshot": str(tmp_path / "off.png")}, {"after": 2, "key": "M"}, {"after": 2, "wait": "still"},
             {"screenshot": str(tmp_path / "on.png")}, {"after": 3, "quit": True}]
@@ -78,7 +78,7 @@ def run_viewer(inputs, tmp_path, *, windowed: bool):
     start_view = cam.view
     click = object_click(cam, scene, truth.instance_masks[start_view], 1)
     app.resource(ScriptPlayer).steps = script(click, tmp_path)
-    frames = (run_windowed(app, title="test", max_frames=1500) if windowed else run_headless(app, max_frames=1500))
+    frames = (run_windowed(app, title="test", max_frames=20000) if windowed else run_headless(app, max_frames=20000))
     assert app.resource(ScriptPlayer).finished, f"script stuck after {frames} frames"
     assert app.resource(ViewerCamera).view == start_view
     return app, truth.instance_masks[start_view]
@@ -133,7 +133,7 @@ def test_scripted_session_in_a_window_with_imgui(inputs, xvfb, tmp_path):
     result = subprocess.run(
         [sys.executable, str(root / "main.py"), "view", "builtin-64", "--field", str(field_path),
          "--size", f"{SIZE}x{SIZE}", "--script", str(tmp_path / "script.json"), "--segmenter", "gt",
-         "--gt-masks", str(truth.mask_dir(truth.object_names[0])), "--propagation-views", "7", "--frames", "1500"],
+         "--gt-masks", str(truth.mask_dir(truth.object_names[0])), "--propagation-views", "7", "--frames", "20000"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     from systems.segmentation.objects import PALETTE

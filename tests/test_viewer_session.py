@@ -20,6 +20,7 @@ from systems.viewer.session import (
     default_export_folder,
     export_request,
 )
+from tests.test_record_session import run_script
 
 VIEWS = (2, 5, 9)
 
@@ -56,7 +57,7 @@ def test_the_ui_requests_export_the_active_object_and_toggle_recording(inputs, t
                        files=SessionFiles(field_path=str(field_path)))
     record = tmp_path / "ui.jsonl"
     app.send(StartRecordingRequested(record))
-    app.run(max_frames=300)
+    run_script(app)
     app.send(export_request("mesh (obj)", tmp_path / "out", 1, "object 1"))
     app.send(export_request("point cloud (ply)", tmp_path / "out", 99, "gone"))
     app.send(StopRecordingRequested())

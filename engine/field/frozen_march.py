@@ -255,13 +255,15 @@ _WARM_UP_LOCK = threading.Lock()
 
 
 def warm_up_in_background() -> threading.Thread:
-    """Start, once per process, a daemon thread that compiles the marcher or loads numba's cached
-    machine code (about 1 s; compiling, after an install or an edit of this file, about 5 s on an
-    idle 2-core CPU) by rendering a 2x2x2 field through render_view, the path every caller takes.
-    Called when a scene opens, so that a user's first click does not pay it; returns the thread."""
+    """Start, once per process, a thread that compiles the marcher or loads numba's cached machine
+    code (about 1 s; compiling, after an install or an edit of this file, about 5 s on an idle
+    2-core CPU) by rendering a 2x2x2 field through render_view, the path every caller takes.
+    Called when a scene opens, so that a user's first click does not pay it; returns the thread.
+    Not a daemon: a process that ends while it is inside torch aborts ("terminate called without
+    an active exception"), so an early exit (a one-line error) waits for it instead."""
     with _WARM_UP_LOCK:
         if not _WARM_UP:
-            _WARM_UP.append(threading.Thread(target=_warm_up, name="sa3d-march-warm-up", daemon=True))
+            _WARM_UP.append(threading.Thread(target=_warm_up, name="sa3d-march-warm-up", daemon=False))
             _WARM_UP[0].start()
         return _WARM_UP[0]
 

@@ -34,6 +34,10 @@ class FrameClock:
             self.dt = self.fixed_dt
         self._last = t
 
+    def elapsed(self) -> float:
+        """Seconds since this frame's tick (0 before the first)."""
+        return self.now() - self._last if self._last is not None else 0.0
+
     def _window(self) -> list[float]:
         """The durations of the frames that ended in the last WINDOW_S (at least the newest one)."""
         frames, ended_ago = [], 0.0

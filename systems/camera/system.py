@@ -38,15 +38,18 @@ class ViewerCamera:
     mode: str = "fly"                   # "fly" | "orbit"
     target: np.ndarray = field(default_factory=lambda: np.zeros(3))   # [3] orbit centre
     view: int | None = None             # scene view index while snapped to a training view
-    version: int = 0                    # bumped whenever the pose or the intrinsics change
 
     def camera(self) -> Camera:
         return Camera(self.K.astype(np.float32), self.T_world_camera.astype(np.float32), self.H, self.W)
 
-    def set_pose(self, T: np.ndarray, view: int | None = None) -> None:
-        self.T_world_camera = np.asarray(T, np.float64)
-        self.view = view
-        self.version += 1
+
+def set_pose(app, T: np.ndarray, view: int | None = None) -> None:
+    """Writes ViewerCamera's pose (and the training view it is snapped to, if any) and stamps it
+    changed (App.mark_changed: the presenter redraws on app.changed(ViewerCamera))."""
+    cam = app.resource(ViewerCamera)
+    cam.T_world_camera = np.asarray(T, np.float64)
+    cam.view = view
+    app.mark_changed(ViewerCamera)
 
 
 def viewer_camera(scene, H: int, W: int) -> ViewerCamera:
@@ -62,7 +65,8 @@ def viewer_camera(scene, H: int, W: int) -> ViewerCamera:
 
 
 def move_camera(app) -> None:
-    """Reads InputState and FrameClock; writes ViewerCamera (pose, mode, speed, snapped view)."""
+    """Reads InputState and FrameClock; writes ViewerCamera (pose, mode, speed, snapped view; the
+    pose through set_pose, which stamps it changed)."""
     cam, state = app.resource(ViewerCamera), app.resource(InputState)
     dt = app.resource(FrameClock).dt
     for event in state.key_presses():
@@ -72,13 +76,13 @@ def move_camera(app) -> None:
                 cam.target = ops.orbit_target(cam.T_world_camera, _views_centre(cam))
         elif event.key == "F":
             i = ops.nearest_view(cam.T_world_camera, cam.views, cam.scale)
-            cam.set_pose(cam.views[i], cam.view_ids[i])
+            set_pose(app, cam.views[i], cam.view_ids[i])
         elif event.key in ("LEFT_BRACKET", "RIGHT_BRACKET"):
             step = 1 if event.key == "RIGHT_BRACKET" else -1
             current = cam.view_ids.index(cam.view) if cam.view in cam.view_ids else \
                 ops.nearest_view(cam.T_world_camera, cam.views, cam.scale) - step
             i = (current + step) % len(cam.view_ids)
-            cam.set_pose(cam.views[i], cam.view_ids[i])
+            set_pose(app, cam.views[i], cam.view_ids[i])
     if not state.want_keyboard:
         move = np.sum([MOVES[k] for k in MOVES if k in state.keys] or [(0, 0, 0)], axis=0)
         rise = ("E" in state.keys) - ("Q" in state.keys)
@@ -86,20 +90,20 @@ def move_camera(app) -> None:
             T = ops.fly(cam.T_world_camera, move, rise, cam.speed * dt, cam.up)
             if cam.mode == "orbit":
                 cam.target = cam.target + (T[:3, 3] - cam.T_world_camera[:3, 3])
-            cam.set_pose(T)
+            set_pose(app, T)
     if state.want_mouse:
         return
     dx, dy = state.right_drag
     if dx or dy:
         if cam.mode == "fly":
-            cam.set_pose(ops.mouse_look(cam.T_world_camera, dx, dy, cam.up, LOOK_RADIANS_PER_PIXEL))
+            set_pose(app, ops.mouse_look(cam.T_world_camera, dx, dy, cam.up, LOOK_RADIANS_PER_PIXEL))
         else:
-            cam.set_pose(ops.orbit(cam.T_world_camera, cam.target, dx, dy, cam.up, LOOK_RADIANS_PER_PIXEL))
+            set_pose(app, ops.orbit(cam.T_world_camera, cam.target, dx, dy, cam.up, LOOK_RADIANS_PER_PIXEL))
     if state.scroll:
         if cam.mode == "fly":
             cam.speed *= SCROLL_SPEED_FACTOR ** state.scroll
         else:
-            cam.set_pose(ops.dolly(cam.T_world_camera, cam.target, SCROLL_DOLLY_FACTOR ** state.scroll))
+            set_pose(app, ops.dolly(cam.T_world_camera, cam.target, SCROLL_DOLLY_FACTOR ** state.scroll))
 
 
 def _views_centre(cam: ViewerCamera) -> np.ndarray:

@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("file", help="the recording (.jsonl) written by `view --record FILE`")
     parser.add_argument("--scene", default=None, help="scene to replay on (default: the one recorded)")
     parser.add_argument("--downscale", type=int, default=None, help="downscale the scene's images")
-    parser.add_argument("--field", default=None, help="field checkpoint (default: the file recorded)")
+    parser.add_argument("--field", default=None, help="field checkpoint (default: the file recorded; a splat "
+                        "scene's is its .ply)")
     parser.add_argument("--out", default=None, help="output folder (default: FILE without .jsonl + '-replay')")
     parser.add_argument("--views", default="all",
                         help="views to write masks of: 'all', 'train', 'test' or names / indices, comma-separated")
@@ -43,25 +44,29 @@ def run(args) -> int:
     from engine.field.checkpoint import load_field
     from engine.io import atomic_dir, check_output_dir
     from engine.scenes import load_scene
+    from engine.splats.scene import is_splat_scene, load_splat_scene
+    from systems.inverse.splats import open_splat_model
     from systems.record.determinism import differences, recorded_threads
     from systems.record.fileformat import RecordingError, check_header, file_hash
     from systems.record.outputs import VideoCapture, write_masks
     from systems.record.replayer import run_replay
     from systems.record.session import headless_replay_app, load_session
-    from systems.segmentation.outputs import save_mask_grid
+    from systems.segmentation.grid_file import save_mask_grid
 
     if not 16 <= args.video_size <= 4096 or args.fps < 1:
         raise RecordingError(f"--video-size must be within 16..4096 pixels and --fps >= 1 (got {args.video_size}, "
                              f"{args.fps})")
     recording, notices = load_session(args.file, force=args.force)
     header = recording.header
-    scene = load_scene(args.scene or header["scene"]["name"], downscale=args.downscale)
+    name, field_path = args.scene or header["scene"]["name"], args.field or header["field"].get("path")
+    splat_source = name if is_splat_scene(name) else field_path if field_path and is_splat_scene(field_path) else None
+    splats = load_splat_scene(splat_source, downscale=args.downscale) if splat_source else None
+    scene = splats.scene if splats else load_scene(name, downscale=args.downscale)
     check_header(recording, scene_hash=scene.content_hash(), force=args.force)
     out = Path(args.out) if args.out else recording.path.with_name(recording.path.stem + "-replay")
     check_output_dir(out, marker=OUT_MARKER)
     views = _views(scene, args.views)
-    field_path = args.field or header["field"].get("path")
-    if field_path is None:
+    if field_path is None and splats is None:
         raise RecordingError(f"{recording.path} names no field file: give the field it was recorded "
                              f"with (--field PATH)")
     recorded_device = header.get("device", "cpu")
@@ -69,8 +74,11 @@ def run(args) -> int:
     if device != recorded_device:
         notices.append(f"recorded on {recorded_device}, replaying on {device}: the devices round differently, "
                        f"so grids are checked by their voxels inside, not bit for bit")
-    field = load_field(field_path, scene_hash=scene.content_hash(), device=device)
-    field_hash = file_hash(field_path)
+    if splats is not None:                       # a splat scene: its Gaussians are the model
+        (field, field_hash), field_path = open_splat_model(splats, None), str(splats.ply)
+    else:
+        field = load_field(field_path, scene_hash=scene.content_hash(), device=device)
+        field_hash = file_hash(field_path)
     if header["field"].get("hash") not in ("none", field_hash):
         notices.append(f"{field_path} is not the field recorded (sha256 {field_hash[:12]}, recorded "
                        f"{header['field']['hash'][:12]}): the grids will differ")

@@ -39,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '[x0, y0, x1, y1] | "mask": "PNG"}, ...] (instead of --view and its prompts)')
     parser.add_argument("--views", default=None, metavar="N|NAMES",
                         help="propagate over N evenly spaced training views, or over these views (comma-separated)")
-    parser.add_argument("--stop-after", type=int, default=10, metavar="K",
-                        help="stop an object's propagation after K views rejected in a row (0: never)")
+    parser.add_argument("--stop-after", type=int, default=defaults.stop_after, metavar="K",
+                        help="stop an object's propagation after K views rejected in a row (0: never; "
+                             "default %(default)s)")
     add_segmenter_argument(parser)
     parser.add_argument("--gt-masks", default=None, help="folder of <view name>.png masks (gt segmenter)")
     parser.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint file")
@@ -106,7 +107,8 @@ def run(args) -> int:
                          else cli.load_or_default_field(scene, args.field, device))
     seconds["load"] = time.perf_counter() - start
 
-    settings = SegmentationSettings(num_prompts=args.num_prompts, iou_gate=args.iou_gate, views=views)
+    settings = SegmentationSettings(num_prompts=args.num_prompts, iou_gate=args.iou_gate, views=views,
+                                    stop_after=args.stop_after)
     app = App(segmentation_plugin(Schedule()))
     insert_segmentation(app, scene, field, segmenters[0], settings, device=device, field_hash=field_hash)
     totals = [len(queued_views(scene, settings, obj.view)) for obj in objects]
@@ -114,7 +116,7 @@ def run(args) -> int:
         results = []
         with tqdm(total=sum(totals), desc=f"segment {scene.name}", unit="view") as bar:
             for obj, segmenter in zip(objects, segmenters):
-                results.append(segment_object(app, obj, segmenter, args.stop_after, bar, seconds,
+                results.append(segment_object(app, obj, segmenter, bar, seconds,
                                                   multiple=len(objects) > 1))
         masks_start = time.perf_counter()
         write_segment_outputs(app, tmp, objects, results, seconds, masks_start, start,

@@ -14,8 +14,10 @@ DEMO_OUT = Path("outputs/view_demo")
 def add_arguments(parser) -> None:
     from systems.sam.factory import add_sam_model_argument, add_segmenter_argument
 
-    parser.add_argument("scene", nargs="?", default="builtin", help="'builtin' or a scene folder")
-    parser.add_argument("--field", help="a trained field checkpoint (default: train once and cache)")
+    parser.add_argument("scene", nargs="?", default="builtin",
+                        help="'builtin', a scene folder, or a splat scene ('builtin-gs', a 3DGS .ply or output folder)")
+    parser.add_argument("--field", help="a trained field checkpoint (default: train once and cache; none for a "
+                        "splat scene)")
     parser.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
     parser.add_argument("--screenshot", help="write a PNG of the first full-resolution frame, then quit")
     parser.add_argument("--frames", type=int, help="quit after N frames")

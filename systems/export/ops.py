@@ -155,14 +155,15 @@ def sample_surface(mesh: Mesh, count: int, seed: int = 0) -> tuple[np.ndarray, n
 
 
 def cut_volume(raw: np.ndarray, mask: np.ndarray, level: float, empty: float) -> np.ndarray:
-    """The field's raw density [Z, Y, X] cut to the object mask [Z, Y, X] bool, as a solid.
+    """The field's raw density [Z, Y, X] cut to the solid object mask [Z, Y, X] bool, as a solid.
 
-    Inside the mask the raw density is kept; the one-voxel shell around it is capped below
-    `level` at 2 level - (largest inside neighbour), so an iso edge from an inside voxel into the
-    shell crosses no further than halfway (where the mask cuts through density: contacts with the
-    ground or other objects) but earlier where the field's own density falls off (the object's
-    border with empty space); everything further out is `empty`. Enclosed cavities below `level`
-    (the unobserved inside of a trained object) are filled, so the object is solid.
+    In the mask's outer layer the raw density is kept (the surface lies where the field puts it);
+    deeper inside, voxels are raised to at least the mask's densest value, so the unobserved inside
+    of a trained object (its density is arbitrary) is solid. The one-voxel shell around the mask is
+    capped below `level` at 2 level - (largest inside neighbour), so an iso edge from an inside
+    voxel into the shell crosses no further than halfway (where the mask cuts through density:
+    contacts with the ground or other objects) but earlier where the field's own density falls off
+    (the object's border with empty space); everything further out is `empty`.
     """
     inside = masked_values(raw, mask, -np.inf)                             # [Z, Y, X]
     neighbour_max = ndimage.maximum_filter(inside, size=3, mode="constant", cval=-np.inf)
@@ -170,9 +171,10 @@ def cut_volume(raw: np.ndarray, mask: np.ndarray, level: float, empty: float) ->
     below = np.nextafter(np.float32(level), np.float32(-np.inf))
     capped = np.minimum(np.minimum(raw, 2.0 * level - neighbour_max), below)
     volume = np.where(mask, raw, np.where(shell, capped, empty)).astype(np.float32)
-    solid = volume > level
-    cavity = ndimage.binary_fill_holes(solid) & ~solid
-    volume[cavity] = 2.0 * level - min(float(volume[cavity].min(initial=level)), level)
+    deep = ndimage.binary_erosion(mask, structure=np.ones((3, 3, 3), bool))
+    if deep.any():
+        solid_value = max(float(raw[mask].max()), level + 1.0)
+        volume[deep] = np.maximum(volume[deep], solid_value)
     return volume
 
 
@@ -183,11 +185,11 @@ def object_mesh(raw: np.ndarray, rgb: np.ndarray, mask: np.ndarray, bbox: np.nda
     Reads the field's raw (pre-activation) density raw [Z, Y, X], rgb [Z, Y, X, 3] in [0, 1] and
     bbox [2, 3]. The field renders act(trilinear(raw)) with a monotone activation, so the iso
     surface {raw = raw_level} is exactly the renderer's {sigma = act(raw_level)} along grid edges.
-    The volume is `cut_volume` (the object, solid, cut at the mask), the surface is extracted and
-    Taubin-smoothed `smooth_iterations` times. Returns an empty Mesh when nothing in the mask
-    exceeds `raw_level`.
+    The volume is `cut_volume` (the object, solid, cut at the mask), the surface is extracted,
+    Taubin-smoothed `smooth_iterations` times and clamped to the box (smoothing may push a vertex
+    out of it). Returns an empty Mesh when nothing in the mask exceeds `raw_level`.
     """
     volume = cut_volume(raw, mask, raw_level, empty_raw)                 # [Z, Y, X]
     vertices, faces = marching_cubes_world(volume, raw_level, bbox, empty=empty_raw)
-    vertices = taubin_smooth(vertices, faces, smooth_iterations)
+    vertices = np.clip(taubin_smooth(vertices, faces, smooth_iterations), bbox[0], bbox[1])
     return Mesh(vertices=vertices, faces=faces, colors=inward_colors(rgb, volume, vertices, bbox))

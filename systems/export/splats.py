@@ -66,7 +66,7 @@ def view_render(cloud: GaussianCloud, selected: np.ndarray, K, T_world_camera, H
     return np.round(np.clip(rgb.numpy(), 0.0, 1.0) * 255).astype(np.uint8)
 
 
-SPLAT_FORMATS = ("splats", "splats-removed", "ply", "masks", "object-renders", "removed-renders")
+SPLAT_FORMATS = ("splats", "splats-removed", "ply", "masks", "object-renders", "removed-renders", "npz")
 
 
 def export_splat_object(grid, splats, fmt: str, out: str | Path, *, object_name: str | None = None,
@@ -75,27 +75,33 @@ def export_splat_object(grid, splats, fmt: str, out: str | Path, *, object_name:
 
     splats / splats-removed: a 3DGS .ply of the object's Gaussians / of all the others; ply: their
     centres as a point cloud; masks, object-renders, removed-renders: a PNG per camera of `cameras`
-    (systems/export/views.py's NamedCamera list) in the folder `out`. Raises ExportError for a grid
-    of other Gaussians, an unknown format or object, or an empty selection."""
+    (systems/export/views.py's NamedCamera list) in the folder `out`; npz: the object's votes (every
+    object's without `object_name`), as for voxels. Raises ExportError for a grid of other Gaussians
+    (a grid of an in-memory model, field hash "none", is checked by its size only), an unknown
+    format or object, or an empty selection."""
     import json
 
     from engine.io import atomic_dir, file_sha256
     from engine.media import png_bytes
-    from systems.export.export import FOLDER_MARKER
-    from systems.export.grid_file import ExportError
+    from systems.export.axes import scene_up
+    from systems.export.export import FOLDER_MARKER, ExportError, write_object_grid
 
     if fmt not in SPLAT_FORMATS:
         raise ExportError(f"format '{fmt}' is not one of a splat scene's: {', '.join(SPLAT_FORMATS)}")
     cloud = splats.cloud
-    if grid.votes.shape[1:] != (len(cloud),) or grid.field_hash != file_sha256(splats.ply):
+    if grid.votes.shape[1:] != (len(cloud),) or grid.field_hash not in ("none", file_sha256(splats.ply)):
         raise ExportError(f"{grid.path} was not segmented in {splats.ply} ({len(cloud)} Gaussians): give the "
                           "splat scene it was segmented in with --scene")
+    out = Path(out)
+    if fmt == "npz":
+        keep = list(range(len(grid.names))) if object_name is None else [grid.object_index(object_name)]
+        masks = np.stack([grid.object_mask(k) for k in keep])               # refuses empty objects
+        return [write_object_grid(grid, keep, masks, scene_up(splats.scene.T_world_camera), out)]
     index = grid.object_index(object_name)
     selected = selected_gaussians(grid.votes[index], min_vote)
     if not selected.any():
         raise ExportError(f"object '{grid.names[index]}' holds no Gaussian with a vote over {min_vote}: "
                           "lower --min-vote or segment again")
-    out = Path(out)
     if fmt in ("splats", "splats-removed", "ply"):
         writer = {"splats": write_object_splats, "splats-removed": write_removed_splats,
                   "ply": write_object_points}[fmt]

@@ -8,17 +8,19 @@ point clouds and grids take well under a second; per-view renders take one rende
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import esper
-import numpy as np
 
-from components.resources import MaskGrid, SceneData
+from components.resources import SceneData
 from components.segmentation import SegObject
+from engine.errors import UserFacingError
 from systems.export import views
-from systems.export.export import VIEW_FORMATS, ExportOptions, export_object
-from systems.export.grid_file import ExportError, MaskGridFile
-from systems.segmentation.objects import objects_by_channel
+from systems.export.export import ExportError, ExportOptions, export_object
+from systems.export.registry import FORMATS
+from systems.export.scene_views import app_export_scene
+from systems.export.splats import export_splat_object
+from systems.inverse.splats import GaussianScene
+from systems.segmentation.grid_file import grid_snapshot
 
 
 @dataclass(frozen=True)
@@ -37,22 +39,12 @@ class ExportFinished:
     error: str | None = None
 
 
-def grid_snapshot(app) -> MaskGridFile:
-    """The App's MaskGrid (a copy of its votes) with its objects' names and colours, channel order."""
-    grid, data = app.resource(MaskGrid), app.resource(SceneData)
-    objects = objects_by_channel(app)
-    return MaskGridFile(votes=grid.votes.astype(np.float32, copy=True),
-                        names=tuple(o.name for o in objects),
-                        colors=np.array([o.color for o in objects], np.uint8).reshape(-1, 3),
-                        bbox=np.asarray(grid.bbox, np.float32), space=grid.space,
-                        scene_hash=data.scene.content_hash(), field_hash=data.field_hash,
-                        path=Path("the viewer's mask grid"))
-
-
 def export_requested(app) -> None:
-    """Reads ExportRequested, MaskGrid, SceneData and SegObject; writes files; sends ExportFinished.
+    """Reads ExportRequested, MaskGrid, SceneData, SegObject and ViewCache (the views carve the solid
+    mask); writes files; sends ExportFinished.
 
-    Per-view formats render the scene's views. User errors become ExportFinished.error.
+    Per-view formats render the scene's views; a splat scene writes systems/export/splats.py's
+    formats. User errors become ExportFinished.error.
     """
     for request in app.read(ExportRequested):
         grid = grid_snapshot(app)
@@ -65,9 +57,14 @@ def export_requested(app) -> None:
                     raise ExportError(f"object id {request.object_id} does not exist (any more): pick an object")
                 options = replace(options, object=names[request.object_id])
             data = app.resource(SceneData)
-            cameras = views.scene_cameras(data.scene) if options.format in VIEW_FORMATS else None
-            written = export_object(grid, data.field, request.out, options, cameras=cameras,
-                                    field_hash=data.field_hash)
+            renders = options.format in FORMATS and FORMATS[options.format].renders
+            cameras = views.scene_cameras(data.scene) if renders else None
+            if isinstance(data.field, GaussianScene):
+                written = export_splat_object(grid, data.field.splats, options.format, request.out,
+                                              object_name=options.object, cameras=cameras)
+            else:
+                written = export_object(grid, data.field, request.out, options, app_export_scene(app, cameras),
+                                        field_hash=data.field_hash)
             app.send(ExportFinished(request.out, tuple(str(p) for p in written)))
-        except ExportError as error:
+        except UserFacingError as error:
             app.send(ExportFinished(request.out, (), str(error)))

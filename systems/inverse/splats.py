@@ -20,9 +20,10 @@ class GaussianScene:
 
     kind = "gaussians"
 
-    def __init__(self, cloud, background=(0.0, 0.0, 0.0), bbox: np.ndarray | None = None) -> None:
+    def __init__(self, cloud, background=(0.0, 0.0, 0.0), bbox: np.ndarray | None = None, splats=None) -> None:
         self.cloud = cloud
         self.background = tuple(background)
+        self.splats = splats            # the SplatScene (engine/splats/scene.py) it was opened from, if any
         means = cloud.means.detach().cpu().numpy()
         box = np.stack([means.min(0), means.max(0)]) if bbox is None else np.asarray(bbox)
         self.layout = MaskLayout((len(cloud),), box.astype(np.float32), "world")
@@ -39,9 +40,13 @@ class GaussianScene:
         r = render_splats(self.cloud, camera.K, camera.T_world_camera, H, W, background=self.background,
                           min_weight=max(weight_cutoff, min_entry))        # an entry is one sample here
         A = r.weights
-        backdrop = (1.0 - r.opacity).clamp(min=0.0).reshape(-1).numpy()
-        weights = view_weights_from_rows(A.indptr, A.indices, A.data, H, W, self.layout.shape, backdrop=backdrop)
-        return ViewSamples(weights, r.depth.numpy(), r.rgb.numpy() if color else None)
+        backdrop = (1.0 - r.opacity).clamp(min=0.0)                                    # [H, W]
+        weights = view_weights_from_rows(A.indptr, A.indices, A.data, H, W, self.layout.shape,
+                                         backdrop=backdrop.reshape(-1).numpy())
+        # the backdrop's share sits at the farthest depth, as a voxel field's does at its box's exit:
+        # a silhouette's faint rim then lies between the object's depth and the far one
+        depth = r.opacity * r.depth + backdrop * r.depth.max()
+        return ViewSamples(weights, depth.numpy(), r.rgb.numpy() if color else None)
 
 
 def open_splat_model(splats, field_arg: str | None) -> tuple[GaussianScene, str]:
@@ -54,4 +59,4 @@ def open_splat_model(splats, field_arg: str | None) -> tuple[GaussianScene, str]
         raise SplatError(f"--field {field_arg} is a radiance field, but {splats.scene.name} is a splat scene "
                          "(its Gaussians are the model): drop --field")
     background = splats.scene.background or (0.0, 0.0, 0.0)
-    return GaussianScene(splats.cloud, background, splats.scene.bbox), file_sha256(splats.ply)
+    return GaussianScene(splats.cloud, background, splats.scene.bbox, splats), file_sha256(splats.ply)

@@ -9,7 +9,7 @@ from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle
 from components.segmentation import Candidates, NeedsLift, PendingView, Prompts, Propagation, SegObject
 from systems.inverse.ops import accumulate_votes, gate_iou, view_votes
 from systems.inverse.start_system import check_against_start
-from systems.segmentation.views import scene_view_entry, view_entry
+from systems.segmentation.views import ready_view_entry, scene_view_entry
 
 
 def lift(app, obj: SegObject, weights, mask, lam: float) -> None:
@@ -28,16 +28,19 @@ def lift(app, obj: SegObject, weights, mask, lam: float) -> None:
 def lift_prompted_views(app) -> None:
     """Reads objects tagged NeedsLift with their Candidates and Prompts; writes their MaskGrid
     channel from scratch (zeroed, then the picked mask lifted with lambda_first) and drops any
-    running Propagation (it started from the old mask)."""
+    running Propagation (it started from the old mask). An object whose view's weights are being
+    computed in the background keeps NeedsLift."""
     grid, settings = app.resource(MaskGrid), app.resource(SegmentationSettings)
     for entity, (obj, prompts, candidates, _) in esper.get_components(SegObject, Prompts, Candidates, NeedsLift):
+        entry = ready_view_entry(app, prompts.camera, prompts.view)
+        if entry is None:
+            continue
         esper.remove_component(entity, NeedsLift)
         for component in (Propagation, PendingView):
             if esper.has_component(entity, component):
                 esper.remove_component(entity, component)
         grid.votes[obj.channel] = 0.0
         grid.counts[obj.channel] = 0.0
-        entry = view_entry(app, prompts.camera, prompts.view)
         lift(app, obj, entry.weights, candidates.masks[candidates.picked], settings.lambda_first)
 
 
@@ -56,13 +59,15 @@ def finish_message(propagation: Propagation, gate: float, segmenter: str = "SAM"
 
 
 def lift_pending_views(app) -> None:
-    """Reads PendingView (rendered mask, self-prompts, SAM mask) and SegmentationSettings; gates
+    """Reads answered PendingViews (rendered mask, self-prompts, SAM mask) and SegmentationSettings; gates
     the view by IoU and lifts accepted ones with lambda_others into MaskGrid; writes Propagation
     (accepted / rejected, finished); at the end, checks the pass against its start (start_system);
     sends PropagationProgressed, then PropagationFinished."""
     settings = app.resource(SegmentationSettings)
     segmenter_name = getattr(app.resource(SegmenterHandle).segmenter, "name", "SAM")
     for entity, (obj, propagation, pending) in esper.get_components(SegObject, Propagation, PendingView):
+        if not pending.answered:
+            continue                                 # its segmenter answer is computed in the background
         esper.remove_component(entity, PendingView)
         iou = -1.0
         if pending.sam_mask is None:

@@ -1,4 +1,4 @@
-"""What a replay leaves behind besides mask_grid.npz (systems/segmentation/outputs.save_mask_grid):
+"""What a replay leaves behind besides mask_grid.npz (systems/segmentation/grid_file.py):
 OUT/masks/<view>.png and the video of the recorded camera path with the mask overlay.
 
 masks/<view>.png: uint8 instance ids, 0 = no object, k = channel k - 1

@@ -33,7 +33,7 @@ from systems.sam.families import FAMILIES
 REQUESTS = (m.PromptAdded, m.BoxPrompted, m.MaskPrompted, m.CandidatePicked, m.UndoRequested,
             m.ClearRequested, m.NewObjectRequested, m.ObjectSelected, m.DeleteObjectRequested,
             m.RenameObjectRequested, m.RecolorObjectRequested, m.PropagationRequested, m.PropagationCancelled,
-            m.ViewEncoded)
+            m.ViewEncoded, m.WorkDone)
 FACTS = (m.ObjectCreated, m.ObjectDeleted, m.ObjectRenamed, m.ObjectRecolored, m.CandidatesReady, m.PromptRejected,
          m.MaskUpdated, m.PropagationStarted, m.PropagationProgressed, m.PropagationFinished)
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from components.encoding import Encoding
 from components.resources import SceneData
-from systems.camera.system import ViewerCamera
+from systems.camera.system import ViewerCamera, set_pose
 from systems.record.fileformat import Event, Recording, now_iso
 from systems.record.recorder import FACTS, Recorder, object_grids
+from systems.segmentation.work import announce_from_now
 
 INPUT_KINDS = ("message", "settings")   # performed in INPUT; "grids" and "camera" in END
 INSIDE_TOLERANCE = 0.005                # on another device: fraction of an object's voxels that may differ
@@ -183,9 +184,8 @@ def _perform(app, replay: Replay, event: Event) -> None:
         replay.problems += [f"{where}: {d}" for d in differences]
         replay.checks += not differences
     elif event.kind == "camera":
-        camera = app.try_resource(ViewerCamera)
-        if camera is not None:
-            camera.set_pose(event.data["T_world_camera"], event.data.get("view"))
+        if app.has_resource(ViewerCamera):
+            set_pose(app, event.data["T_world_camera"], event.data.get("view"))
         if replay.capture is not None:
             replay.capture(app, event.data)
 
@@ -205,10 +205,11 @@ def _watch_stall(app, replay: Replay, *, progressed: bool) -> None:
 
 def _resume_recorder(app, replay: Replay) -> None:
     """Continue a paused recording: recorded frames and seconds go on from its last event (and
-    background embeddings are announced as they arrive again)."""
+    background embeddings and work are announced as they arrive again)."""
     encoding = app.try_resource(Encoding)
     if encoding is not None:
         encoding.replayed = False
+    announce_from_now(app)
     recorder = app.try_resource(Recorder)
     if recorder is None or not recorder.paused:
         return

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.encoding import Encoding
-from components.messages import ViewEncoded
+from components.messages import ViewEncoded, WorkDone
 from components.resources import SceneData
+from components.work import BackgroundWork
 from engine.app import App
 from engine.schedule import Schedule
 from systems.record.fileformat import (
@@ -24,6 +25,7 @@ from systems.record.fileformat import (
 from systems.record.recorder import Recorder, RecordingSettings, recording_plugin
 from systems.record.replayer import Replay, replay_recording
 from systems.sam.system import insert_encoding
+from systems.segmentation.work import insert_background_work
 
 
 def load_session(path: str | Path, *, scene_hash: str | None = None, force: bool = False
@@ -56,12 +58,21 @@ def continue_recording(app: App, settings: RecordingSettings) -> tuple[Replay, l
     encoding = app.try_resource(Encoding)
     if encoding is not None:                  # embeddings arrive where the recording says, until caught up
         encoding.replayed = recorded_encoding(recording)
+    work = app.try_resource(BackgroundWork)
+    if work is not None:                      # so do the click's results; a session without the worker
+        work.replayed = recorded_work(recording)      # computed them in the frame: so does its replay
+        work.inline = not work.replayed
     return replay_recording(app, recording), notices
 
 
 def recorded_encoding(recording: Recording) -> bool:
     """Whether the session encoded views in the background (its ViewEncoded arrivals are recorded)."""
     return any(e.kind == "message" and isinstance(e.data, ViewEncoded) for e in recording.events)
+
+
+def recorded_work(recording: Recording) -> bool:
+    """Whether the session computed a click's work in the background (its WorkDone arrivals are recorded)."""
+    return any(e.kind == "message" and isinstance(e.data, WorkDone) for e in recording.events)
 
 
 def headless_replay_app(recording: Recording, scene, field, segmenter, *, device: str = "cpu",
@@ -79,4 +90,6 @@ def headless_replay_app(recording: Recording, scene, field, segmenter, *, device
                         device=device, field_hash=field_hash)
     if recorded_encoding(recording):          # the session's embeddings arrived in the background
         insert_encoding(app, ahead=False, replayed=True)
+    if recorded_work(recording):              # and so did its views' weights and segmenter answers
+        insert_background_work(app, replayed=True)
     return app, replay_recording(app, recording, capture=capture)

@@ -168,22 +168,35 @@ def group_sizes(alpha: torch.Tensor, levels=GROUP_LEVELS) -> np.ndarray:
     return sizes.numpy()
 
 
-def object_ids(votes: np.ndarray | None, resolution: tuple[int, int, int], grow_voxels: int = 1) -> np.ndarray:
-    """uint8 [Z, Y, X]: the object whose vote is highest among positive ones (1-based), else 0,
-    grown by `grow_voxels` into unlabelled neighbours (as the export's renders grow the mask), so
+def object_ids(votes: np.ndarray | None, resolution: tuple[int, ...], grow_voxels: int = 1) -> np.ndarray:
+    """uint8 [Z, Y, X] (a splat scene's: [N]): the object whose vote is highest among positive ones
+    (1-based), else 0, grown by `grow_voxels` into unlabelled neighbours (as the export's renders grow the mask), so
     "object removed" leaves no shell of the object's surface voxels behind.
 
-    Reads votes [K, Z, Y, X] (None or K = 0: no objects); objects past MAX_OBJECTS are dropped.
+    Reads votes [K, Z, Y, X] (None or K = 0: no objects); objects past MAX_OBJECTS are dropped. The
+    work is done in the box around the positive votes, widened by grow_voxels + 1: its border voxels
+    stay unlabelled, so the dilation there (reflecting at the box's edge) sees the zeros it would
+    see in the whole grid, and the result is the whole grid's (the viewer calls this in a frame).
     """
+    ids = np.zeros(resolution, dtype=np.uint8)
     if votes is None or len(votes) == 0:
-        return np.zeros(resolution, dtype=np.uint8)
+        return ids
     votes = np.asarray(votes)[:MAX_OBJECTS]                                # [K, Z, Y, X]
-    best = votes.argmax(axis=0)                                            # [Z, Y, X]
-    positive = np.take_along_axis(votes, best[None], axis=0)[0] > 0        # [Z, Y, X]
-    ids = np.where(positive, best + 1, 0).astype(np.uint8)
+    inside = (votes > 0).any(axis=0)                                        # [Z, Y, X]
+    box = []
+    for axis, n in enumerate(inside.shape):
+        hit = np.flatnonzero(inside.any(axis=tuple(a for a in range(inside.ndim) if a != axis)))
+        if not len(hit):
+            return ids
+        box.append(slice(max(int(hit[0]) - grow_voxels - 1, 0), min(int(hit[-1]) + grow_voxels + 2, n)))
+    crop = votes[(slice(None), *box)]                                       # [K, z, y, x]
+    best = crop.argmax(axis=0)                                              # [z, y, x]
+    positive = np.take_along_axis(crop, best[None], axis=0)[0] > 0          # [z, y, x]
+    sub = np.where(positive, best + 1, 0).astype(np.uint8)
     for _ in range(grow_voxels):
-        grown = ndimage.grey_dilation(ids, size=(3, 3, 3))
-        ids = np.where(ids == 0, grown, ids)                                # labelled voxels keep their id
+        grown = ndimage.grey_dilation(sub, size=(3, 3, 3))
+        sub = np.where(sub == 0, grown, sub)                                # labelled voxels keep their id
+    ids[tuple(box)] = sub
     return ids
 
 

@@ -36,6 +36,19 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
 }
 
 
+def units_in_budget(seconds_per_unit: float | None, budget_s: float, minimum: int) -> int:
+    """How many units (rows, splats) fit in `budget_s` at the measured cost per unit; at least
+    `minimum` (also before anything was measured)."""
+    if seconds_per_unit is None:
+        return minimum
+    return max(int(budget_s / max(seconds_per_unit, 1e-12)), minimum)
+
+
+def running_cost(previous: float | None, measured: float) -> float:
+    """The running cost per unit: a new measurement averaged half and half with the previous one."""
+    return measured if previous is None else 0.5 * previous + 0.5 * measured
+
+
 @dataclass(frozen=True)
 class ProgressiveConfig:
     low_scale: int = 4          # the first moving frame is (H / low_scale, W / low_scale) ...
@@ -74,9 +87,7 @@ class ProgressiveState:
         restart = previous is not Phase.REFINING
         if restart:
             self.next_row = 0
-        rows = config.min_rows if self.seconds_per_row is None else \
-            int(config.refine_budget_s / max(self.seconds_per_row, 1e-9))
-        rows = min(max(rows, config.min_rows), H - self.next_row)
+        rows = min(units_in_budget(self.seconds_per_row, config.refine_budget_s, config.min_rows), H - self.next_row)
         work = FrameWork(row=self.next_row, rows=rows, upscale_first=restart and previous is Phase.MOVING)
         self.next_row += rows
         if self.next_row >= H:
@@ -93,6 +104,4 @@ class ProgressiveState:
             elif seconds < config.budget_s / 3:
                 self.low_scale = max(self.low_scale - 1, 1)
         if work.rows > 0:
-            per_row = seconds / work.rows
-            self.seconds_per_row = per_row if self.seconds_per_row is None else \
-                0.5 * self.seconds_per_row + 0.5 * per_row
+            self.seconds_per_row = running_cost(self.seconds_per_row, seconds / work.rows)

@@ -1,12 +1,14 @@
-"""A background worker for image-encoder runs: one daemon thread that runs posted jobs in order.
+"""A background worker for long jobs (image-encoder runs; in the viewer, also a view's weights and the
+segmenter's answer to a click): one daemon thread that runs posted jobs in order.
 
 The caller posts (key, job) pairs and polls the finished ones without ever waiting (the viewer's
 frame), or waits for one key (a replay, a headless command). An urgent job (the view the user just
-clicked) goes to the front of the queue. torch releases the GIL inside its kernels, so a frame loop
-keeps running while a job computes (torch's intra-op thread count is process-wide: the worker runs
-with whatever the process set). The thread runs at a lower scheduling priority (`nice`, where the
-OS allows it per thread, as Linux does), so the frame loop gets the cores first and the encoder
-the rest. A job that raises is delivered as its exception, never lost.
+clicked) goes to the front of the queue; a job that has not started can be cancelled. torch (and
+numba's compiled marcher, scipy's sparse solver) release the GIL inside their kernels, so a frame
+loop keeps running while a job computes (torch's intra-op thread count is process-wide: the worker
+runs with whatever the process set). The encoder's thread runs at a lower scheduling priority
+(`nice`, where the OS allows it per thread, as Linux does), so the frame loop gets the cores first
+and the encoder the rest. A job that raises is delivered as its exception, never lost.
 """
 
 from __future__ import annotations
@@ -70,6 +72,18 @@ class EncoderWorker:
             self._cv.wait_for(lambda: key in self._finished or key not in self._known or self._closed,
                               timeout=timeout)
             return self._finished.pop(key, None)
+
+    def cancel(self, key: Hashable) -> bool:
+        """Drop the job under key if it has not started (and allow the key again); returns whether it
+        was dropped (a running or finished job is not: its result still comes)."""
+        with self._cv:
+            entry = next((e for e in self._queue if e[0] == key), None)
+            if entry is None:
+                return False
+            self._queue.remove(entry)
+            self._known.discard(key)
+            self._cv.notify_all()
+            return True
 
     def forget(self, key: Hashable) -> None:
         """Allow key to be posted again (after its result was used, or to retry after an error)."""

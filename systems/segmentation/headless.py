@@ -48,10 +48,10 @@ def queued_views(scene, settings: SegmentationSettings, prompted: int) -> list[i
     return [int(v) for v in views if v != prompted]
 
 
-def segment_object(app, obj, segmenter, stop_after: int, bar, seconds: dict, *, multiple: bool) -> ObjectResult:
+def segment_object(app, obj, segmenter, bar, seconds: dict, *, multiple: bool) -> ObjectResult:
     """Create object `obj` (cli.ObjectPrompt), prompt its view with `segmenter`, propagate it to the
-    end or until `stop_after` views in a row were rejected (0: never); adds system seconds into
-    `seconds` and advances `bar` per view. Raises PromptError when the prompted view fails."""
+    end or until SegmentationSettings.stop_after views in a row were rejected (0: never); adds system
+    seconds into `seconds` and advances `bar` per view. Raises PromptError when the prompted view fails."""
     handle = app.resource(SegmenterHandle)
     handle.segmenter, handle.current = segmenter, None
     scene = app.resource(SceneData).scene
@@ -64,7 +64,8 @@ def segment_object(app, obj, segmenter, stop_after: int, bar, seconds: dict, *, 
     if obj.mask is not None:
         app.send(MaskPrompted(camera, obj.mask, obj.view))
     app.send(PropagationRequested())
-    queue = queued_views(scene, app.resource(SegmentationSettings), obj.view)
+    settings = app.resource(SegmentationSettings)
+    queue = queued_views(scene, settings, obj.view)
     result, in_a_row = None, 0
     while result is None or not (result.message or result.stopped_early):
         app.step()
@@ -85,13 +86,13 @@ def segment_object(app, obj, segmenter, stop_after: int, bar, seconds: dict, *, 
             result.message, result.start_check = done.message, done.start_check
         if result is not None and not queue and app.messages.read(PropagationStarted, READER):
             result.message = "no view to propagate over (--views holds only the prompted view)"
-        if not result.message and stop_after and in_a_row >= stop_after:
+        if not result.message and settings.stop_after and in_a_row >= settings.stop_after:
             app.send(PropagationCancelled(result.object_id))
             app.step()
             tried = {v for v, _ in result.accepted + result.rejected}
             result.not_tried = [v for v in queue if v not in tried]
             result.stopped_early = True
-            result.message = stop_message(result, in_a_row, segmenter, app.resource(SegmentationSettings).iou_gate)
+            result.message = stop_message(result, in_a_row, segmenter, settings.iou_gate)
             bar.total -= len(result.not_tried)
             bar.refresh()
     if multiple:

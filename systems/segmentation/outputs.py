@@ -1,4 +1,4 @@
-"""What a segmentation writes: mask_grid.npz (layout: README, "Data formats") and per-view masks."""
+"""What a segmentation writes: mask_grid.npz (systems/segmentation/grid_file.py) and per-view masks."""
 
 from __future__ import annotations
 
@@ -9,25 +9,8 @@ import numpy as np
 from components.resources import MaskGrid, SceneData
 from engine.io import atomic_path
 from systems.inverse.ops import coverage_mask
-from systems.segmentation.objects import objects_by_channel
+from systems.segmentation.grid_file import save_mask_grid
 from systems.segmentation.views import scene_view_entry
-
-MASK_GRID_VERSION = 1
-
-
-def save_mask_grid(app, path: str | Path) -> None:
-    """Write the App's MaskGrid with its objects' names/colours (channel order) atomically."""
-    grid, data = app.resource(MaskGrid), app.resource(SceneData)
-    objects = objects_by_channel(app)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(
-                handle, votes=grid.votes.astype(np.float32), counts=grid.counts.astype(np.float32),
-                names=np.array([o.name for o in objects], dtype=str),
-                colors=np.array([o.color for o in objects], dtype=np.uint8).reshape(-1, 3),
-                bbox=np.asarray(grid.bbox, np.float32), space=np.array(grid.space),
-                scene_hash=np.array(data.scene.content_hash()), field_hash=np.array(data.field_hash),
-                version=np.array(MASK_GRID_VERSION))
 
 
 def view_mask(app, view: int, channel: int) -> np.ndarray:

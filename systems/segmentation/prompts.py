@@ -1,10 +1,15 @@
 """The prompted view: collect the user's prompts, run the segmenter, pick a candidate.
 
 collect_prompts -> (NeedsSegment) -> segment_prompted_view -> Candidates + (NeedsLift) ->
-systems.inverse.system.lift_prompted_views.
+systems.inverse.system.lift_prompted_views. In the viewer the view's weights and the segmenter's
+answer are computed in the background worker (systems/segmentation/work.py): NeedsSegment stays on
+the object until they are there.
 """
 
 from __future__ import annotations
+
+import hashlib
+from functools import partial
 
 import esper
 import numpy as np
@@ -26,7 +31,8 @@ from components.segmentation import Candidates, NeedsLift, NeedsSegment, Prompts
 from engine.errors import UserFacingError
 from systems.sam.system import embedding_ready
 from systems.segmentation.objects import create_object, resolve_object
-from systems.segmentation.views import view_entry, view_key
+from systems.segmentation.views import ready_view_entry, view_key
+from systems.segmentation.work import keep_only, result_of, segmenter_lock
 
 
 def _same_view(prompts: Prompts, camera: Camera, view: int | None) -> bool:
@@ -132,36 +138,63 @@ def collect_prompts(app) -> None:
 
 
 def segment_prompted_view(app) -> None:
-    """Reads objects tagged NeedsSegment, their Prompts, the SegmenterHandle and ViewCache (built
-    for the prompted view if missing); writes Candidates and NeedsLift; sends CandidatesReady, or
-    PromptRejected when the segmenter refuses the prompt."""
+    """Reads objects tagged NeedsSegment, their Prompts, the SegmenterHandle and ViewCache (the
+    prompted view's entry built if missing); writes Candidates and NeedsLift; sends CandidatesReady,
+    or PromptRejected when the segmenter refuses the prompt. An object whose view's weights,
+    embedding or answer is still being computed keeps NeedsSegment."""
     handle, settings = app.resource(SegmenterHandle), app.resource(SegmentationSettings)
-    for entity, (obj, prompts, _) in esper.get_components(SegObject, Prompts, NeedsSegment):
-        esper.remove_component(entity, NeedsSegment)
+    waiting = esper.get_components(SegObject, Prompts, NeedsSegment)
+    keep_only(app, "answer", {("answer", obj.id) for _, (obj, _, _) in waiting})   # cleared / deleted meanwhile
+    for entity, (obj, prompts, _) in waiting:
         if prompts.mask is not None:        # a given mask wins over points / box
+            esper.remove_component(entity, NeedsSegment)
             esper.add_component(entity, Candidates(prompts.mask[None], np.ones(1, np.float32), 0))
             app.mark_changed(Candidates)
             esper.add_component(entity, NeedsLift())
             continue
-        entry = view_entry(app, prompts.camera, prompts.view)
-        if not embedding_ready(app, view_key(prompts.camera, prompts.view), entry.image):
-            esper.add_component(entity, NeedsSegment())          # answered once ViewEncoded arrives
-            continue
+        key = view_key(prompts.camera, prompts.view)
+        entry = ready_view_entry(app, prompts.camera, prompts.view)
+        if entry is None or not embedding_ready(app, key, entry.image):
+            continue                                              # answered once WorkDone / ViewEncoded arrive
+        request = {"points": np.asarray(prompts.points, np.float32).reshape(-1, 2) if prompts.points else None,
+                   "labels": np.asarray(prompts.labels, np.int64) if prompts.points else None,
+                   "box": np.asarray(prompts.box, np.float32) if prompts.box is not None else None,
+                   "multimask": settings.multimask}
+        job = partial(answer_prompt, segmenter_lock(app), handle, key, entry, request)
+        segmenter = getattr(handle.segmenter, "name", "segmenter")
         try:
-            set_segmenter_view(handle, view_key(prompts.camera, prompts.view), entry)
-            result = handle.segmenter.predict(
-                points=np.asarray(prompts.points, np.float32).reshape(-1, 2) if prompts.points else None,
-                labels=np.asarray(prompts.labels, np.int64) if prompts.points else None,
-                box=np.asarray(prompts.box, np.float32) if prompts.box is not None else None,
-                multimask=settings.multimask)
+            done, result = result_of(app, ("answer", obj.id, prompt_digest(key, request)), job,
+                                     owner=("answer", obj.id), label=f"segmenting '{obj.name}' ({segmenter}) ...")
         except UserFacingError as error:
+            esper.remove_component(entity, NeedsSegment)
             app.send(PromptRejected(obj.id, str(error)))
             continue
+        if not done:
+            continue
+        esper.remove_component(entity, NeedsSegment)
         picked = int(np.argmax(result.scores))
         esper.add_component(entity, Candidates(np.asarray(result.masks, bool), np.asarray(result.scores), picked))
         app.mark_changed(Candidates)
         esper.add_component(entity, NeedsLift())
         app.send(CandidatesReady(obj.id, tuple(float(s) for s in result.scores), picked))
+
+
+def prompt_digest(view, request: dict) -> str:
+    """A short content hash of a prompt on a view (the segmenter's answer to it is the same)."""
+    h = hashlib.sha256(repr(view).encode())
+    for name in sorted(request):
+        value = request[name]
+        h.update(name.encode() + (np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray)
+                                  else repr(value).encode()))
+    return h.hexdigest()[:16]
+
+
+def answer_prompt(lock, handle: SegmenterHandle, key, entry, request: dict):
+    """The segmenter's answer to a prompt on a view (set_view unless it is there, then predict),
+    holding `lock` (work.segmenter_lock: it may run in the background worker)."""
+    with lock:
+        set_segmenter_view(handle, key, entry)
+        return handle.segmenter.predict(**request)
 
 
 def set_segmenter_view(handle: SegmenterHandle, key, entry) -> None:

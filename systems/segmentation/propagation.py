@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import esper
 import numpy as np
 import torch
 
 from components.messages import PromptRejected, PropagationCancelled, PropagationRequested, PropagationStarted
 from components.resources import MaskGrid, SceneData, SegmentationSettings, SegmenterHandle, ViewCache
-from components.segmentation import Candidates, PendingView, Prompts, Propagation
+from components.segmentation import Candidates, PendingView, Prompts, Propagation, SegObject
 from engine.errors import UserFacingError
 from systems.inverse.ops import binarise_rendered
 from systems.segmentation.objects import resolve_object
-from systems.segmentation.prompts import set_segmenter_view
+from systems.segmentation.prompts import answer_prompt, prompt_digest
+from systems.segmentation.work import keep_only, result_of, segmenter_lock
 from systems.self_prompt.ops import prompt_box
 
 
@@ -52,11 +55,18 @@ def start_propagation(app) -> None:
 def segment_pending_views(app) -> None:
     """Reads PendingView self-prompts, ViewCache and the SegmenterHandle; writes PendingView.sam_mask
     (single-mask output from the positive points, with a box around the rendered mask for a
-    segmenter with `rendered_box` and the coverage prior for one with `rendered_prior`). A
-    segmenter error leaves it None (rejected)."""
+    segmenter with `rendered_box` and the coverage prior for one with `rendered_prior`) and
+    PendingView.answered. A segmenter error leaves sam_mask None (rejected). In the viewer the
+    segmenter runs in the background worker (systems/segmentation/work.py): the view is answered on
+    a later frame."""
     handle, cache = app.resource(SegmenterHandle), app.resource(ViewCache)
-    for _, pending in esper.get_component(PendingView):
+    waiting = [(obj, p) for _, (obj, p) in esper.get_components(SegObject, PendingView) if not p.answered]
+    keep_only(app, "view", {("view", obj.id) for obj, _ in waiting})          # passes cancelled meanwhile
+    segmenter = getattr(handle.segmenter, "name", "segmenter")
+    names = app.resource(SceneData).scene.view_names
+    for obj, pending in waiting:
         if len(pending.points) == 0:
+            pending.answered = True
             continue
         box = None
         if getattr(handle.segmenter, "rendered_box", False):
@@ -64,10 +74,16 @@ def segment_pending_views(app) -> None:
         prior = pending.prior if getattr(handle.segmenter, "rendered_prior", False) else None
         if prior is not None and not (prior > 0.5).any():
             prior = None                          # the 3D mask covers no pixel of the view by a majority
+        request = {"points": pending.points, "labels": np.ones(len(pending.points), np.int64), "box": box,
+                   "mask": prior, "multimask": False}
+        job = partial(answer_prompt, segmenter_lock(app), handle, pending.view, cache.entries[pending.view], request)
         try:
-            set_segmenter_view(handle, pending.view, cache.entries[pending.view])
-            result = handle.segmenter.predict(points=pending.points, labels=np.ones(len(pending.points), np.int64),
-                                              box=box, mask=prior, multimask=False)
+            done, result = result_of(app, ("view", obj.id, prompt_digest(pending.view, request)), job,
+                                     owner=("view", obj.id), urgent=False,
+                                     label=f"segmenting {names[pending.view]} for '{obj.name}' ({segmenter}) ...")
         except UserFacingError:
+            pending.answered = True
             continue
-        pending.sam_mask = np.asarray(result.masks[int(np.argmax(result.scores))], bool)
+        if done:
+            pending.answered = True
+            pending.sam_mask = np.asarray(result.masks[int(np.argmax(result.scores))], bool)

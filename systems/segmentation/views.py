@@ -3,13 +3,16 @@
 Rendering a view's weights is one render of the frozen scene (the expensive part of a new view);
 they are kept in memory (ViewCache) and, for a field read from a file, on disk
 (systems/inverse/weights_cache.py), so another run on the same field renders none.
-`prepare_views` builds at most one entry per frame, for the next view a propagation needs.
+`ready_view_entry` is what the systems of a viewer frame ask: with a background worker
+(systems/segmentation/work.py) a missing entry is built there while frames go on. `prepare_views`
+builds the next views a propagation needs: ahead of it in the worker, else one per frame.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from functools import partial
 
 import esper
 import numpy as np
@@ -17,9 +20,11 @@ import numpy as np
 from components.camera import Camera
 from components.resources import SceneData, SegmentationSettings, ViewCache, ViewEntry
 from components.segmentation import Propagation
+from systems.segmentation.work import in_background, result_of
 
 FREE_CAMERAS_KEPT = 4   # free-camera entries kept in memory (the newest); older ones are read again from
                         # the disk store (or rebuilt, bit for bit) when asked for: a long session stays flat
+VIEWS_AHEAD = 2         # with a background worker, a propagation's next views built ahead of it
 
 
 def view_key(camera: Camera, view: int | None) -> int | str:
@@ -67,22 +72,52 @@ def build_entry(data: SceneData, settings: SegmentationSettings, camera: Camera,
     return ViewEntry(weights=weights, depth=depth, image=image, name=name), hit is None
 
 
+def timed_build(data: SceneData, settings: SegmentationSettings, camera: Camera, view: int | None,
+                store=None) -> tuple[ViewEntry, bool, float]:
+    """build_entry and the seconds it took (a job of the background worker)."""
+    start = time.perf_counter()
+    entry, built = build_entry(data, settings, camera, view, store)
+    return entry, built, time.perf_counter() - start
+
+
+def _keep(cache: ViewCache, key, entry: ViewEntry, built: bool, seconds: float) -> ViewEntry:
+    """Store a built (or loaded) entry in ViewCache, dropping the oldest free cameras' beyond FREE_CAMERAS_KEPT."""
+    cache.entries[key] = entry
+    cache.built += built
+    cache.loaded += not built
+    cache.seconds += seconds
+    free = [k for k in cache.entries if isinstance(k, str)]
+    for old in free[:max(0, len(free) - FREE_CAMERAS_KEPT)]:
+        del cache.entries[old]
+    return entry
+
+
+def _job(app, camera: Camera, view: int | None):
+    return partial(timed_build, app.resource(SceneData), app.resource(SegmentationSettings), camera, view,
+                   app.resource(ViewCache).store)
+
+
 def view_entry(app, camera: Camera, view: int | None) -> ViewEntry:
     """The cached entry of a view, built (or read from the disk cache) now if missing (ViewCache
     is the only writer's store)."""
     cache = app.resource(ViewCache)
     key = view_key(camera, view)
     if key not in cache.entries:
-        start = time.perf_counter()
-        cache.entries[key], built = build_entry(app.resource(SceneData), app.resource(SegmentationSettings),
-                                                camera, view, cache.store)
-        cache.built += built
-        cache.loaded += not built
-        cache.seconds += time.perf_counter() - start
-        free = [k for k in cache.entries if isinstance(k, str)]
-        for old in free[:max(0, len(free) - FREE_CAMERAS_KEPT)]:
-            del cache.entries[old]
+        _keep(cache, key, *_job(app, camera, view)())
     return cache.entries[key]
+
+
+def ready_view_entry(app, camera: Camera, view: int | None, *, urgent: bool = True) -> ViewEntry | None:
+    """The entry of a view, or None while the background worker builds it (posted on the first ask,
+    `urgent`: ahead of the queued work); without a worker, view_entry."""
+    cache = app.resource(ViewCache)
+    key = view_key(camera, view)
+    if key in cache.entries or in_background(app) is None:
+        return view_entry(app, camera, view)
+    name = app.resource(SceneData).scene.view_names[view] if view is not None else "the free camera"
+    done, result = result_of(app, ("weights", key), _job(app, camera, view),
+                             label=f"computing the weights of {name} ...", urgent=urgent)
+    return _keep(cache, key, *result) if done else None
 
 
 def scene_view_entry(app, view: int) -> ViewEntry:
@@ -91,11 +126,15 @@ def scene_view_entry(app, view: int) -> ViewEntry:
 
 
 def prepare_views(app) -> None:
-    """Reads running Propagations; writes ViewCache: builds the entry of the first queued view
-    that is missing (at most one per frame, so a viewer frame stays bounded)."""
+    """Reads running Propagations; writes ViewCache: the entries of the first queued views that are
+    missing, VIEWS_AHEAD of them built in the background worker, else one built in the frame (so a
+    viewer frame stays bounded)."""
     cache = app.resource(ViewCache)
+    scene = app.resource(SceneData).scene
     for _, propagation in sorted(esper.get_component(Propagation), key=lambda e: e[0]):
         missing = [v for v in propagation.queue if v not in cache.entries]
         if not propagation.finished and missing:
-            scene_view_entry(app, missing[0])
+            ahead = VIEWS_AHEAD if in_background(app) is not None else 1
+            for view in missing[:ahead]:
+                ready_view_entry(app, Camera.of_view(scene, view), view, urgent=False)
             return

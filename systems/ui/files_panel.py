@@ -10,15 +10,16 @@ from pathlib import Path
 
 from imgui_bundle import imgui
 
+from components.resources import SceneData
 from systems.record.replayer import replay_active
 from systems.viewer.session import (
-    EXPORT_CHOICES,
     ContinueRecordingRequested,
     SessionFiles,
     StartRecordingRequested,
     StopRecordingRequested,
     active_object,
     default_export_folder,
+    export_choices,
     export_request,
     recording_active,
 )
@@ -27,7 +28,7 @@ from systems.viewer.session import (
 @dataclass
 class FilesPanel:
     """What the user typed into the file widgets (one writer: draw_files)."""
-    choice: int = 0                                   # index into EXPORT_CHOICES
+    choice: int = 0                                   # index into the scene's export choices
     folders: dict[int, str] = field(default_factory=dict)   # object id -> export folder typed
     record_path: str = field(default_factory=lambda: time.strftime("recordings/session-%Y%m%d-%H%M%S.jsonl"))
     continue_path: str = ""
@@ -50,12 +51,13 @@ def _export(app, panel: FilesPanel, files: SessionFiles) -> None:
     if obj is None:
         imgui.text_disabled("segment an object to export it")
         return
-    labels = list(EXPORT_CHOICES)
-    _, panel.choice = imgui.combo("format", panel.choice, labels)
+    choices = export_choices(app.resource(SceneData).representation.kind)
+    labels = list(choices)
+    _, panel.choice = imgui.combo("format", min(panel.choice, len(labels) - 1), labels)
     folder = panel.folders.get(obj.id, str(default_export_folder(obj.name)))
     _, panel.folders[obj.id] = imgui.input_text("folder", folder)
     if imgui.button(f"Export '{obj.name}'"):
-        app.send(export_request(labels[panel.choice], Path(panel.folders[obj.id]), obj.id, obj.name))
+        app.send(export_request(labels[panel.choice], Path(panel.folders[obj.id]), obj.id, obj.name, choices))
     if files.last_export:
         imgui.text_wrapped(files.last_export)
 

@@ -34,6 +34,7 @@ from systems.render.gl_present import GLPresenter
 from systems.render.progressive import Phase
 from systems.sam.families import FAMILIES
 from systems.sam.system import encoding_lines
+from systems.segmentation.work import work_lines
 from systems.ui.candidates import draw_candidates
 from systems.ui.files_panel import draw_files
 from systems.viewer.resources import VIEW_MODES, ScreenshotRequested, ViewerLog, ViewerSettings
@@ -173,7 +174,7 @@ def _work(app) -> None:
     pending = [p.view for _, p in esper.get_component(PendingView)]
     if pending:
         imgui.text_colored(BUSY, f"working: segmenting view {pending[0]} ...")
-    for line in encoding_lines(app):
+    for line in encoding_lines(app) + work_lines(app):
         imgui.text_colored(BUSY, line)
     slow = app.try_resource(SlowFrame) or SlowFrame()
     app.insert_resource(slow)

@@ -4,18 +4,20 @@
               (-> feed_replay, with recording)
     simulate: handle_viewer_input -> move_camera (-> tap_requests, with recording) -> the
               segmentation systems -> export_requested
-    present:  present_frame (needs GL)
+    present:  present_frame, or present_splat_frame in a splat scene (needs GL)
     ui:       draw_ui (needs the ImGui layer)
     end:      release_memory_after_work -> take_screenshots (-> check_replay -> write_session, with
-              recording) -> swap_window
+              recording) -> swap_window -> pace_frames_while_working
 """
 
 from __future__ import annotations
 
+import time
+
 import esper
 
 from components.messages import ObjectDeleted, PropagationFinished
-from components.segmentation import NeedsSegment, PendingView, Propagation
+from components.segmentation import NeedsLift, NeedsSegment, PendingView, Propagation
 from engine.app import App
 from engine.io import file_sha256
 from engine.platform.clock import FrameClock
@@ -28,10 +30,14 @@ from systems.render.progressive import Phase
 from systems.sam.system import insert_encoding
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
+from systems.segmentation.work import insert_background_work, work_in_flight
 from systems.viewer.prompts import handle_viewer_input
 from systems.viewer.resources import ViewerLog, ViewerSettings
 from systems.viewer.script import ScriptPlayer, play_script
 from systems.viewer.session import SessionFiles, session_requests
+
+WORKING_FRAME_S = 1 / 30   # while the background worker computes what the user waits for and the view is not
+                           # moving, a frame lasts at least this long: the loop leaves the cores to the work
 
 
 class WindowHandle:
@@ -65,6 +71,17 @@ def swap_window(app) -> None:
     app.resource(WindowHandle).window.swap()
 
 
+def pace_frames_while_working(app) -> None:
+    """Reads FrameClock, the presenter's phase and whether the background worker computes; sleeps
+    out the rest of WORKING_FRAME_S then, unless the camera moves (its frames come first)."""
+    from systems.render.gl_present import GLPresenter
+
+    presenter = app.try_resource(GLPresenter)
+    if not work_in_flight(app) or (presenter is not None and presenter.state.phase is Phase.MOVING):
+        return
+    time.sleep(max(0.0, WORKING_FRAME_S - app.resource(FrameClock).elapsed()))
+
+
 def release_memory_after_work(app) -> None:
     """Reads PropagationFinished, ObjectDeleted and ExportFinished; gives the heap's free pages back
     to the system after such work (engine.memory.release_free_heap), so a long session stays flat."""
@@ -76,10 +93,10 @@ def release_memory_after_work(app) -> None:
 
 def segmentation_idle(app) -> bool:
     """No propagation is running or waiting, and no prompt is being processed (or waits for its
-    view's embedding)."""
+    view's weights, embedding or the segmenter's answer)."""
     with app.active():
         busy = [e for e, p in esper.get_component(Propagation) if not p.finished]
-        return not busy and not esper.get_component(PendingView) and not esper.get_component(NeedsSegment)
+        return not busy and not any(esper.get_component(tag) for tag in (PendingView, NeedsSegment, NeedsLift))
 
 
 def frame_still(app) -> bool:
@@ -100,9 +117,10 @@ def viewer_idle(app) -> bool:
             and (replay is None or replay.done))
 
 
-def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
-    """The viewer's systems; `gl` adds the presenter, `ui` the ImGui overlay (both need GL),
-    `recording` the recorder / replayer (idle until a recording starts or is continued)."""
+def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False, splats: bool = False) -> Schedule:
+    """The viewer's systems; `gl` adds the presenter (of a splat scene with `splats`), `ui` the
+    ImGui overlay (both need GL), `recording` the recorder / replayer (idle until a recording
+    starts or is continued)."""
     schedule = Schedule.of(
         input=[begin_input, system(poll_window, requires=(WindowHandle,)),
                system(play_script, requires=(ScriptPlayer,)), session_requests],
@@ -112,8 +130,10 @@ def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
     schedule.add(Stage.END, release_memory_after_work)
     if gl:
         from systems.render.gl_present import GLPresenter, present_frame, take_screenshots
+        from systems.render.gl_present_splats import present_splat_frame
 
-        schedule.add(Stage.PRESENT, system(present_frame, requires=(GLPresenter,)))
+        present = present_splat_frame if splats else present_frame
+        schedule.add(Stage.PRESENT, system(present, requires=(GLPresenter,)))
         schedule.add(Stage.END, system(take_screenshots, requires=(GLPresenter,)))
     if ui:
         from engine.platform.imgui_layer import ImGuiLayer
@@ -122,7 +142,7 @@ def viewer_schedule(*, gl: bool, ui: bool, recording: bool = False) -> Schedule:
         schedule.add(Stage.UI, system(draw_ui, requires=(ImGuiLayer,)))
     if recording:
         recording_plugin(schedule)
-    return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)))
+    return schedule.add(Stage.END, system(swap_window, requires=(WindowHandle,)), pace_frames_while_working)
 
 
 def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
@@ -131,13 +151,15 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
     """An App with the viewer schedule and its resources (camera, input, clock, settings, the
     segmentation resources, SessionFiles). GL resources (GLPresenter, window, ImGui) are added by
     the caller. Without `recording` the caller may add recording_plugin itself."""
-    app = App(viewer_schedule(gl=gl, ui=ui, recording=recording))
+    splats = getattr(field, "kind", None) == "gaussians"        # a GaussianScene (systems/inverse/splats.py)
+    app = App(viewer_schedule(gl=gl, ui=ui, recording=recording, splats=splats))
     app.insert_resource(files or SessionFiles())
     field_file = files.field_path if files else None
     insert_segmentation(app, scene, field, segmenter, settings,
                         field_hash=file_sha256(field_file) if field_file else "none")
     app.insert_resource(camera := viewer_camera(scene, H, W))
     insert_encoding(app, first_view=camera.view)         # a SAM-family segmenter encodes in the background
+    insert_background_work(app)                           # a click's weights and answer: never in a frame
     app.insert_resource(InputState())
     app.insert_resource(FrameClock(fixed_dt=fixed_dt))
     app.insert_resource(ViewerSettings())

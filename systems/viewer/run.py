@@ -7,7 +7,14 @@ the window or as an offscreen one, and only handed to the App here.
 from __future__ import annotations
 
 from systems.sam.system import stop_encoding
+from systems.segmentation.work import stop_work
 from systems.viewer.plugin import WindowHandle
+
+
+def stop_workers(app) -> None:
+    """End the background threads of a closing viewer: the encoder's, then the click worker's."""
+    stop_encoding(app)
+    stop_work(app)
 
 
 def run_windowed(app, *, title: str, max_frames: int | None = None) -> int:
@@ -27,7 +34,7 @@ def run_windowed(app, *, title: str, max_frames: int | None = None) -> int:
         app.insert_resource(window_presenter(window))
         return app.run(max_frames=max_frames)
     finally:
-        stop_encoding(app)
+        stop_workers(app)
         app.remove_resource(GLPresenter)
         layer.close()
         window.close()
@@ -45,5 +52,5 @@ def run_headless(app, *, max_frames: int | None = None) -> int:
             app.insert_resource(presenter)
             return app.run(max_frames=max_frames)
         finally:
-            stop_encoding(app)
+            stop_workers(app)
             app.remove_resource(GLPresenter)

@@ -16,23 +16,30 @@ class ViewerArgumentError(UserFacingError):
 
 
 def load_viewer_inputs(args):
-    """(scene, field, segmenter, field checkpoint path) from the `view` options; raises the loaders'
-    user errors."""
+    """(scene, field, segmenter, model file) from the `view` options: the field checkpoint, or for a
+    splat scene its GaussianScene and .ply (systems/inverse/splats.py); raises the loaders' user
+    errors."""
     from engine.device import resolve_device
     from engine.field.cache import default_field
     from engine.field.checkpoint import load_field
     from engine.field.progress import training_bar
     from engine.scenes import load_scene
+    from engine.splats.scene import is_splat_scene, load_splat_scene
+    from systems.inverse.splats import open_splat_model
     from systems.sam.factory import make_segmenter
 
     if args.device not in ("auto", "cpu", "cuda"):
         raise ViewerArgumentError(f"--device must be auto, cpu or cuda, not {args.device!r}")
     device = resolve_device(args.device)
     _announce_builtin_generation(args.scene, args.downscale)
-    scene = load_scene(args.scene, args.downscale)
-    if args.field:
+    if is_splat_scene(args.scene):
+        splats = load_splat_scene(args.scene, downscale=args.downscale)
+        scene, (field, _), field_path = splats.scene, open_splat_model(splats, args.field), splats.ply
+    elif args.field:
+        scene = load_scene(args.scene, args.downscale)
         field, field_path = load_field(args.field, scene_hash=scene.content_hash(), device=device), Path(args.field)
     else:
+        scene = load_scene(args.scene, args.downscale)
         with training_bar(f"training the field of {scene.name} (once, then cached)") as progress:
             field, field_path = default_field(scene, device=device, seconds=args.train_seconds,
                                               progress=progress)

@@ -25,6 +25,16 @@ from systems.viewer.resources import ViewerLog
 # label shown in the UI -> (export format, file name pattern; a folder for per-view formats)
 EXPORT_CHOICES = {"mesh (obj)": ("obj", "{name}.obj"), "point cloud (ply)": ("ply", "{name}.ply"),
                   "masks (png per view)": ("masks", "masks"), "mask grid (npz)": ("npz", "{name}.npz")}
+# the same in a splat scene (systems/export/splats.py): its Gaussians as 3DGS .ply files
+SPLAT_EXPORT_CHOICES = {"splats (3DGS ply)": ("splats", "{name}.ply"),
+                        "scene without it (3DGS ply)": ("splats-removed", "without_{name}.ply"),
+                        "centres (point cloud ply)": ("ply", "{name}_points.ply"),
+                        "masks (png per view)": ("masks", "masks"), "mask grid (npz)": ("npz", "{name}.npz")}
+
+
+def export_choices(kind: str) -> dict[str, tuple[str, str]]:
+    """The export choices of a scene representation's kind (FrozenScene.kind)."""
+    return SPLAT_EXPORT_CHOICES if kind == "gaussians" else EXPORT_CHOICES
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,11 @@ def default_export_folder(name: str) -> Path:
     return Path("exports") / safe
 
 
-def export_request(choice: str, folder: Path, object_id: int, name: str) -> ExportRequested:
-    """The ExportRequested of an EXPORT_CHOICES label for object `object_id` named `name`, into
-    `folder`. Raises KeyError for an unknown label."""
-    fmt, pattern = EXPORT_CHOICES[choice]
+def export_request(choice: str, folder: Path, object_id: int, name: str,
+                   choices: dict[str, tuple[str, str]] = EXPORT_CHOICES) -> ExportRequested:
+    """The ExportRequested of a `choices` label for object `object_id` named `name`, into `folder`.
+    Raises KeyError for an unknown label."""
+    fmt, pattern = choices[choice]
     return ExportRequested(str(Path(folder) / pattern.format(name=default_export_folder(name).name)),
                            ExportOptions(format=fmt), object_id=object_id)
 
