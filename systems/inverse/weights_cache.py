@@ -31,7 +31,7 @@ import xxhash
 from scipy import sparse
 
 from engine.io import DAMAGED_ARRAY_FILE, atomic_path
-from systems.inverse.ops import ROW_BLOCKS, ViewWeights, row_blocks
+from systems.inverse.ops import ROW_BLOCKS, ViewWeights, compressed_view, row_blocks
 
 FORMAT = 4                      # bump when the weights of a key would change (marching, matrix layout, file layout)
 DEFAULT_CAP_MB = 4096
@@ -184,7 +184,7 @@ def _from_arrays(a: dict) -> tuple[ViewWeights, np.ndarray, np.ndarray]:
             or a["depth"].shape != (H, W) or a["rgb"].shape not in ((H, W, 3), (0, 0, 3))
             or a["data"].shape != a["indices"].shape or a["indptr"][0] != 0 or a["indptr"][-1] != a["data"].size):
         raise ValueError("view-weights arrays do not fit together")
-    A = sparse.csr_matrix((a["data"], a["indices"], a["indptr"]), shape=(H * W, U), copy=False)   # no copy
+    A = compressed_view(sparse.csr_matrix, (H * W, U), a["data"], a["indices"], a["indptr"])
     A.has_sorted_indices = True                  # put writes sorted rows
     weights = ViewWeights(H, W, tuple(mask_shape), a["voxels"], A, a["col_sums"], a["pixel_weight"],
                           row_blocks(A, ROW_BLOCKS))
