@@ -8,7 +8,8 @@ emptied first unless --reuse-cache: one run fills it ("first"), then --runs repe
 alternate between the checkouts, so that the load of the machine falls on each alike. Per run:
 wall, user and system seconds of the child, the 1-minute load average before and after, and the
 stages of its summary.json. The arguments after `--` go to `main.py segment` as they are (--out is
-set here). Writes bench/results/repeat.json and prints a table.
+set here). Writes the runs under --label (default "segment") into bench/results/repeat.json, keeping
+the other labels there, and prints a table.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/sa3d-bench-repeat"),
                         help="where the caches and outputs go")
     parser.add_argument("--reuse-cache", action="store_true", help="keep what the caches hold from an earlier bench")
+    parser.add_argument("--label", default="segment", help="the runs' name in bench/results/repeat.json")
     parser.add_argument("segment_args", nargs=argparse.REMAINDER, help="-- then the arguments of `segment`")
     a = parser.parse_args()
     args = [x for x in a.segment_args if x != "--"]
@@ -86,9 +88,11 @@ def main() -> None:
             stages = {k: v for k, v in run["stages_s"].items() if v >= 0.3 and k != "view_weights_total"}
             print(f"{repo[-40:]:40s} {name:6s} {run['wall_s']:7.2f} {run['user_s']:7.2f} {run['sys_s']:6.2f} "
                   f"{run['load_before']:4.1f}-{run['load_after']:4.1f}  {stages}")
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    results[a.label] = {"command": "python bench/bench_repeat.py " + " ".join(sys.argv[1:]),
+                        "reused_caches": a.reuse_cache, "runs": runs}
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(OUT, json.dumps({"command": "python bench/bench_repeat.py " + " ".join(sys.argv[1:]),
-                                  "reused_caches": a.reuse_cache, "runs": runs}, indent=1))
+    atomic_write(OUT, json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
