@@ -1,6 +1,7 @@
 """Segmentation on real captures with ground-truth masks (../shared/data/real) and on the built-in scene.
 
-    .venv/bin/python bench/bench_real.py [--scenes spinnerf-box,gold-cape,builtin] [--fields DIR]
+    .venv/bin/python bench/bench_real.py [--scenes spinnerf-box,gold-cape,builtin] [--fields DIR] [--data DIR]
+                                         [--baseline REF]
 
 For each real capture: its field (DIR/<scene>/field.pt; trained there with `main.py train` and the
 README's defaults when missing: 10 minutes, the field kind the capture needs), one training view
@@ -11,6 +12,10 @@ prompted view alone) is the floor. Scores: mIoU on the held-out views (every 8th
 `segment` writes, and of the grids before the start check (`propagated`) and after the prompted
 view alone (`single_view`), which is how the start check's rule is compared with its alternatives.
 The built-in scene: one click inside each object (bench_sa3d's click), gt and fallback.
+
+--baseline REF runs the same scenes, on the same fields and caches, with the code of git ref REF
+(main: what a branch must not fall below), scene by scene just before this tree's runs, so that both
+meet the same load; the table shows both side by side.
 
 Writes bench/results/real.json and prints a table; the load average is recorded beside the timings.
 """
@@ -23,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -129,11 +135,11 @@ def run_one(scene, field, field_hash, cache, segmenter, obj, views, truth, propa
     return row
 
 
-def real_scene(name: str, fields: Path) -> dict:
+def real_scene(name: str, fields: Path, data: Path) -> dict:
     from engine.field.checkpoint import load_field
     from engine.scenes import load_scene
 
-    scene_dir = DATA / name
+    scene_dir = data / name
     path = ensure_field(scene_dir, fields)
     scene = load_scene(str(scene_dir), None)
     field = load_field(path, scene_hash=scene.content_hash())
@@ -201,33 +207,79 @@ def builtin(size: int = 128) -> dict:
     return out
 
 
+def export_baseline(ref: str, folder: Path, data: Path) -> tuple[Path, str]:
+    """git ref REF's tree exported into folder/tree, with folder/shared/data/real -> data (where that
+    tree's bench looks for the captures); returns the tree and the commit. Exits 2 on a bad ref."""
+    found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                           capture_output=True, text=True)
+    if found.returncode:
+        print(f"error: --baseline {ref} is no git ref of {ROOT}: give a branch, tag or commit (e.g. main)",
+              file=sys.stderr)
+        sys.exit(2)
+    commit = found.stdout.strip()
+    tree = folder / "tree"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (folder / "shared" / "data").mkdir(parents=True)
+    (folder / "shared" / "data" / "real").symlink_to(data.resolve())
+    return tree, commit
+
+
+def baseline_scene(tree: Path, name: str, fields: Path) -> dict:
+    """One scene benchmarked by the exported tree's own bench_real.py (its real.json's entry)."""
+    subprocess.run([sys.executable, str(tree / "bench" / "bench_real.py"), "--scenes", name, "--fields", str(fields)],
+                   check=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
+    return json.loads((tree / "bench" / "results" / "real.json").read_text())["scenes"][name]
+
+
+def print_table(result: dict) -> None:
+    """Held-out mIoU per scene and mode, beside the baseline's when there is one."""
+    base = result.get("baseline", {}).get("scenes", {})
+    label = f"{result['baseline']['ref']} ({result['baseline']['commit'][:8]})" if base else ""
+    print(f"\nscene          mode                          held-out mIoU  {label}")
+    for name, scene in result["scenes"].items():
+        for mode, row in scene["runs"].items():
+            old = base.get(name, {}).get("runs", {}).get(mode)
+            side = f"   {old['miou']:6.2f}  ({row['miou'] - old['miou']:+.2f})" if old else ""
+            print(f"{name:<14} {mode:<29} {row['miou']:6.2f}{side}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", default="spinnerf-box,gold-cape,builtin")
+    parser.add_argument("--data", type=Path, default=DATA, help=f"folder of the real captures (default {DATA})")
     parser.add_argument("--fields", default=None, help="folder of <scene>/field.pt (default: "
                         "$SA3D_CACHE/real-fields, else ~/.cache/sa3d/real-fields)")
+    parser.add_argument("--baseline", default=None, metavar="REF",
+                        help="also run the scenes with git ref REF's code, side by side (e.g. main)")
     args = parser.parse_args()
     fields = Path(args.fields or Path(os.environ.get("SA3D_CACHE") or Path.home() / ".cache" / "sa3d") / "real-fields")
     names = [n.strip() for n in args.scenes.split(",") if n.strip()]
-    missing = [n for n in names if n != "builtin" and not (DATA / n).is_dir()]
+    missing = [n for n in names if n != "builtin" and not (args.data / n).is_dir()]
     if missing:
-        print(f"error: no real capture {missing[0]} in {DATA}: use one of {sorted(p.name for p in DATA.glob('*'))}"
-              " or builtin", file=sys.stderr)
+        print(f"error: no real capture {missing[0]} in {args.data}: use one of "
+              f"{sorted(p.name for p in args.data.glob('*'))} or builtin, or give --data DIR", file=sys.stderr)
         sys.exit(2)
     result = {"load_start": load(), "fallback_config": dataclasses.asdict(FallbackConfig()),
               "start_check": {"agreement": AGREEMENT, "confident_share": CONFIDENT_SHARE}, "scenes": {}}
-    for name in names:                   # the JSON is rewritten after each scene: a long run keeps its part
-        result["scenes"][name] = builtin() if name == "builtin" else real_scene(name, fields)
-        result["load_end"] = load()
-        previous = json.loads(OUT.read_text()) if OUT.exists() else {"scenes": {}}
-        previous["scenes"].update(result["scenes"])
-        previous.update({k: v for k, v in result.items() if k != "scenes"})
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(OUT, json.dumps(previous, indent=1))
-    print("\nscene          mode                          held-out mIoU")
-    for name, scene in result["scenes"].items():
-        for mode, row in scene["runs"].items():
-            print(f"{name:<14} {mode:<29} {row['miou']:6.2f}")
+    with tempfile.TemporaryDirectory(prefix="sa3d-baseline-") as tmp:
+        if args.baseline:
+            tree, commit = export_baseline(args.baseline, Path(tmp), args.data)
+            result["baseline"] = {"ref": args.baseline, "commit": commit, "scenes": {}}
+        for name in names:               # the JSON is rewritten after each scene: a long run keeps its part
+            if args.baseline:
+                result["baseline"]["scenes"][name] = baseline_scene(tree, name, fields)
+            result["scenes"][name] = builtin() if name == "builtin" else real_scene(name, fields, args.data)
+            result["load_end"] = load()
+            previous = json.loads(OUT.read_text()) if OUT.exists() else {"scenes": {}}
+            previous["scenes"].update(result["scenes"])
+            previous.update({k: v for k, v in result.items() if k != "scenes"})
+            if not args.baseline:        # a side-by-side comparison holds within one run only
+                previous.pop("baseline", None)
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(OUT, json.dumps(previous, indent=1))
+    print_table(result)
     print(f"wrote {OUT}")
 
 

@@ -90,8 +90,9 @@ class PendingView:
     view: int                        # scene view index
     rendered: np.ndarray             # [H, W] float32 soft mask M of the object's channel
     points: np.ndarray               # [P, 2] float32 (x, y) self-prompts, P may be 0
-    prior: np.ndarray | None = None  # [H, W] float32 share of each pixel's weight on the 3D mask (V > 0),
-                                     # for a segmenter with `rendered_prior`
+    prior: np.ndarray | None = None  # [H, W] float32 what the 3D mask knows of each pixel (1 covered, 0 not
+                                     # the object, 0.5 never voted on: systems/sam/prior.py), for a
+                                     # segmenter with `rendered_prior`
     sam_mask: np.ndarray | None = None  # [H, W] bool, set by the SAM step
     answered: bool = False           # the SAM step is done (sam_mask None: no prompt, or the segmenter refused)
 

@@ -2,27 +2,33 @@
 
 Everything runs on a working copy of the view shrunk to at most `work_side` pixels on its long side.
 Seeds: positive points -> object disks; negative points -> background disks; a box -> everything
-outside it is background (and, without positive points, a disk at its centre is object); no box
-and no mask -> the image border is background except where it looks like the object seeds (objects
-cut by the frame). A soft mask prior (in a propagation: what the 3D mask already covers in the
-view, `rendered_prior`) decides the interior and the far outside: pixels deeper than a band inside
-its boundary are object seeds, pixels beyond the band outside are background, and in the band
-colour and depth edges decide, with a weak unary term that pulls towards the prior (Grady's
-random walk with priors): without an edge the boundary stays where the prior puts it, so a part
-of the object that looks unlike the seeds is kept and a touching background is refused at its
-edge. Seed colours play no part there. Without a prior (a click, a box), free pixels whose
-chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out,
-it varies across one object) is farther than t from every object seed become background seeds
-too: this keeps the walk from leaking into a touching object of another colour. Pixels connected
-to a positive point whose chromaticity is within a quarter of t become object seeds (a random
-walker from one small seed shrinks on textured objects: petals, patterns), unless that colour
-covers over a fifth of the image (then it says nothing of the object). Multimask = three
-distances t (small: only what looks like the seeds; large: the region bounded by colour and depth
-edges); with a prior, three band widths (tight / medium / loose). Candidates that are the same mask
-(IoU >= DISTINCT_IOU with a smaller one kept) are shown once: where the edges leave no choice, the
-user gets one candidate, never three copies. The upsampled probability is thresholded at 0.5 and
-reduced to the connected parts holding a positive point (or overlapping the prior). Score = SAM's
-stability score: IoU of the masks at 0.5 + delta and 0.5 - delta.
+outside it is background (and, without positive points, a disk at its centre is object); no box and
+no mask -> the image border is background except where it looks like the object seeds (objects cut
+by the frame). A soft mask prior (in a propagation: what the 3D mask knows of the view,
+`rendered_prior`, sam/prior.py: 1 covered, 0.5 never seen, lower as more views voted a part out)
+is evidence of its own, weighed against the view's edges (Grady's random walk with priors): pixels
+beyond a band outside it that at least two views voted out are background seeds, the deepest part of its interior
+is object seeds, and every other pixel is pulled towards the prior by a unary term weighted by the
+prior's confidence (none where it has no opinion: the view's edges alone decide there), so that an
+edge-free connection to the background drains the prior over a set share of the object's radius
+(the drain's reach). A region the prior covers stays in the mask when edges (colour, depth) enclose
+it, whatever its colour (a dark base under a light figure), and goes when it runs without an edge
+into the background outside the band (a leak onto the ground): what a view removes from the 3D mask
+is backed by that view's edges. Neither the self-prompts (picked where the rendered mask is highest,
+which can be the leak itself) nor seed colours play a part there. Without a prior (a click, a box),
+free pixels whose chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out, it
+varies across one object) is farther than t from every object seed become background seeds too: this
+keeps the walk from leaking into a touching object of another colour. Pixels connected to a positive
+point whose chromaticity is within a quarter of t become object seeds (a random walker from one
+small seed shrinks on textured objects: petals, patterns), unless that colour covers over a fifth of
+the image (then it says nothing of the object). Multimask = three distances t (small: only what
+looks like the seeds; large: the region bounded by colour and depth edges); with a prior, three
+drain reaches (tight: a long one keeps only what edges enclose; loose: a short one follows the
+prior). Candidates that are the same mask (IoU >= DISTINCT_IOU with a smaller one kept) are shown
+once: where the edges leave no choice, the user gets one candidate, never three copies. The
+upsampled probability is thresholded at 0.5 and reduced to the connected parts holding a positive
+point (or overlapping the prior). Score = SAM's stability score: IoU of the masks at 0.5 + delta and
+0.5 - delta.
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ from systems.sam.errors import PromptError
 from systems.sam.protocol import Prompt, SegmentResult, check_image, check_prompt
 from systems.sam.walker import (
     chromaticity,
+    colour_features,
     edge_differences,
     edge_weights,
-    feature_image,
+    grain,
     laplacian,
+    log_depth,
     random_walk,
 )
 
@@ -51,20 +59,27 @@ DISTINCT_IOU = 0.9   # multimask candidates closer than this to a kept one are t
 @dataclass(frozen=True)
 class FallbackConfig:
     work_side: int = 256                       # long side (px) of the image the walker solves on
-    depth_weight: float = 3.0                  # depth (min-max normalised) relative to Lab / 100
     lightness_weight: float = 0.35             # L relative to a, b: shading edges count less than hue
-    edge_sigma2: float = 0.003                 # squared feature step at which an edge weight is 1/e ...
+    edge_sigma2: float = 0.003                 # squared colour step at which an edge weight is 1/e ...
     noise_factor: float = 1.0                  # ... or this many times the median step, if larger: the
                                                # grain of a photo is no edge
+    depth_grain: float = 4.0                   # a squared log-depth step this many times the median one
+                                               # weighs 1/e (a field's depth noise is no edge) ...
+    depth_sigma2: float = 1e-4                 # ... and never less than this one (a 1% depth step)
     colour_cuts: tuple[float, float, float] = (0.01, 0.025, 0.04)  # multimask t (squared rg
                                                # chromaticity distance beyond which a pixel is background)
     single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
-    prior_gamma: float = 0.002                 # weight of the prior's unary term in the band (noise
-                                               # and texture weaken edge weights: a larger one follows the
-                                               # prior past real edges)
-    band_shares: tuple[float, float, float] = (0.15, 0.3, 0.45)   # with a prior: the band's half-width
-                                               # as a share of the object's equivalent disk radius
-    band_index: int = 1                        # which band a single-mask predict uses
+    drain_reach: tuple[float, float, float] = (1.0, 0.5, 0.25)  # with a prior, multimask: how far an
+                                               # edge-free connection to the background drains it, as a
+                                               # share of the object's equivalent disk radius r (unary
+                                               # weight 1 / (reach r)^2 against edge weights <= 1)
+    reach_index: int = 1                       # which reach a single-mask predict uses
+    band_share: float = 0.3                    # with a prior: background seeds lie beyond this share of r
+                                               # outside it
+    prior_core: float = 0.7                    # ... object seeds deeper inside than this share of its
+                                               # deepest pixel
+    known_background: float = 0.25             # background seeds only where the prior is below this
+                                               # (0.5: no opinion; 0.25: one view voted it out; sam/prior.py)
     band_min_px: float = 3.0                   # the band is never narrower (working-resolution px)
     seed_radius: float = 0.012                 # seed disk radius as a fraction of the long side
     border_similarity: float = 0.25            # border pixels closer than this (relative squared
@@ -87,12 +102,6 @@ def disk_pixels(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.nd
     return out
 
 
-def edge_scale(dh: np.ndarray, dv: np.ndarray, config: FallbackConfig) -> float:
-    """The edge weights' sigma2: config.edge_sigma2, raised to noise_factor x the median squared
-    neighbour step (the image's grain: most neighbours lie on no edge) on a noisy photo."""
-    return max(config.edge_sigma2, config.noise_factor * float(np.median(np.concatenate([dh.ravel(), dv.ravel()]))))
-
-
 def keep_anchored(mask: np.ndarray, anchor: np.ndarray | None) -> np.ndarray:
     """Connected components of mask [H, W] bool that touch anchor [H, W] bool (all if none does)."""
     if anchor is None:
@@ -113,7 +122,7 @@ class FallbackSegmenter:
         self.config = config
         self.notice = notice
         self._shape: tuple[int, int] | None = None    # H, W of the view
-        self._features: np.ndarray | None = None      # [h, w, C] working-resolution features
+        self._features: np.ndarray | None = None      # [h, w, 3] working-resolution colour features
         self._chroma: np.ndarray | None = None        # [h, w, 2] working-resolution rg chromaticity
         self._laplacian = None                        # [h*w, h*w] sparse graph Laplacian
 
@@ -130,9 +139,14 @@ class FallbackSegmenter:
                 depth = depth[(np.arange(h) * H // h)[:, None], (np.arange(w) * W // w)[None, :]]
         self._shape = (H, W)
         self._chroma = chromaticity(image)
-        self._features = feature_image(image, depth, self.config.depth_weight, self.config.lightness_weight)
+        c = self.config
+        self._features = colour_features(image, c.lightness_weight)                   # [h, w, 3]
         dh, dv = edge_differences(self._features)
-        self._laplacian = laplacian(*edge_weights(dh, dv, edge_scale(dh, dv, self.config)))
+        cues = [(dh, dv, grain(dh, dv, c.noise_factor, c.edge_sigma2))]
+        if depth is not None:
+            gh, gv = edge_differences(log_depth(depth))
+            cues.append((gh, gv, grain(gh, gv, c.depth_grain, c.depth_sigma2)))
+        self._laplacian = laplacian(*edge_weights(cues))
 
     def _colour_distance(self, refs: np.ndarray) -> np.ndarray:
         """[h, w] smallest squared chromaticity distance to the working-resolution points refs [R, 2]."""
@@ -198,7 +212,8 @@ class FallbackSegmenter:
         return self._result(probs, anchor)
 
     def _predict_with_prior(self, prompt: Prompt, multimask: bool) -> SegmentResult:
-        """The prior decides the interior and the far outside, edges the band between (module docstring)."""
+        """The prior against the view's edges (module docstring): background beyond a band outside it,
+        object seeds in its deepest part, a unary pull towards it everywhere else."""
         H, W = self._shape
         h, w = self._features.shape[:2]
         c = self.config
@@ -207,22 +222,17 @@ class FallbackSegmenter:
         if not inside.any():
             raise PromptError("the mask prior has no pixel above 0.5: add a foreground point or a larger mask")
         depth_in = ndimage.distance_transform_edt(inside)                             # [h, w] px to the outside
-        depth_out = ndimage.distance_transform_edt(~inside)                           # [h, w] px to the inside
         radius = np.sqrt(inside.sum() / np.pi)                                        # equivalent disk radius
-        scale = w / W
-        r = max(1.0, c.seed_radius * max(h, w))
-        shares = c.band_shares if multimask else (c.band_shares[c.band_index],)
-        probs = []
-        for share in shares:
-            band = max(c.band_min_px, share * radius)
-            seeds = -np.ones((h, w), np.int8)
-            seeds[depth_out > band] = 0
-            core = depth_in > min(band, 0.5 * float(depth_in.max()))                  # never empty
-            seeds[core] = 1
-            seeds[disk_pixels((h, w), prompt.negative * scale, r)] = 0
-            seeds[disk_pixels((h, w), prompt.positive * scale, r) & (depth_out <= band)] = 1
-            soft = ndimage.gaussian_filter(prior.astype(np.float32), max(1.0, band / 2))
-            probs.append(random_walk(self._laplacian, seeds.ravel(), soft.ravel(), c.prior_gamma).reshape(h, w))
+        band = max(c.band_min_px, c.band_share * radius)
+        seeds = -np.ones((h, w), np.int8)
+        seeds[(ndimage.distance_transform_edt(~inside) > band) & (prior < c.known_background)] = 0
+        seeds[depth_in > c.prior_core * float(depth_in.max())] = 1
+        seeds[disk_pixels((h, w), prompt.negative * (w / W), max(1.0, c.seed_radius * max(h, w)))] = 0
+        soft = ndimage.gaussian_filter(prior.astype(np.float32), max(1.0, band / 2)).ravel()   # [h*w]
+        confidence = np.abs(2.0 * soft - 1.0)                                         # 0 where it has no opinion
+        reaches = c.drain_reach if multimask else (c.drain_reach[c.reach_index],)
+        probs = [random_walk(self._laplacian, seeds.ravel(), soft, confidence / (reach * radius) ** 2).reshape(h, w)
+                 for reach in reaches]
         return self._result(probs, prompt.mask > 0.5)
 
     def _result(self, probs: list[np.ndarray], anchor: np.ndarray | None) -> SegmentResult:

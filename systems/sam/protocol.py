@@ -43,8 +43,8 @@ class Segmenter(Protocol):
     name: str            # "sam" | "fallback" | "gt"
     notice: str | None   # a line to show users (e.g. "no SAM checkpoint: using the fallback segmenter")
     rendered_box: bool   # self-prompted views also pass a box around the rendered mask (self_prompt.ops.prompt_box)
-    rendered_prior: bool  # self-prompted views also pass mask= what the 3D mask covers in the view
-                          # (inverse.ops.render_coverage: each pixel's share of weight on V > 0)
+    rendered_prior: bool  # self-prompted views also pass mask= what the 3D mask knows of the view
+                          # (sam.prior.rendered_prior: 1 covered, 0 not the object, 0.5 no opinion)
 
     def set_view(self, image: np.ndarray, *, view_name: str | None = None,
                  depth: np.ndarray | None = None) -> None: ...   # image [H,W,3] uint8; depth [H,W]

@@ -1,10 +1,11 @@
 """Seeded random-walker segmentation on a colour + depth feature image (Grady 2006), in numpy/scipy.
 
 The image is a 4-connected graph; an edge between neighbours i, j has weight
-w_ij = exp(-|f_i - f_j|^2 / sigma2) (an absolute scale: smooth ramps of shading or depth stay
-connected, unlike a scale taken from the image's own mean gradient). Seeds fix x = 1 (object) or x = 0
-(background); the other pixels get the probability
-that a random walk reaches an object seed first: the solution of L_uu x_u = -L_us x_s, plus an
+w_ij = exp(-sum_c |f_i - f_j|_c^2 / sigma2_c) over the cues c (colour, log depth), each cue in units
+of its own grain (`grain`: a multiple of its median step, with a floor), so that a textured object's
+colour steps count less where its depth is smooth, and a noisy depth counts less where colour is
+clean. Seeds fix x = 1 (object) or x = 0 (background); the other pixels get the probability that a
+random walk reaches an object seed first: the solution of L_uu x_u = -L_us x_s, plus an
 optional unary prior term gamma * (x - p) for the soft mask prior (Grady's "random walks with priors").
 """
 
@@ -16,23 +17,30 @@ from scipy.sparse.linalg import spsolve
 from skimage.color import rgb2lab
 
 
-def feature_image(image: np.ndarray, depth: np.ndarray | None, depth_weight: float,
-                  lightness_weight: float) -> np.ndarray:
-    """Lab colour / 100 (L scaled by lightness_weight, so shading counts less than hue) and min-max
-    normalised depth * depth_weight: [H, W, 3 or 4] float32.
-
-    Reads image [H, W, 3] uint8 and depth [H, W] (non-finite or <= 0 reads as "far").
-    """
+def colour_features(image: np.ndarray, lightness_weight: float) -> np.ndarray:
+    """Lab colour / 100 with L scaled by lightness_weight (shading counts less than hue):
+    [H, W, 3] float32 of image [H, W, 3] uint8."""
     lab = rgb2lab(image).astype(np.float32) / 100.0                   # [H, W, 3], about unit range
     lab[..., 0] *= lightness_weight
-    if depth is None:
-        return lab
+    return lab
+
+
+def log_depth(depth: np.ndarray) -> np.ndarray:
+    """log depth [H, W, 1] float32 of depth [H, W] (non-finite or <= 0 reads as the farthest valid
+    depth; none valid: zeros). In log depth a step is a depth ratio: the same for an object twice as
+    far, whatever the scene's scale or its far background (a min-max scale is set by the backdrop)."""
     valid = np.isfinite(depth) & (depth > 0)
     if not valid.any():
-        return lab
-    lo, hi = float(depth[valid].min()), float(depth[valid].max())
-    norm = np.where(valid, (np.where(valid, depth, hi) - lo) / max(hi - lo, 1e-6), 1.0)   # [H, W]
-    return np.concatenate([lab, (norm * depth_weight)[..., None].astype(np.float32)], axis=-1)
+        return np.zeros((*depth.shape, 1), np.float32)
+    far = float(depth[valid].max())
+    return np.log(np.where(valid, depth, far)).astype(np.float32)[..., None]
+
+
+def grain(dh: np.ndarray, dv: np.ndarray, factor: float, floor: float) -> float:
+    """A cue's edge scale: `factor` x the median squared neighbour step (most neighbours lie on no
+    edge, so the median is the cue's grain: a photo's noise, a texture, a field's depth noise), and
+    never below `floor`."""
+    return max(floor, factor * float(np.median(np.concatenate([dh.ravel(), dv.ravel()]))))
 
 
 def chromaticity(image: np.ndarray, dark: float = 10.0) -> np.ndarray:
@@ -50,9 +58,12 @@ def edge_differences(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dh, dv
 
 
-def edge_weights(dh: np.ndarray, dv: np.ndarray, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
-    """Random-walker weights exp(-d / sigma2) (+1e-6 keeps the graph connected) of the edge differences."""
-    return np.exp(-dh / sigma2) + 1e-6, np.exp(-dv / sigma2) + 1e-6
+def edge_weights(cues: list[tuple[np.ndarray, np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Random-walker weights exp(-sum_c d_c / sigma2_c) (+1e-6 keeps the graph connected) of the
+    cues' edge differences (dh [H, W-1], dv [H-1, W], sigma2): horizontal and vertical weights."""
+    eh = sum(dh / sigma2 for dh, _, sigma2 in cues)
+    ev = sum(dv / sigma2 for _, dv, sigma2 in cues)
+    return np.exp(-eh) + 1e-6, np.exp(-ev) + 1e-6
 
 
 def laplacian(wh: np.ndarray, wv: np.ndarray) -> sp.csr_matrix:
@@ -68,12 +79,12 @@ def laplacian(wh: np.ndarray, wv: np.ndarray) -> sp.csr_matrix:
 
 
 def random_walk(L: sp.csr_matrix, seeds: np.ndarray, prior: np.ndarray | None = None,
-                gamma: float = 0.0) -> np.ndarray:
+                gamma: float | np.ndarray = 0.0) -> np.ndarray:
     """Object probability of every node [N] float32.
 
     Reads the Laplacian L [N, N], seeds [N] int8 (1 object, 0 background, -1 unknown) and an
-    optional prior [N] in [0, 1] pulled towards with weight gamma. Needs at least one object seed
-    or a prior (else every pixel is background).
+    optional prior [N] in [0, 1] pulled towards with weight gamma (a scalar or one per node [N]).
+    Needs at least one object seed or a prior (else every pixel is background).
     """
     x = np.where(seeds == 1, 1.0, 0.0)                                # [N]
     free = seeds < 0
@@ -81,8 +92,9 @@ def random_walk(L: sp.csr_matrix, seeds: np.ndarray, prior: np.ndarray | None = 
         return x.astype(np.float32)
     A = L[free][:, free]
     rhs = -(L[free][:, ~free] @ x[~free])
-    if prior is not None and gamma > 0:
-        A = A + sp.identity(A.shape[0], format="csr") * gamma
-        rhs = rhs + gamma * prior[free]
+    if prior is not None and np.any(gamma > 0):
+        pull = np.broadcast_to(np.asarray(gamma, np.float64), x.shape)[free]          # [F]
+        A = A + sp.diags(pull, format="csr")
+        rhs = rhs + pull * prior[free]
     x[free] = spsolve(A.tocsc(), rhs)
     return np.clip(x, 0.0, 1.0).astype(np.float32)

@@ -7,7 +7,8 @@ import numpy as np
 
 from components.resources import MaskGrid, SegmentationSettings, SegmenterHandle, ViewCache
 from components.segmentation import PendingView, Propagation, SegObject
-from systems.inverse.ops import render_coverage, render_mask
+from systems.inverse.ops import render_mask
+from systems.sam.prior import rendered_prior
 from systems.sam.system import embedding_ready
 from systems.self_prompt.ops import select_self_prompts
 
@@ -16,8 +17,8 @@ def self_prompt_views(app) -> None:
     """Reads the first unfinished Propagation (lowest object id) whose next view is in ViewCache
     (and, with background encoding, has its embedding), and MaskGrid; pops that view off the queue
     and writes a PendingView with the rendered soft mask, the self-prompts and, for a segmenter with
-    `rendered_prior`, what the 3D mask covers in the view (the prior). One view per frame in total:
-    the bounded step of a propagation."""
+    `rendered_prior`, what the 3D mask knows of the view (the prior: systems/sam/prior.py). One view
+    per frame in total: the bounded step of a propagation."""
     grid, cache = app.resource(MaskGrid), app.resource(ViewCache)
     wants_prior = getattr(app.resource(SegmenterHandle).segmenter, "rendered_prior", False)
     settings = app.resource(SegmentationSettings)
@@ -32,6 +33,6 @@ def self_prompt_views(app) -> None:
         votes = grid.votes[obj.channel:obj.channel + 1]
         rendered = render_mask(entry.weights, votes)[0]                                  # [H, W]
         points = select_self_prompts(rendered, entry.depth, settings.num_prompts)        # [P, 2]
-        prior = render_coverage(entry.weights, votes)[0] if wants_prior else None          # [H, W]
+        prior = rendered_prior(entry.weights, votes[0], grid.counts[obj.channel]) if wants_prior else None  # [H, W]
         esper.add_component(entity, PendingView(view, rendered, points.astype(np.float32), prior))
         return
