@@ -32,7 +32,8 @@ def script(click, folder):
     shots += [("off", [{"key": "M"}]), ("alone", [{"key": "M"}, {"key": "V"}]), ("removed", [{"key": "V"}])]
     steps = [{"wait": "still"}, {"key": "W", "hold": 4}, {"after": 6, "drag": [20, 0], "frames": 3},
              {"after": 5, "key": "F"}, {"after": 2, "wait": "still"},               # back on the training view
-             {"click": list(click)}, {"after": 2, "key": "1"}, {"wait": "segmented"}]
+             {"click": list(click)}, {"after": 2, "wait": "segmented"},             # the worker's answer first
+             {"key": "1"}, {"wait": "segmented"}]
     for name, keys in shots:
         steps += keys + [{"after": 2, "wait": "still"}, {"screenshot": str(folder / f"{name}.png")}]
     return steps + [{"after": 3, "quit": True}]

@@ -8,10 +8,8 @@ captions) run anywhere; keyboard quit runs a headless world; the scripted first 
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -150,18 +148,7 @@ def test_escape_and_ctrl_q_quit_and_ask_first_while_recording(inputs, tmp_path):
     assert any("again to stop it and quit" in line for line in app.resource(ViewerLog).lines)
 
 
-@pytest.fixture
-def xvfb(monkeypatch):
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    display = f":{80 + os.getpid() % 9}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    monkeypatch.setenv("DISPLAY", display)
-    yield display
-    server.terminate()
-    server.wait(timeout=10)
+XVFB_SCREEN = "1280x720x24"                 # the xvfb fixture (tests/conftest.py) reads it
 
 
 def _shot(path: Path) -> np.ndarray:

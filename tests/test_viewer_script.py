@@ -4,10 +4,7 @@ wait for propagation, toggle the overlay, take screenshots; the overlay must sit
 Runs headless on EGL, and in a real GLFW window with the ImGui overlay under Xvfb when installed.
 """
 
-import os
-import shutil
 import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -36,18 +33,7 @@ def egl():
         pytest.skip(f"no EGL OpenGL context: {error}")
 
 
-@pytest.fixture
-def xvfb(monkeypatch):
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    display = f":{90 + os.getpid() % 9}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    monkeypatch.setenv("DISPLAY", display)
-    yield display
-    server.terminate()
-    server.wait(timeout=10)
+XVFB_SCREEN = "640x480x24"                 # the xvfb fixture (tests/conftest.py) reads it
 
 
 def script(click, tmp_path):
