@@ -1,4 +1,5 @@
-"""Exports read back by the tools people open them in (trimesh, plyfile, Open3D where installed, Pillow),
+"""Exports read back by the tools people open them in (trimesh, plyfile, MeshLab's pymeshlab and Open3D
+where installed, Pillow),
 through `main.py export` on the built-in scene (64 px) with its exact-geometry field.
 
 The mask grid holds what SA3D gives: each object's visible surface (an open shell: no voxel of its
@@ -126,6 +127,29 @@ def test_open3d_reads_them_where_installed(setup, tmp_path):
     mesh = o3d.io.read_triangle_mesh(str(tmp_path / "s.ply"))
     assert mesh.is_watertight() and mesh.get_volume() == pytest.approx(_sphere_volume(), rel=0.05)
     assert len(o3d.io.read_point_cloud(str(tmp_path / "p.ply")).points) == 500
+
+
+def test_meshlab_opens_them_solid_upright_in_one_piece_with_their_colours(setup, tmp_path):
+    pymeshlab = pytest.importorskip("pymeshlab", reason="MeshLab's Python module (pip install pymeshlab)")
+    folder = setup[3]
+    for fmt, name in (("obj", "s.obj"), ("mesh-ply", "s.ply"), ("ply", "p.ply")):
+        assert _export(folder, "--format", fmt, "--object", "sphere", "--points", 500, "--out", tmp_path / name) == 0
+    meshes = {}
+    for name in ("s.obj", "s.ply", "p.ply"):
+        meshes[name] = pymeshlab.MeshSet()
+        meshes[name].load_new_mesh(str(tmp_path / name))
+    obj, ply = meshes["s.obj"], meshes["s.ply"]
+    topology = obj.get_topological_measures()
+    assert topology["connected_components_number"] == 1 and topology["boundary_edges"] == 0
+    assert topology["is_mesh_two_manifold"]
+    assert obj.get_geometric_measures()["mesh_volume"] == pytest.approx(_sphere_volume(), rel=0.05)
+    # MeshLab shows Y up and keeps the file's axes: the sphere rests on y = 0 (less the contact band)
+    assert obj.current_mesh().bounding_box().min()[1] == pytest.approx(0.0, abs=0.05)
+    assert ply.current_mesh().bounding_box().min()[2] == pytest.approx(0.0, abs=0.05)    # PLY: world, Z-up
+    a, b = obj.current_mesh(), ply.current_mesh()
+    assert a.has_vertex_color() and a.vertex_number() == b.vertex_number() and a.face_number() == b.face_number()
+    assert np.array_equal(np.round(a.vertex_color_matrix() * 255), np.round(b.vertex_color_matrix() * 255))
+    assert meshes["p.ply"].current_mesh().vertex_number() == 500 and meshes["p.ply"].current_mesh().face_number() == 0
 
 
 def test_removed_renders_keep_the_ground_and_the_files_are_readable(setup, tmp_path, capsys):

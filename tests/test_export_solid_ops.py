@@ -21,11 +21,14 @@ def test_surface_depth_is_where_the_transmittance_halves():
                                     [0.0, 0.0, 0.0, 0.4, 0.6, 0.0],
                                     [0.2, 0.0, 0.0, 0.0, 0.0, 0.8]], np.float32))
     depth = np.array([1.0, 2.0, 3.0, 5.0, 4.0, 2.0])
-    surface = solid.surface_depth(A, depth, pixel_weight=np.ones(4), share=0.5)
+    surface, = solid.surface_depths(A, depth, pixel_weight=np.ones(4), shares=(0.5,))
     assert surface[:2].tolist() == [2.0, np.inf]
     assert surface[2:] == pytest.approx([4.4, 1.8])
     # a ray that must be seen through while its transmittance is above 0.9: the 10% point of pixel 3
-    assert solid.surface_depth(A, depth, np.ones(4), share=0.1)[3] == pytest.approx(1.0)
+    assert solid.surface_depths(A, depth, np.ones(4), shares=(0.1,))[0][3] == pytest.approx(1.0)
+    # several shares from one sort: each as if asked alone
+    tenth, half = solid.surface_depths(A, depth, np.ones(4), shares=(0.1, 0.5))
+    assert tenth[3] == pytest.approx(1.0) and np.array_equal(half, surface)
 
 
 def test_project_finds_the_four_pixels_around_a_point_and_its_depth():

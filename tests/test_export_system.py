@@ -1,5 +1,7 @@
 """export_requested in a headless App: one frame answers an ExportRequested with ExportFinished."""
 
+from pathlib import Path
+
 import esper
 import numpy as np
 import pytest
@@ -63,3 +65,22 @@ def test_one_frame_exports_the_requested_object(field, tmp_path):
     mesh = trimesh.load(tmp_path / "blue.obj", process=False)
     assert mesh.is_watertight and mesh.bounds.mean(0)[0] > 0.3
     app.close()
+
+
+def test_the_viewer_offers_the_registry_s_formats_of_each_scene_kind():
+    from systems.export.registry import REGISTRY
+    from systems.export.splats import SPLAT_FORMATS
+    from systems.viewer.session import export_choices, export_request
+
+    voxels, gaussians = export_choices("voxels"), export_choices("gaussians")
+    assert {k.name for k in voxels.values()} == {f.name for f in REGISTRY} - {"splats", "splats-removed"}
+    assert {k.name for k in gaussians.values()} == set(SPLAT_FORMATS)
+    assert set(SPLAT_FORMATS) == {f.name for f in REGISTRY} - {"obj", "mesh-ply"}
+    for choices in (voxels, gaussians):
+        outs = set()
+        for label, kind in choices.items():
+            request = export_request(label, Path("out"), 1, "red ball", choices)
+            assert request.options.format == kind.name and request.object_id == 1
+            assert Path(request.out).parent == Path("out") and Path(request.out).name.startswith("red_ball")
+            outs.add(request.out)
+        assert len(outs) == len(choices)                                  # no two formats overwrite one file

@@ -128,13 +128,15 @@ def test_the_viewer_exports_the_object_s_gaussians_with_the_input_s_properties(i
     app = session[0]
     with app.active():
         (_, obj), = esper.get_component(SegObject)
-    for choice in ("splats (3DGS ply)", "scene without it (3DGS ply)", "mask grid (npz)"):
-        app.send(export_request(choice, tmp_path, obj.id, "sphere", SPLAT_EXPORT_CHOICES))
+    requests = [export_request(choice, tmp_path, obj.id, "sphere", SPLAT_EXPORT_CHOICES)
+                for choice in ("splats (3DGS ply)", "scene without it (3DGS ply)", "mask grid (npz)")]
+    for request in requests:
+        app.send(request)
     app.step()
     done = app.messages.read(ExportFinished, "test")
     assert [d.error for d in done] == [None, None, None]
     inside = int((app.resource(MaskGrid).votes[0] > 0).sum())
-    part, rest = read_splats(tmp_path / "sphere.ply"), read_splats(tmp_path / "without_sphere.ply")
+    part, rest = read_splats(requests[0].out), read_splats(requests[1].out)
     assert (len(part), len(rest)) == (inside, len(splats.cloud) - inside)
     assert part.vertex.dtype == splats.cloud.vertex.dtype
-    assert np.load(tmp_path / "sphere.npz")["votes"].shape == (1, len(splats.cloud))
+    assert np.load(requests[2].out)["votes"].shape == (1, len(splats.cloud))

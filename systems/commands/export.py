@@ -83,7 +83,7 @@ def run(args) -> int:
                                       min_vote=args.min_vote, cameras=cameras)
         print(f"exported {args.format} to {_listing(written, args.out)}")
         return 0
-    if args.format.startswith("splats"):
+    if "voxels" not in kind.scenes:
         raise ExportError(f"format {args.format} writes Gaussians: give the splat scene the object was segmented "
                           "in with --scene (builtin-gs, a 3DGS .ply or output folder)")
     scene = load_scene(args.scene, downscale=args.downscale)

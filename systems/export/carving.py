@@ -76,8 +76,8 @@ def carving_view(field, camera: Camera, weights: ViewWeights) -> CarvingView:
     centres = to_world(field, voxel_centres(field, weights.primitives))            # [U, 3]
     T_camera_world = np.linalg.inv(np.asarray(camera.T_world_camera, np.float64))
     entry_depth = centres @ T_camera_world[2, :3] + T_camera_world[2, 3]               # [U]
-    front, back = (solid.surface_depth(weights.A, entry_depth, weights.pixel_weight, share=1.0 - transmittance)
-                   for transmittance in (solid.SEEN_THROUGH, solid.LIGHT_ENDS))
+    front, back = solid.surface_depths(weights.A, entry_depth, weights.pixel_weight,
+                                       shares=(1.0 - solid.SEEN_THROUGH, 1.0 - solid.LIGHT_ENDS))
     return CarvingView(camera=camera, weights=weights, front=front, back=back)
 
 

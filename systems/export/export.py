@@ -82,7 +82,7 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
     kind = FORMATS.get(options.format)
     if kind is None:
         raise ExportError(f"unknown export format '{options.format}': choose one of {', '.join(FORMATS)}")
-    if kind.name.startswith("splats"):
+    if "voxels" not in kind.scenes:
         raise ExportError(f"format '{kind.name}' writes Gaussians: give the splat scene (systems/export/splats.py)")
     check_matches_field(grid, resolution=field.resolution, bbox=field.bbox.cpu().numpy(),
                         space=field.space, field_hash=field_hash)

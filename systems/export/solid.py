@@ -3,7 +3,7 @@
 SA3D's votes (V > 0) mark the voxels whose rendered weight fell inside the object's 2D masks: the
 object's *visible surface*, plus stray voxels of the ground it stands on. The solid mask is carved
 from the views instead. For every view we know, per pixel, whether it belongs to the object's 2D
-mask and two camera depths (`surface_depth`): where the frozen field's transmittance falls to
+mask and two camera depths (`surface_depths`): where the frozen field's transmittance falls to
 SEEN_THROUGH (`front`: the light starts to stop) and to LIGHT_ENDS (`back`: little light goes
 further); inf where the backdrop takes that much. Trained fields are soft: an object's surface
 spreads its weight over a few voxels, a ground over more (the front lies within a voxel of the
@@ -66,17 +66,17 @@ class Tally:
         return cls(*(np.zeros(n, np.int32) for _ in range(3)))
 
 
-def surface_depth(A: sparse.csr_matrix, entry_depth: np.ndarray, pixel_weight: np.ndarray,
-                  share: float) -> np.ndarray:
-    """[P] camera depth at which each pixel's transmittance falls to 1 - `share`: where its
-    accumulated weight reaches `share` of its modelled weight (row sum plus what reaches the
-    backdrop); inf where it never does (the pixel mostly sees the backdrop).
+def surface_depths(A: sparse.csr_matrix, entry_depth: np.ndarray, pixel_weight: np.ndarray,
+                   shares: tuple[float, ...]) -> tuple[np.ndarray, ...]:
+    """[P] camera depths, one per share, at which each pixel's transmittance falls to 1 - share:
+    where its accumulated weight reaches that share of its modelled weight (row sum plus what
+    reaches the backdrop); inf where it never does (the pixel mostly sees the backdrop).
 
     A [P, U] CSR holds a view's per-pixel weights on U voxels (systems/inverse/ops.ViewWeights)
-    and entry_depth [U] the camera depth of each voxel centre. Entries are taken in depth order,
-    each centred on its depth (the accumulated weight at an entry's depth counts half of it), and
-    the crossing is interpolated linearly between the two entries around it (the deepest entry's
-    depth when the share is only reached within it).
+    and entry_depth [U] the camera depth of each voxel centre. Entries are taken in depth order
+    (sorted once for all shares), each centred on its depth (the accumulated weight at an entry's
+    depth counts half of it), and the crossing is interpolated linearly between the two entries
+    around it (the deepest entry's depth when the share is only reached within it).
     """
     P = A.shape[0]
     rows = np.repeat(np.arange(P), np.diff(A.indptr))                  # [nnz]
@@ -87,9 +87,15 @@ def surface_depth(A: sparse.csr_matrix, entry_depth: np.ndarray, pixel_weight: n
     before_row = np.concatenate([[0.0], cumulative])[A.indptr[:-1]]    # [P] sum of earlier rows
     within = cumulative - before_row[rows]                              # [nnz] accumulated in the row
     centred = within - 0.5 * weight
-    target = share * pixel_weight[rows]                                 # [nnz]
     last = np.zeros(len(rows), bool)
     last[A.indptr[1:][np.diff(A.indptr) > 0] - 1] = True                # each row's deepest entry
+    row_weight = pixel_weight[rows]                                     # [nnz]
+    return tuple(_crossing(rows, depth, within, centred, last, share * row_weight, P) for share in shares)
+
+
+def _crossing(rows: np.ndarray, depth: np.ndarray, within: np.ndarray, centred: np.ndarray, last: np.ndarray,
+              target: np.ndarray, P: int) -> np.ndarray:
+    """[P] depth where each row's centred accumulated weight crosses target [nnz] (surface_depths)."""
     first = np.flatnonzero((centred >= target) | (last & (within >= target)))
     surface = np.full(P, np.inf, np.float32)
     hit_rows, at = np.unique(rows[first], return_index=True)

@@ -23,6 +23,7 @@ from engine.splats.cloud import SH_C0, GaussianCloud
 from engine.splats.plyio import write_splats
 from engine.splats.raster import render_splats
 from systems.export.formats import ply_points
+from systems.export.registry import scene_formats
 from systems.inverse.ops import MASK_COVERAGE
 
 
@@ -66,7 +67,7 @@ def view_render(cloud: GaussianCloud, selected: np.ndarray, K, T_world_camera, H
     return np.round(np.clip(rgb.numpy(), 0.0, 1.0) * 255).astype(np.uint8)
 
 
-SPLAT_FORMATS = ("splats", "splats-removed", "ply", "masks", "object-renders", "removed-renders", "npz")
+SPLAT_FORMATS = tuple(f.name for f in scene_formats("gaussians"))
 
 
 def export_splat_object(grid, splats, fmt: str, out: str | Path, *, object_name: str | None = None,

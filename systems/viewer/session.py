@@ -15,6 +15,7 @@ import esper
 from components.resources import ActiveObject
 from components.segmentation import SegObject
 from systems.export.export import ExportOptions
+from systems.export.registry import ExportFormat, scene_formats
 from systems.export.system import ExportFinished, ExportRequested
 from systems.record.fileformat import RecordingError
 from systems.record.recorder import Recorder, RecordingSettings, start_recording, stop_recording
@@ -22,19 +23,14 @@ from systems.record.replayer import Replay, replay_active
 from systems.record.session import continue_recording
 from systems.viewer.resources import ViewerLog
 
-# label shown in the UI -> (export format, file name pattern; a folder for per-view formats)
-EXPORT_CHOICES = {"mesh (obj)": ("obj", "{name}.obj"), "point cloud (ply)": ("ply", "{name}.ply"),
-                  "masks (png per view)": ("masks", "masks"), "mask grid (npz)": ("npz", "{name}.npz")}
-# the same in a splat scene (systems/export/splats.py): its Gaussians as 3DGS .ply files
-SPLAT_EXPORT_CHOICES = {"splats (3DGS ply)": ("splats", "{name}.ply"),
-                        "scene without it (3DGS ply)": ("splats-removed", "without_{name}.ply"),
-                        "centres (point cloud ply)": ("ply", "{name}_points.ply"),
-                        "masks (png per view)": ("masks", "masks"), "mask grid (npz)": ("npz", "{name}.npz")}
+
+def export_choices(kind: str) -> dict[str, ExportFormat]:
+    """Menu label -> export format, for a scene representation's kind (Representation.kind): the registry's."""
+    return {f.label: f for f in scene_formats(kind)}
 
 
-def export_choices(kind: str) -> dict[str, tuple[str, str]]:
-    """The export choices of a scene representation's kind (FrozenScene.kind)."""
-    return SPLAT_EXPORT_CHOICES if kind == "gaussians" else EXPORT_CHOICES
+EXPORT_CHOICES = export_choices("voxels")
+SPLAT_EXPORT_CHOICES = export_choices("gaussians")
 
 
 @dataclass(frozen=True)
@@ -71,12 +67,12 @@ def default_export_folder(name: str) -> Path:
 
 
 def export_request(choice: str, folder: Path, object_id: int, name: str,
-                   choices: dict[str, tuple[str, str]] = EXPORT_CHOICES) -> ExportRequested:
-    """The ExportRequested of a `choices` label for object `object_id` named `name`, into `folder`.
-    Raises KeyError for an unknown label."""
-    fmt, pattern = choices[choice]
-    return ExportRequested(str(Path(folder) / pattern.format(name=default_export_folder(name).name)),
-                           ExportOptions(format=fmt), object_id=object_id)
+                   choices: dict[str, ExportFormat] = EXPORT_CHOICES) -> ExportRequested:
+    """The ExportRequested of a `choices` label for object `object_id` named `name`, into `folder`
+    (the format's usual file name). Raises KeyError for an unknown label."""
+    kind = choices[choice]
+    return ExportRequested(str(Path(folder) / kind.default_name.format(name=default_export_folder(name).name)),
+                           ExportOptions(format=kind.name), object_id=object_id)
 
 
 def active_object(app) -> SegObject | None:
