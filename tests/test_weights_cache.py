@@ -13,8 +13,8 @@ from engine.app import App
 from engine.field.fixtures import trained_builtin_field
 from engine.schedule import Schedule
 from systems.inverse.frozen import frozen_view_weights
-from systems.inverse.ops import coverage_mask, mask_iou
-from systems.inverse.weights_cache import WeightsCache, weights_key
+from systems.inverse.ops import blocked_rmatvec, coverage_mask, mask_iou
+from systems.inverse.weights_cache import SUFFIX, WeightsCache, weights_key
 from systems.sam.gt import GtSegmenter
 from systems.segmentation.plugin import segmentation_plugin
 from systems.segmentation.setup import insert_segmentation
@@ -113,7 +113,7 @@ def test_least_recently_used_files_are_evicted_above_the_cap(trained, tmp_path):
         os.utime(store.path(name), (0, store.path(name).stat().st_mtime - age))
     assert store.get("a") is not None                           # ... until it is read
     store.put("c", *entry)
-    assert sorted(p.stem for p in tmp_path.glob("*.npz")) == ["a", "c"]
+    assert sorted(p.stem for p in tmp_path.glob(f"*{SUFFIX}")) == ["a", "c"]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
@@ -121,7 +121,7 @@ def test_a_damaged_file_is_a_miss_and_is_rebuilt(trained, tmp_path, monkeypatch,
     monkeypatch.setenv("SA3D_CACHE", str(tmp_path / "cache"))
     app = _app(trained, "hash-d", tmp_path)
     good = scene_view_entry(app, 0)
-    (path,) = (tmp_path / "cache" / "view-weights").glob("*.npz")
+    (path,) = (tmp_path / "cache" / "view-weights").glob(f"*{SUFFIX}")
     data = path.read_bytes()
     broken = {"truncate": data[: len(data) // 2], "empty": b"", "garbage": b"not a cache file" * 10,
               "flip": data[:2000] + bytes(b ^ 0xFF for b in data[2000:2400]) + data[2400:]}[damage]
@@ -132,3 +132,26 @@ def test_a_damaged_file_is_a_miss_and_is_rebuilt(trained, tmp_path, monkeypatch,
     assert (rebuilt.weights.A != good.weights.A).nnz == 0
     assert WeightsCache(path.parent).get(path.stem) is not None   # rewritten whole
     assert again.resource(SceneData).field_hash == "hash-d"
+
+
+def _mapped(array: np.ndarray) -> bool:
+    """Whether `array` views the pages of a memory-mapped file (np.memmap somewhere below it)."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return False
+
+
+def test_a_hit_is_mapped_from_the_file_and_its_row_blocks_copy_nothing(trained, tmp_path):
+    weights, depth, rgb = _entry(trained)
+    store = WeightsCache(tmp_path)
+    store.put("k", weights, depth, rgb)
+    hit, hit_depth, hit_rgb = store.get("k")
+    assert all(map(_mapped, (hit.A.data, hit.A.indices, hit.A.indptr, hit.primitives, hit.col_sums, hit_depth)))
+    assert not _mapped(weights.A.data)
+    assert all(np.shares_memory(block.data, hit.A.data) and np.shares_memory(transposed.indices, hit.A.indices)
+               for _, block, transposed in hit.blocks)
+    assert (hit.A != weights.A).nnz == 0 and np.array_equal(hit_rgb, rgb)
+    s = np.random.default_rng(0).random(hit.A.shape[0], dtype=np.float32)
+    assert np.allclose(blocked_rmatvec(hit, s), weights.A.T @ s, rtol=1e-5, atol=1e-6)

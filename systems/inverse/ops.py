@@ -49,8 +49,8 @@ class ViewWeights:
     A[r, u] = the weight of pixel r on primitive `primitives[u]` (for voxels: the sum over the
     samples of ray r of w_i * the trilinear weight of that voxel at x_i); `col_sums` = A^T 1;
     `pixel_weight` = A 1 + the weight that reaches a constant backdrop (the pixel's modelled weight:
-    what a 2D mask asks the majority of). No transposed copy is kept: A^T S runs on the CSC views
-    A_b.T of `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose.
+    what a 2D mask asks the majority of). No transposed copy is kept: A^T S runs on the CSC transposes
+    of `blocks` (row blocks of A sharing its arrays), as fast as a prebuilt CSR transpose.
     (scipy's CSR products run ~3x faster than torch's on the CPU.)
     """
     H: int
@@ -60,7 +60,7 @@ class ViewWeights:
     A: sparse.csr_matrix              # [H*W, U] float32
     col_sums: np.ndarray              # [U] float32
     pixel_weight: np.ndarray          # [H*W] float32
-    blocks: tuple                     # ROW_BLOCKS (first row, CSR rows of A) sharing A's arrays
+    blocks: tuple                     # ROW_BLOCKS (first row, CSR rows of A, their CSC transpose): A's arrays
 
     @property
     def nnz(self) -> int:
@@ -159,17 +159,28 @@ def _view_weights(A: sparse.csr_matrix, primitives: np.ndarray, H: int, W: int, 
     return ViewWeights(H, W, tuple(mask_shape), primitives, A, col_sums, pixel_weight, row_blocks(A, ROW_BLOCKS))
 
 
+def compressed_view(kind, shape: tuple[int, int], data: np.ndarray, indices: np.ndarray,
+                    indptr: np.ndarray) -> sparse.spmatrix:
+    """A scipy CSR or CSC matrix (`kind`) over these arrays as they are: no checks, no copies.
+    scipy's constructor (`.T` included) copies an array that is a view of one over twice its size
+    (scipy._lib._util._prune_array): a row block of A, an array of a memory-mapped cache file."""
+    matrix = kind(shape, dtype=data.dtype)
+    matrix.data, matrix.indices, matrix.indptr = data, indices, indptr
+    return matrix
+
+
 def row_blocks(A: sparse.csr_matrix, n: int) -> tuple:
-    """Split CSR A [R, U] into n consecutive row blocks ((first row, CSR view), ...) of about equal
-    numbers of entries, without copies."""
+    """Split CSR A [R, U] into n consecutive row blocks of about equal numbers of entries, without
+    copies: ((first row, CSR rows [r, U], their transpose as CSC [U, r]), ...) sharing A's arrays."""
     bounds = np.searchsorted(A.indptr, np.linspace(0, A.nnz, n + 1)).clip(0, A.shape[0])
     bounds[0], bounds[-1] = 0, A.shape[0]
     out = []
     for r0, r1 in zip(bounds[:-1], bounds[1:]):
         a, b = int(A.indptr[r0]), int(A.indptr[r1])
-        block = sparse.csr_matrix((A.data[a:b], A.indices[a:b], A.indptr[r0:r1 + 1] - a),
-                                  shape=(int(r1 - r0), A.shape[1]), copy=False)
-        out.append((int(r0), block))
+        arrays = (A.data[a:b], A.indices[a:b], A.indptr[r0:r1 + 1] - a)
+        rows = int(r1 - r0)
+        out.append((int(r0), compressed_view(sparse.csr_matrix, (rows, A.shape[1]), *arrays),
+                    compressed_view(sparse.csc_matrix, (A.shape[1], rows), *arrays)))
     return tuple(out)
 
 
@@ -186,8 +197,8 @@ def blocked_matvec(view: ViewWeights, x: np.ndarray) -> np.ndarray:
 
 
 def blocked_rmatvec(view: ViewWeights, s: np.ndarray) -> np.ndarray:
-    """A^T s for s [H*W] float32 -> [U] float32: per-block A_b^T s_b (CSC views), summed in block order."""
-    parts = list(_pool().map(lambda rb: rb[1].T @ s[rb[0]:rb[0] + rb[1].shape[0]], view.blocks))
+    """A^T s for s [H*W] float32 -> [U] float32: per-block A_b^T s_b (the CSC views), summed in block order."""
+    parts = list(_pool().map(lambda rb: rb[2] @ s[rb[0]:rb[0] + rb[1].shape[0]], view.blocks))
     total = parts[0].astype(np.float32, copy=True)
     for part in parts[1:]:
         total += part
@@ -196,22 +207,31 @@ def blocked_rmatvec(view: ViewWeights, s: np.ndarray) -> np.ndarray:
 
 def render_mask(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
     """Soft masks M = A @ V of every channel: votes [K, N] (or [K, *mask_shape]) -> [K, H, W] float32."""
-    flat = np.asarray(votes, dtype=np.float32).reshape(votes.shape[0], -1)         # [K, N] view
-    local = np.take(flat, view.primitives, axis=1)                                  # [K, U]
-    if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
-        rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
-    else:
-        rendered = np.ascontiguousarray(blocked_matvec(view, np.ascontiguousarray(local.T)).T)  # [K, H*W]
-    return rendered.reshape(-1, view.H, view.W)
+    return _render_primitives(view, _on_primitives(view, votes))
 
 
 def render_coverage(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
     """The share of each pixel's modelled weight that the final 3D masks V > 0 cover:
     A @ [V > 0] / pixel_weight -> [K, H, W] float32 in [0, 1] (0 where the pixel has no weight)."""
-    inside = (np.asarray(votes).reshape(votes.shape[0], -1) > 0).astype(np.float32)  # [K, N]
-    covered = render_mask(view, inside)                                             # [K, H, W]
+    covered = _render_primitives(view, _on_primitives(view, votes) > 0)             # [K, H, W]
     total = view.pixel_weight.reshape(1, view.H, view.W)
     return np.where(total > 0, covered / np.maximum(total, np.float32(1e-12)), np.float32(0.0))
+
+
+def _on_primitives(view: ViewWeights, votes: np.ndarray) -> np.ndarray:
+    """votes [K, N] (or [K, *mask_shape]) -> [K, U]: the values on the primitives the view touches
+    (a gather of U of the N values: the rest of the grid is never read)."""
+    return np.take(np.asarray(votes).reshape(votes.shape[0], -1), view.primitives, axis=1)
+
+
+def _render_primitives(view: ViewWeights, local: np.ndarray) -> np.ndarray:
+    """A @ local for local [K, U] (any real or bool dtype) -> [K, H, W] float32."""
+    local = local.astype(np.float32, copy=False)
+    if local.shape[0] == 1:                                  # one channel: CSR mat-vec, no transposes
+        rendered = blocked_matvec(view, local[0])[None]                             # [1, H*W]
+    else:
+        rendered = np.ascontiguousarray(blocked_matvec(view, np.ascontiguousarray(local.T)).T)  # [K, H*W]
+    return rendered.reshape(-1, view.H, view.W)
 
 
 def coverage_mask(view: ViewWeights, votes: np.ndarray) -> np.ndarray:

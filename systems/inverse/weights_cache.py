@@ -2,28 +2,43 @@
 
 A view's weights (its ViewWeights matrix, rendered depth and colour) cost one render of the frozen
 field; they depend only on the field's bytes, the device it renders on, the camera (K, pose, size)
-and the cutoffs, which together make the key. Files are `<key>.npz` (uncompressed: loading is a
-copy) under `$SA3D_CACHE/view-weights/`, written atomically; reading one refreshes its time, and
-after every write the least recently used files are deleted until the folder is under its cap
-(`$SA3D_VIEW_CACHE_MB`, default 4096). An unreadable or damaged file is a miss: the caller builds
-the weights again and the file is rewritten. Deleting the folder at any time is safe.
+and the cutoffs, which together make the key. Files are `<key>.weights` under
+`$SA3D_CACHE/view-weights/`, written atomically; reading one refreshes its time, and after every
+write the least recently used files are deleted until the folder is under its cap
+(`$SA3D_VIEW_CACHE_MB`, default 4096). Deleting the folder at any time is safe.
+
+A file is its arrays' bytes as they lie in memory, each at a 64-byte aligned offset, after a JSON
+header that lists them (name, dtype, shape, offset), and is read by memory-mapping it: an entry
+costs no copy and no allocation, its pages are the kernel's file cache (shared by every process
+that reads the view, given back under memory pressure). Its first 16 bytes are a magic string and
+the xxh3-64 hash of everything after them (under 10 ms for a 38 MB view): a file whose hash does not
+match (truncated, overwritten, flipped bits) is a miss, and the caller builds the weights again and
+rewrites it. A file that matches is the one this module wrote from a built matrix, so its indices
+are not scanned again. Files are only ever replaced by a rename or deleted, never changed in place,
+so an entry mapped by a running process stays valid whatever happens to the folder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from pathlib import Path
 
 import numpy as np
+import xxhash
 from scipy import sparse
 
 from engine.io import DAMAGED_ARRAY_FILE, atomic_path
-from systems.inverse.ops import ROW_BLOCKS, ViewWeights, row_blocks
+from systems.inverse.ops import ROW_BLOCKS, ViewWeights, compressed_view, row_blocks
 
-FORMAT = 3                      # bump when the weights of a key would change (marching, matrix layout)
+FORMAT = 4                      # bump when the weights of a key would change (marching, matrix layout, file layout)
 DEFAULT_CAP_MB = 4096
+SUFFIX = ".weights"
+MAGIC = b"SA3D-VW\n"
+_PREFIX = 32                    # magic, xxh3-64 of the rest, header offset and length
+_ALIGN = 64
 
 
 def cache_folder() -> Path:
@@ -59,15 +74,13 @@ class WeightsCache:
         self.cap = cap_bytes() if cap is None else int(cap)
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{key}.npz"
+        return self.folder / f"{key}{SUFFIX}"
 
     def get(self, key: str) -> tuple[ViewWeights, np.ndarray, np.ndarray] | None:
-        """The stored entry, or None when missing or unreadable (a damaged file counts as missing)."""
+        """The stored entry (memory-mapped), or None when missing or damaged (a miss)."""
         path = self.path(key)
         try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {name: f[name] for name in f.files}
-            entry = _from_arrays(arrays)
+            entry = _from_arrays(read_arrays(path))
         except FileNotFoundError:
             return None
         except DAMAGED_ARRAY_FILE:
@@ -83,21 +96,23 @@ class WeightsCache:
         folder that cannot be written (read-only, full disk) leaves the cache memory-only."""
         try:
             with atomic_path(self.path(key)) as tmp:
-                with open(tmp, "wb") as handle:
-                    np.savez(handle, **_to_arrays(weights, depth, rgb))
+                write_arrays(tmp, _to_arrays(weights, depth, rgb))
             self.evict()
         except OSError:
             pass
 
     def evict(self) -> None:
-        """Delete the least recently used `.npz` files until the folder holds at most `cap` bytes."""
+        """Delete the least recently used files until the folder holds at most `cap` bytes. Every
+        file counts (an older FORMAT's leftovers too, which are the least recently used), except the
+        hidden temporaries of writes in progress."""
         files = []
-        for path in self.folder.glob("*.npz"):
+        for path in self.folder.glob("[!.]*"):
             try:
                 stat = path.stat()
             except OSError:
                 continue
-            files.append((stat.st_mtime, stat.st_size, path))
+            if path.is_file():
+                files.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.cap:
@@ -106,27 +121,71 @@ class WeightsCache:
             total -= size
 
 
+def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write named arrays in the cache's file layout to `path`: magic, the xxh3-64 of every byte
+    after it, the header's offset and length (uint64), the arrays from byte 64 on (each 64-byte
+    aligned), then the JSON header [name, dtype, shape, offset] per array."""
+    listing, chunks, offset = [], [], _ALIGN
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        listing.append([name, a.dtype.str, list(a.shape), offset])
+        end = offset + a.nbytes
+        offset = -(-end // _ALIGN) * _ALIGN
+        chunks += [a.reshape(-1).view(np.uint8), bytes(offset - end)]
+    header = json.dumps({"format": FORMAT, "arrays": listing}).encode()
+    fields = offset.to_bytes(8, "little") + len(header).to_bytes(8, "little") + bytes(_ALIGN - _PREFIX)
+    digest = xxhash.xxh3_64()
+    with open(path, "wb") as f:
+        f.write(MAGIC + bytes(8))
+        for chunk in [fields, *chunks, header]:
+            digest.update(chunk)
+            f.write(chunk)
+        f.seek(len(MAGIC))
+        f.write(digest.digest())
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The named arrays of a file written by write_arrays, memory-mapped (copy-on-write: an entry
+    changed in memory never changes the file). Raises ValueError when the file is not whole."""
+    blob = np.memmap(path, dtype=np.uint8, mode="c")                    # ValueError when empty
+    if blob.size < _ALIGN or bytes(blob[:len(MAGIC)]) != MAGIC:
+        raise ValueError(f"{path} is not a view-weights file")
+    if xxhash.xxh3_64_digest(blob[len(MAGIC) + 8:]) != bytes(blob[len(MAGIC):len(MAGIC) + 8]):
+        raise ValueError(f"{path} is damaged (its hash does not match)")
+    at, length = (int.from_bytes(blob[i:i + 8], "little") for i in (16, 24))
+    header = json.loads(bytes(blob[at:at + length]))
+    arrays = {}
+    for name, dtype, shape, offset in header["arrays"]:
+        dtype = np.dtype(dtype)
+        size = math.prod(shape) * dtype.itemsize
+        if offset % _ALIGN or offset + size > at:
+            raise ValueError(f"{path}: array {name} lies outside the file")
+        arrays[name] = blob[offset:offset + size].view(dtype=dtype, type=np.ndarray).reshape(shape)
+    return arrays
+
+
 def _to_arrays(weights: ViewWeights, depth: np.ndarray, rgb: np.ndarray) -> dict:
-    A = weights.A
+    A = weights.A if weights.A.has_sorted_indices else weights.A.sorted_indices()
     return {"shape": np.array([weights.H, weights.W, *weights.mask_shape], np.int64),
-            "voxels": weights.primitives, "data": A.data, "indices": A.indices, "indptr": A.indptr,
-            "col_sums": weights.col_sums, "pixel_weight": weights.pixel_weight,
+            "voxels": weights.primitives.astype(np.int64, copy=False), "data": A.data.astype(np.float32, copy=False),
+            "indices": A.indices.astype(np.int32, copy=False), "indptr": A.indptr.astype(np.int32, copy=False),
+            "col_sums": weights.col_sums.astype(np.float32, copy=False),
+            "pixel_weight": weights.pixel_weight.astype(np.float32, copy=False),
             "depth": np.asarray(depth, np.float32), "rgb": np.asarray(rgb, np.uint8)}
 
 
 def _from_arrays(a: dict) -> tuple[ViewWeights, np.ndarray, np.ndarray]:
-    """Rebuild an entry, checking that the arrays fit together (a damaged file raises ValueError)."""
+    """Rebuild an entry from the arrays of a whole file (O(1) checks that they fit together: a file
+    whose hash matched holds what put wrote, so its indices are not scanned; a mismatch raises
+    ValueError)."""
     H, W, *mask_shape = (int(v) for v in a["shape"])
     U = a["voxels"].shape[0]
     if (a["indptr"].shape != (H * W + 1,) or a["col_sums"].shape != (U,) or a["pixel_weight"].shape != (H * W,)
             or a["depth"].shape != (H, W) or a["rgb"].shape not in ((H, W, 3), (0, 0, 3))
-            or a["data"].shape != a["indices"].shape
-            or (U and (a["voxels"].min() < 0 or a["voxels"].max() >= math.prod(mask_shape)))):
+            or a["data"].shape != a["indices"].shape or a["indptr"][0] != 0 or a["indptr"][-1] != a["data"].size):
         raise ValueError("view-weights arrays do not fit together")
-    A = sparse.csr_matrix((a["data"].astype(np.float32, copy=False), a["indices"].astype(np.int32, copy=False),
-                           a["indptr"].astype(np.int32, copy=False)), shape=(H * W, U))
-    A.check_format(full_check=True)              # indptr monotone, indices in range (ValueError)
-    weights = ViewWeights(H, W, tuple(mask_shape), a["voxels"].astype(np.int64, copy=False), A,
-                          a["col_sums"].astype(np.float32, copy=False),
-                          a["pixel_weight"].astype(np.float32, copy=False), row_blocks(A, ROW_BLOCKS))
-    return weights, a["depth"].astype(np.float32, copy=False), a["rgb"]
+    A = compressed_view(sparse.csr_matrix, (H * W, U), a["data"], a["indices"], a["indptr"])
+    A.has_sorted_indices = True                  # put writes sorted rows
+    weights = ViewWeights(H, W, tuple(mask_shape), a["voxels"], A, a["col_sums"], a["pixel_weight"],
+                          row_blocks(A, ROW_BLOCKS))
+    return weights, a["depth"], a["rgb"]

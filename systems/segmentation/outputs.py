@@ -20,17 +20,25 @@ def view_mask(app, view: int, channel: int) -> np.ndarray:
     return coverage_mask(scene_view_entry(app, view).weights, votes)[0]
 
 
-def write_view_masks(app, folder: str | Path, channel: int, views, progress=None) -> None:
-    """Write `<view name>.png` (0/255) for every view in `views` into `folder`, atomically."""
+def write_view_masks(app, folders, channels, views_of, progress=None) -> None:
+    """Write `<view name>.png` (0/255) of object i (mask grid channel `channels[i]`) into `folders[i]`
+    for every view in `views_of[i]`, atomically. A view's masks of every object that wants it are
+    rendered together: one gather and one sparse product over the view's weights."""
     from PIL import Image
 
     scene = app.resource(SceneData).scene
-    for view in views:
-        mask = view_mask(app, view, channel)
-        with atomic_path(Path(folder) / f"{scene.view_names[view]}.png") as tmp:
-            Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(tmp, format="PNG")
-        if progress is not None:
-            progress()
+    votes = app.resource(MaskGrid).votes
+    selections = {}                        # objects -> their channels' votes (one copy per distinct set)
+    for view in sorted(set().union(*map(set, views_of))):
+        wanted = tuple(i for i, views in enumerate(views_of) if view in views)
+        if wanted not in selections:
+            selections[wanted] = votes[[channels[i] for i in wanted]]
+        masks = coverage_mask(scene_view_entry(app, view).weights, selections[wanted])
+        for i, mask in zip(wanted, masks):
+            with atomic_path(Path(folders[i]) / f"{scene.view_names[view]}.png") as tmp:
+                Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(tmp, format="PNG")
+            if progress is not None:
+                progress()
 
 
 def write_segment_outputs(app, folder: Path, objects, results, seconds: dict, masks_start: float, start: float,
@@ -51,10 +59,10 @@ def write_segment_outputs(app, folder: Path, objects, results, seconds: dict, ma
     scene = app.resource(SceneData).scene
     save_mask_grid(app, folder / "mask_grid.npz")
     written = [[obj.view] if result.failed else list(range(len(scene))) for obj, result in zip(objects, results)]
+    folders = [folder / "masks" / (obj.name if len(objects) > 1 else "") for obj in objects]
     with tqdm(total=sum(map(len, written)), desc="masks", unit="view") as bar:
-        for obj, result, views in zip(objects, results, written):
-            masks = folder / "masks" / (obj.name if len(objects) > 1 else "")
-            write_view_masks(app, masks, result.channel, views, progress=lambda: bar.update(1))
+        write_view_masks(app, folders, [result.channel for result in results], written,
+                         progress=lambda: bar.update(1))
     cache = app.resource(ViewCache)
     seconds["write_outputs"] = time.perf_counter() - masks_start
     seconds["view_weights_total"] = cache.seconds
