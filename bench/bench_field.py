@@ -8,6 +8,7 @@ Usage: python bench/bench_field.py [--only builtin|fern|gold-cape] [--builtin-mi
                                    [--resolution N (default: fern 160, else 128, as `train`)]
        python bench/bench_field.py --memory [--resolution 160]
        python bench/bench_field.py --only gold-cape --iterations 500 [--set distortion=0.01 ...]
+       python bench/bench_field.py --steps 8 [--only gold-cape]
 `--iterations N` trains a fixed number of iterations instead of a time budget (variants compared at
 the same N whatever the machine's load; iterations per second reported apart) and, for a scene with
 ground-truth masks (gold-cape), splits the PSNR of the held-out and of four training views into the
@@ -15,7 +16,10 @@ object and the rest; `--set NAME=VALUE` overrides a TrainConfig field (e.g. init
 The field kind is chosen as `train` chooses it: fern in NDC space (forward-facing), the built-in
 scene in its box (constant backdrop), gold-cape in its box plus a contracted background grid (a
 capture that walks around an object). Each case runs in a fresh subprocess so that its peak RSS is
-its own.
+its own. `--steps N` instead times N training steps of each path side by side (the torch renderer,
+then the compiled training march, alternating, on one field at its final stage's grid) and reports
+the median seconds per step and their ratio: a speed comparison that the machine's load affects
+alike on both sides.
 """
 
 from __future__ import annotations
@@ -89,6 +93,40 @@ def _masked_psnr(field, scene) -> dict:
     return figures
 
 
+def run_steps(scene_name: str, downscale: int | None, resolution: int, steps: int) -> dict:
+    """Median seconds per training step of the torch and the compiled path, alternating on one
+    field of `scene_name` at its final stage's grid (untrained: every voxel occupied)."""
+    sys.path.insert(0, str(ROOT))
+    import statistics
+
+    import torch
+
+    from engine.field import train
+    from engine.scenes import load_scene
+
+    scene = load_scene(scene_name, downscale)
+    config = train.TrainConfig(resolution=resolution, max_iterations=1)
+    torch.manual_seed(0)
+    rays = train._training_rays(scene, "cpu")
+    field, final = train.make_field(scene, config)
+    field.upsample(final)
+    if field.outside is not None:
+        field.outside.upsample(config.background_resolution)
+    run = train._Run(field=field)
+    train._begin_stage(run, scene, config)
+    paths = {"torch": dataclasses.replace(config, compiled=False), "compiled": config}
+    seconds = {name: [] for name in paths}
+    for _ in range(steps + 1):                               # the first round warms both up
+        for name, path in paths.items():
+            started = time.perf_counter()
+            train._step(run, path, rays)
+            seconds[name].append(time.perf_counter() - started)
+    median = {name: statistics.median(values[1:]) for name, values in seconds.items()}
+    return {"scene": scene.name, "resolution": list(field.resolution), "steps": steps,
+            "torch_s_per_step": round(median["torch"], 3), "compiled_s_per_step": round(median["compiled"], 3),
+            "speedup": round(median["torch"] / median["compiled"], 2), "load_1min": round(os.getloadavg()[0], 2)}
+
+
 def run_memory(resolution: int) -> dict:
     """Peak RSS of building a ~resolution^3 field of fern's box and running 5 training steps."""
     sys.path.insert(0, str(ROOT))
@@ -126,6 +164,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=None, help="fixed iteration budget instead of minutes")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a TrainConfig field (a number), e.g. --set init_alpha=0.001")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="time N training steps of the torch and the compiled path side by side")
     parser.add_argument("--case", help=argparse.SUPPRESS)   # internal: run one case, print JSON
     args = parser.parse_args()
     if args.case == "memory":
@@ -134,6 +174,9 @@ def main() -> int:
     if args.case:
         name, downscale, minutes = args.case.split(":")
         resolution = args.resolution or (160 if name == str(FERN) else 128)
+        if args.steps:
+            print(json.dumps(run_steps(name, int(downscale) or None, resolution, args.steps)))
+            return 0
         overrides = {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in (i.split("=", 1) for i in args.set)}
         print(json.dumps(run_case(name, int(downscale) or None, float(minutes), resolution, args.iterations,
                                   overrides)))
@@ -146,12 +189,13 @@ def main() -> int:
     for case in cases:
         flag = ["--case", case] + (["--resolution", str(args.resolution)] if args.resolution else []) + \
             (["--iterations", str(args.iterations)] if args.iterations else []) + \
+            (["--steps", str(args.steps)] if args.steps else []) + \
             [a for item in args.set for a in ("--set", item)]
         done = subprocess.run([sys.executable, __file__, *flag], capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for row in rows:
-        key = row.get("scene", row.get("case"))
+        key = row.get("scene", row.get("case")) + ("@steps" if args.steps else "")
         previous[f"{key}@{args.iterations}it" + "".join(f",{k}={v}" for k, v in row.get("overrides", {}).items())
                  if args.iterations else key] = row
     sys.path.insert(0, str(ROOT))
@@ -160,10 +204,13 @@ def main() -> int:
     atomic_write(RESULTS, json.dumps(previous, indent=2) + "\n")
     keys = ("test_psnr", "train_seconds", "iterations", "peak_rss_mb", "resolution", "occupied", "kind") + \
         (("iterations_per_second", "held_out_psnr_all_object_rest") if args.iterations else ())
-    print(f"{'case':<10}" + "".join(f"{k:>16}" for k in keys))
+    if args.steps:
+        keys = ("resolution", "torch_s_per_step", "compiled_s_per_step", "speedup", "load_1min")
+    widths = [max(16, len(k) + 2) for k in keys]
+    print(f"{'case':<10}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
     for row in rows:
         cells = [f"{row[k]:.2f}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys]
-        print(f"{row.get('scene', row.get('case')):<10}" + "".join(f"{c:>16}" for c in cells))
+        print(f"{row.get('scene', row.get('case')):<10}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     return 0
 
 

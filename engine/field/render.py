@@ -15,6 +15,7 @@ from engine.field.background import background_start
 from engine.field.frozen_march import Footprint, march_frozen
 from engine.field.grid import VoxelField
 from engine.field.march import march_blocks, march_every_step
+from engine.field.train_march import render_foreground
 from engine.math.rays import camera_rays, ray_box
 
 STOP_TRANSMITTANCE = 1e-4   # the compiled marcher stops a ray whose transmittance is below
@@ -39,6 +40,13 @@ class RayResult:
     samples: SampleWeights | None = None
     background_weights: torch.Tensor | None = None  # [N, B] weights of the background grid's bins,
                                                     # scaled by the transmittance reaching them
+
+
+@dataclass(slots=True)
+class TrainingRays:
+    rgb: torch.Tensor         # [N, 3] composited colour (background included)
+    alpha_mean: torch.Tensor  # [] mean alpha of the samples looked up (the sparsity term)
+    background_weights: torch.Tensor | None  # as RayResult's
 
 
 @dataclass(slots=True)
@@ -107,6 +115,30 @@ def _ray_setup(field, origins, dirs, near, far) -> tuple[tuple, torch.Tensor, to
     u_bg = torch.where(hit, u1, u_hi)                                  # [N] exit (or far) parameter
     exit_coords = field.to_grid_coords(o_f + u_bg[:, None] * d_f)      # [N, 3]
     return (field.to_grid_coords(o_f), d_f * scale, u0, u1, step_u), hit, u_bg, exit_coords
+
+
+def render_training_rays(field: VoxelField, origins: torch.Tensor, dirs: torch.Tensor, max_weight: torch.Tensor,
+                         *, color_cutoff: float = 1e-4, stop_transmittance: float = 0.0,
+                         compiled: bool = True) -> TrainingRays:
+    """A training batch: render_rays with jitter, differentiable, and max_weight [Z, Y, X] raised in
+    place to the largest weight of the samples nearest to each voxel (the pruning record). A CPU
+    field's box is marched by the compiled forward and backward (engine/field/train_march.py; rays
+    stop once their transmittance is under stop_transmittance), others by render_rays (which never
+    stops a ray)."""
+    if not compiled or field.density.device.type != "cpu":
+        out = render_rays(field, origins, dirs, jitter=True, color_cutoff=color_cutoff)
+        with torch.no_grad():
+            max_weight.view(-1).scatter_reduce_(0, field.nearest_voxel(out.coords), out.weights.detach(), "amax")
+        alpha_mean = out.alpha.mean() if out.alpha.numel() else out.rgb.new_zeros(())
+        return TrainingRays(out.rgb, alpha_mean, out.background_weights)
+    near, far = field.near, field.far
+    rays, hit, u_bg, exit_coords = _ray_setup(field, origins, dirs, near, far)
+    offset = torch.rand(origins.shape[0])                               # render_rays' draws, in order
+    rgb, t_final, alpha_mean = render_foreground(field, rays, offset, max_weight, color_cutoff=color_cutoff,
+                                                 stop_transmittance=stop_transmittance)
+    background, _, bg_weights = _background(field, origins, dirs, hit, near, far, u_bg, exit_coords, True)
+    return TrainingRays(rgb + t_final[:, None] * background, alpha_mean,
+                        None if bg_weights is None else t_final[:, None] * bg_weights)
 
 
 @torch.no_grad()

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from engine.field.background import BackgroundField, inner_half_extent
 from engine.field.grid import VoxelField, resolution_for
 from engine.field.regularizers import add_total_variation_grad, distortion
-from engine.field.render import render_rays, render_view
+from engine.field.render import render_training_rays, render_view
 from engine.math.rays import camera_rays, world_to_ndc
 
 
@@ -63,6 +63,8 @@ class TrainConfig:
     background_resolution: int = 64       # final side of the unbounded kind's background grid
     background_samples: int = 32          # background samples per ray (unbounded kind)
     distortion: float = 0.0               # weight of the background bins' distortion loss (unbounded)
+    compiled: bool = True                 # CPU: the compiled training march (engine/field/train_march.py)
+    stop_transmittance: float = 0.0       # ... stops a ray once its transmittance is below this
     eval_views: int = 8                   # held-out views scored at the end (the first n)
     seed: int = 0
 
@@ -175,9 +177,10 @@ def _step(run: _Run, config: TrainConfig, rays) -> tuple[torch.Tensor, torch.Ten
     rays_o, rays_d, target = rays
     field = run.field
     idx = torch.randint(0, rays_o.shape[0], (config.batch_rays,), device=rays_o.device)
-    out = render_rays(field, rays_o[idx], rays_d[idx], jitter=True)
+    out = render_training_rays(field, rays_o[idx], rays_d[idx], run.max_weight,
+                               stop_transmittance=config.stop_transmittance, compiled=config.compiled)
     mse = F.mse_loss(out.rgb, target[idx])
-    loss = mse + config.sparsity * out.alpha.mean() if out.alpha.numel() else mse
+    loss = mse + config.sparsity * out.alpha_mean
     if config.distortion and out.background_weights is not None:
         loss = loss + config.distortion * distortion(out.background_weights).mean()
     run.optimizer.zero_grad(set_to_none=True)
@@ -186,8 +189,6 @@ def _step(run: _Run, config: TrainConfig, rays) -> tuple[torch.Tensor, torch.Ten
         _add_total_variation(field, config)
     run.optimizer.step()
     run.iteration += 1
-    with torch.no_grad():
-        run.max_weight.view(-1).scatter_reduce_(0, field.nearest_voxel(out.coords), out.weights.detach(), "amax")
     return loss, mse
 
 
