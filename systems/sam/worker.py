@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-NICE = 10                                   # scheduling priority of the worker thread, above the frame loop's 0
+NICE = 10                                   # the worker thread's niceness above the frame loop's
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ class EncoderWorker:
         import time
 
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)   # this thread only on Linux
+            thread = threading.get_native_id()                 # this thread only, on Linux; relative
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + self.nice))
         except (AttributeError, OSError):
             pass                            # no per-thread priority here: the encoder shares the cores evenly
         while True:
