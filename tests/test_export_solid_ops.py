@@ -120,3 +120,25 @@ def test_obj_colours_give_the_byte_back_when_truncated_or_rounded():
     assert np.array_equal(np.floor(written * 255.0), np.arange(256))
     assert np.array_equal(np.round(written * 255.0), np.arange(256))
     assert np.all(written <= 1.0)
+
+
+def test_a_hole_in_a_partly_transparent_face_does_not_carve_the_inside():
+    # a 9 x 9 view of a cube's face at depth 5 (pixels 1..7 in both axes): one pixel of the face
+    # sees through to depth 9 (its light starts to stop deep inside), one stops nearer (4)
+    H = W = 9
+    front = np.full((H, W), np.inf, np.float32)
+    mask = np.zeros((H, W), bool)
+    front[1:8, 1:8], mask[1:8, 1:8] = 5.0, True
+    front[4, 4], front[2, 2] = 9.0, 4.0
+    closed = solid.close_holes(front.reshape(-1), mask.reshape(-1), (H, W), window=5).reshape(H, W)
+    assert closed[4, 4] == 5.0                         # the hole takes the face's depth around it
+    assert closed[2, 2] == 4.0 and closed[1, 1] == 5.0  # nearer pixels and the face's corner keep theirs
+    assert np.isinf(closed[0]).all() and np.isinf(closed[:, 8]).all()   # off the object: untouched
+    # a voxel inside the cube, behind the hole pixel at depth 7: free through the raw front, not
+    # through the closed one, where the view puts it on or behind the object's surface
+    pixels, depth = np.full((1, 4), 4 * W + 4), np.array([7.0])
+    for fronts, free in ((front, 1), (closed, 0)):
+        tally = solid.Tally.zeros(1)
+        solid.tally_view(tally, pixels, depth, np.full(1, 0.5), np.full(1, 1.0), fronts.reshape(-1),
+                         fronts.reshape(-1) + 0.5, mask.reshape(-1))
+        assert tally.free.tolist() == [free] and tally.support.tolist() == [1 - free]

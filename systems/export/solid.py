@@ -18,6 +18,9 @@ x at camera depth d, between the four pixel centres around its projection, is th
     hidden    otherwise                            something else hides x: this view says nothing
 
 (a silhouette passing between the four pixels decides nothing: it would carve the object's rim).
+Before a view is tallied, `close_holes` brings each of the object's pixels' front up to the median
+of the object's fronts around it: a diffuse, partly transparent face lets some pixels see deep
+into the object, which would carve its inside.
 `carve` keeps the voxels that fewer than `free_views` views see through, that lie on another
 visible surface in fewer than `other_views` views, and that at least `support_share` of the views
 that say anything place inside the object. What no camera sees stays: the inside of the object
@@ -44,6 +47,7 @@ LIGHT_ENDS = 0.1          # ... and little light goes beyond where it falls belo
 @dataclass(frozen=True)
 class CarveSettings:
     margin_voxels: float = 0.5        # a voxel this far (in voxels) in front of a surface is still not free
+    hole_window: int = 9              # pixels: the object's see-through depth is at most its median in this window
     surface_voxels: float = 1.0       # ... and one up to this far behind where its light ends lies on it
     free_views: int = 1               # a voxel seen through by this many views is empty
     other_views: int = 2              # a voxel on a non-object surface in this many views is not the object
@@ -106,6 +110,30 @@ def _crossing(rows: np.ndarray, depth: np.ndarray, within: np.ndarray, centred: 
     fraction = np.clip(np.where(same_row, (target[i] - centred[previous]) / np.maximum(span, 1e-12), 1.0), 0, 1)
     surface[hit_rows] = np.where(same_row, depth[previous] + fraction * (depth[i] - depth[previous]), depth[i])
     return surface
+
+
+def close_holes(front: np.ndarray, object_mask: np.ndarray, shape: tuple[int, int], window: int) -> np.ndarray:
+    """[P] a view's front depths (`surface_depths`) with the holes in the object's own surface closed:
+    at each pixel of object_mask [P] bool the nearer of its front and the median front of the
+    object's pixels in the window x window square around it (pixels off the object count as
+    infinitely deep). A trained object's face can be diffuse and partly transparent: some of its
+    pixels see deep into it, and would carve its inside, while the face around them stops the light
+    where it is. Only ever nearer: a silhouette (where most of the window is off the object) and
+    the pixels off the object keep their depth. shape (H, W) is the view's."""
+    H, W = shape
+    on_object = object_mask.reshape(H, W)
+    if not on_object.any() or window < 2:
+        return front
+    rows, cols = np.flatnonzero(on_object.any(axis=1)), np.flatnonzero(on_object.any(axis=0))
+    pad = window // 2
+    y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, H)
+    x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, W)
+    crop = on_object[y0:y1, x0:x1]
+    depth = np.where(crop, front.reshape(H, W)[y0:y1, x0:x1], np.inf)
+    median = ndimage.median_filter(depth, size=window, mode="constant", cval=np.inf)
+    closed = front.reshape(H, W).copy()
+    closed[y0:y1, x0:x1][crop] = np.minimum(depth, median)[crop]
+    return closed.reshape(-1)
 
 
 def project(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H: int, W: int
