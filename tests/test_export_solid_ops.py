@@ -53,20 +53,22 @@ def test_tally_sorts_voxels_into_free_support_other():
     depth = np.array([3.0, 7.0, 6.2, 9.0, 5.0, 5.0, 4.9])
     tally = solid.Tally.zeros(7)
     solid.tally_view(tally, pixels, depth, np.full(7, 0.5), np.full(7, 1.0), front, back, mask)
-    # 0 in front of the object: free; 1 behind it: support; 2 within the band behind the other
-    # surface's back (5.5 + 1): other; 3 further behind it: hidden (nothing); 4 in front of the
-    # backdrop: free; 5 out of view: nothing; 6 between the object's pixel and the backdrop's, 0.1 in
-    # front of the object: within the margin, support
-    assert tally.free.tolist() == [1, 0, 0, 0, 1, 0, 0]
+    # 0 in front of the object: seen through, but the light ends on the object: skin; 1 behind it:
+    # support; 2 within the band behind the other surface's back (5.5 + 1): other; 3 further behind
+    # it: hidden (nothing); 4 in front of the backdrop: free; 5 out of view: nothing; 6 between the
+    # object's pixel and the backdrop's, 0.1 in front of the object: within the margin, support
+    assert tally.free.tolist() == [0, 0, 0, 0, 1, 0, 0]
+    assert tally.skin.tolist() == [1, 0, 0, 0, 0, 0, 0]
     assert tally.support.tolist() == [0, 1, 0, 0, 0, 0, 1]
     assert tally.other.tolist() == [0, 0, 1, 0, 0, 0, 0]
 
 
 def test_carve_needs_support_and_no_evidence_against():
     tally = solid.Tally(free=np.array([0, 2, 0, 0, 0]), support=np.array([4, 4, 3, 0, 4]),
-                        other=np.array([0, 0, 2, 0, 1]))
+                        other=np.array([0, 0, 2, 0, 1]), skin=np.array([0, 0, 0, 0, 5]))
     settings = solid.CarveSettings(free_views=2, other_views=2, support_share=0.75)
     # 0 kept; 1 seen through twice; 2 on another surface twice; 3 never supported; 4: 4 of 5 support
+    # (seen through by its own pixels: that is for shave_skin)
     assert solid.carve(tally, settings).tolist() == [True, False, False, False, True]
 
 
@@ -122,23 +124,15 @@ def test_obj_colours_give_the_byte_back_when_truncated_or_rounded():
     assert np.all(written <= 1.0)
 
 
-def test_a_hole_in_a_partly_transparent_face_does_not_carve_the_inside():
-    # a 9 x 9 view of a cube's face at depth 5 (pixels 1..7 in both axes): one pixel of the face
-    # sees through to depth 9 (its light starts to stop deep inside), one stops nearer (4)
-    H = W = 9
-    front = np.full((H, W), np.inf, np.float32)
-    mask = np.zeros((H, W), bool)
-    front[1:8, 1:8], mask[1:8, 1:8] = 5.0, True
-    front[4, 4], front[2, 2] = 9.0, 4.0
-    closed = solid.close_holes(front.reshape(-1), mask.reshape(-1), (H, W), window=5).reshape(H, W)
-    assert closed[4, 4] == 5.0                         # the hole takes the face's depth around it
-    assert closed[2, 2] == 4.0 and closed[1, 1] == 5.0  # nearer pixels and the face's corner keep theirs
-    assert np.isinf(closed[0]).all() and np.isinf(closed[:, 8]).all()   # off the object: untouched
-    # a voxel inside the cube, behind the hole pixel at depth 7: free through the raw front, not
-    # through the closed one, where the view puts it on or behind the object's surface
-    pixels, depth = np.full((1, 4), 4 * W + 4), np.array([7.0])
-    for fronts, free in ((front, 1), (closed, 0)):
-        tally = solid.Tally.zeros(1)
-        solid.tally_view(tally, pixels, depth, np.full(1, 0.5), np.full(1, 1.0), fronts.reshape(-1),
-                         fronts.reshape(-1) + 0.5, mask.reshape(-1))
-        assert tally.free.tolist() == [free] and tally.support.tolist() == [1 - free]
+def test_light_that_ends_on_the_object_only_shaves_its_outer_layer():
+    # a trained cube whose top is a fog: the silhouettes' hull is the cube grown by a soft layer (a
+    # 9^3 block), and views of the cube's own pixels see through its outer layer and, in the fog,
+    # through 3 layers more from the top
+    hull = np.zeros((11, 11, 11), bool)
+    hull[1:10, 1:10, 1:10] = True
+    seen_through = hull & ~np.pad(np.ones((7, 7, 7), bool), 2)          # the outer layer
+    seen_through[5:9, 2:9, 2:9] = True                                  # the fog under the top
+    shaved = solid.shave_skin(hull, seen_through, skin_voxels=1.0)
+    assert shaved.sum() == 7 ** 3 and shaved[2:9, 2:9, 2:9].all()      # the cube, its foggy top kept
+    assert solid.shave_skin(hull, np.zeros_like(hull), 1.0).sum() == 9 ** 3   # no evidence: the hull
+    assert not solid.shave_skin(hull, seen_through, skin_voxels=2.0)[8, 5, 5]   # 2 layers deep: gone

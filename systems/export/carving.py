@@ -111,10 +111,11 @@ def solid_object_mask(field, votes: np.ndarray, views: list[CarvingView], up: np
         mask2d = coverage_mask(view.weights, votes[None])[0].reshape(-1)
         masks.append(mask2d)
         pixels, depth = solid.project(centres, cam.K, cam.T_world_camera, cam.H, cam.W)
-        front = solid.close_holes(view.front, mask2d, (cam.H, cam.W), settings.hole_window)
-        solid.tally_view(tally, pixels, depth, margin, band, front, view.back, mask2d)
-    carved = np.zeros(shape, bool)
+        solid.tally_view(tally, pixels, depth, margin, band, view.front, view.back, mask2d)
+    carved, seen_through = np.zeros(shape, bool), np.zeros(shape, bool)
     carved.reshape(-1)[ids] = solid.carve(tally, settings)
+    seen_through.reshape(-1)[ids] = tally.skin > 0
+    carved = solid.shave_skin(carved, seen_through, settings.skin_voxels)
     other = np.zeros(shape, bool)
     other.reshape(-1)[ids] = tally.other >= settings.other_views
     plane = None

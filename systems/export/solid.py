@@ -10,23 +10,28 @@ spreads its weight over a few voxels, a ground over more (the front lies within 
 true surface on the built-in scene's objects, the back within one of its ground). A voxel centre
 x at camera depth d, between the four pixel centres around its projection, is then
 
-    free      d < front - margin at all four       the view sees through x: empty space
-    support   not free, one of the four in the mask
+    free      d < front - margin at all four,      the view sees past the object through x: empty
+              none of the four in the mask         space
+    skin      d < front - margin at all four,      the view sees through x and still ends on the
+              one of the four in the mask          object: x is not deep inside it (below)
+    support   neither, one of the four in the mask
                                                    x lies on or behind the object's visible surface
-    other     not free, none in the mask, d <= back + band at one of the four
+    other     neither, none in the mask, d <= back + band at one of the four
                                                    x lies on a visible surface that is not the object
     hidden    otherwise                            something else hides x: this view says nothing
 
 (a silhouette passing between the four pixels decides nothing: it would carve the object's rim).
-Before a view is tallied, `close_holes` brings each of the object's pixels' front up to the median
-of the object's fronts around it: a diffuse, partly transparent face lets some pixels see deep
-into the object, which would carve its inside.
-`carve` keeps the voxels that fewer than `free_views` views see through, that lie on another
-visible surface in fewer than `other_views` views, and that at least `support_share` of the views
-that say anything place inside the object. What no camera sees stays: the inside of the object
-(only ever hidden behind its own surface) and the space below its base (hidden behind the support
-it stands on). The second is cut by `support_plane`: the level (normal to the scene's up) where
-the light of the visible non-object surface around the carved region's foot ends, the floor or
+`carve` keeps the voxels that fewer than `free_views` views see past the object through, that lie
+on another visible surface in fewer than `other_views` views, and that at least `support_share` of
+the views that say anything place inside the object: the hull the object's silhouettes and the
+other surfaces leave. `shave_skin` then takes off the voxels of its outer `skin_voxels` layer that a
+view of the object's own pixels sees through (the soft surface of a trained field, one layer wide,
+that silhouettes cannot tell from the object). Deeper, such light says nothing: it passes x and
+still ends on the object, and a trained face can be a fog (the built-in box's: alpha 0.1 a voxel
+all the way down) that lets several views see half into the object. What no camera sees stays:
+the inside of the object (only ever hidden behind its own surface) and the space below its base
+(hidden behind the support it stands on). The second is cut by `support_plane`: the level (normal
+to the scene's up) where the light of the visible non-object surface around the carved region's foot ends, the floor or
 table it stands on; voxels less than `plane_lift` voxels above it are its contact band and go
 too (on the trained built-in scene the ground's light ends about a voxel below its surface; on
 an exact surface this drops one layer of the object's foot).
@@ -47,9 +52,9 @@ LIGHT_ENDS = 0.1          # ... and little light goes beyond where it falls belo
 @dataclass(frozen=True)
 class CarveSettings:
     margin_voxels: float = 0.5        # a voxel this far (in voxels) in front of a surface is still not free
-    hole_window: int = 9              # pixels: the object's see-through depth is at most its median in this window
     surface_voxels: float = 1.0       # ... and one up to this far behind where its light ends lies on it
-    free_views: int = 1               # a voxel seen through by this many views is empty
+    free_views: int = 1               # a voxel this many views see past the object through is empty
+    skin_voxels: float = 1.0          # the object's own pixels carve this deep into that hull at most
     other_views: int = 2              # a voxel on a non-object surface in this many views is not the object
     support_share: float = 0.75       # share of the informative views (support + other) that must support it
     plane_ring: int = 2               # voxels around the carved region whose surface points fit the plane
@@ -64,10 +69,11 @@ class Tally:
     free: np.ndarray       # [N] int32
     support: np.ndarray    # [N] int32
     other: np.ndarray      # [N] int32
+    skin: np.ndarray       # [N] int32
 
     @classmethod
     def zeros(cls, n: int) -> Tally:
-        return cls(*(np.zeros(n, np.int32) for _ in range(3)))
+        return cls(*(np.zeros(n, np.int32) for _ in range(4)))
 
 
 def surface_depths(A: sparse.csr_matrix, entry_depth: np.ndarray, pixel_weight: np.ndarray,
@@ -112,30 +118,6 @@ def _crossing(rows: np.ndarray, depth: np.ndarray, within: np.ndarray, centred: 
     return surface
 
 
-def close_holes(front: np.ndarray, object_mask: np.ndarray, shape: tuple[int, int], window: int) -> np.ndarray:
-    """[P] a view's front depths (`surface_depths`) with the holes in the object's own surface closed:
-    at each pixel of object_mask [P] bool the nearer of its front and the median front of the
-    object's pixels in the window x window square around it (pixels off the object count as
-    infinitely deep). A trained object's face can be diffuse and partly transparent: some of its
-    pixels see deep into it, and would carve its inside, while the face around them stops the light
-    where it is. Only ever nearer: a silhouette (where most of the window is off the object) and
-    the pixels off the object keep their depth. shape (H, W) is the view's."""
-    H, W = shape
-    on_object = object_mask.reshape(H, W)
-    if not on_object.any() or window < 2:
-        return front
-    rows, cols = np.flatnonzero(on_object.any(axis=1)), np.flatnonzero(on_object.any(axis=0))
-    pad = window // 2
-    y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, H)
-    x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, W)
-    crop = on_object[y0:y1, x0:x1]
-    depth = np.where(crop, front.reshape(H, W)[y0:y1, x0:x1], np.inf)
-    median = ndimage.median_filter(depth, size=window, mode="constant", cval=np.inf)
-    closed = front.reshape(H, W).copy()
-    closed[y0:y1, x0:x1][crop] = np.minimum(depth, median)[crop]
-    return closed.reshape(-1)
-
-
 def project(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H: int, W: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """The four pixels p = y * W + x [N, 4] whose centres surround each world point [N, 3] (-1 for a
@@ -169,10 +151,11 @@ def tally_view(tally: Tally, pixels: np.ndarray, depth: np.ndarray, margin: np.n
     seen = pixels[:, 0] >= 0
     p = np.where(seen[:, None], pixels, 0)
     inside = object_mask[p].any(axis=1)
-    free = seen & (depth < front[p].min(axis=1) - margin)
-    tally.free += free
-    tally.support += seen & ~free & inside
-    tally.other += seen & ~free & ~inside & (depth <= back[p].min(axis=1) + band)
+    through = seen & (depth < front[p].min(axis=1) - margin)
+    tally.free += through & ~inside
+    tally.skin += through & inside
+    tally.support += seen & ~through & inside
+    tally.other += seen & ~through & ~inside & (depth <= back[p].min(axis=1) + band)
 
 
 def carve(tally: Tally, settings: CarveSettings) -> np.ndarray:
@@ -180,6 +163,13 @@ def carve(tally: Tally, settings: CarveSettings) -> np.ndarray:
     informative = tally.support + tally.other
     return ((tally.free < settings.free_views) & (tally.other < settings.other_views)
             & (tally.support > 0) & (tally.support >= settings.support_share * informative))
+
+
+def shave_skin(hull: np.ndarray, seen_through: np.ndarray, skin_voxels: float) -> np.ndarray:
+    """hull [Z, Y, X] bool less the voxels that seen_through [Z, Y, X] bool marks within skin_voxels
+    of its outside (distance to the nearest voxel off the hull, in voxels: 1 is its outer layer)."""
+    depth = ndimage.distance_transform_edt(hull)
+    return hull & ~(seen_through & (depth <= skin_voxels))
 
 
 @dataclass(frozen=True)
