@@ -135,10 +135,11 @@ def announce_from_now(app) -> None:
 
 def stop_work(app) -> None:
     """End the worker of an App that is closing: drop its queue, wait for the job it runs (no-op
-    without BackgroundWork)."""
+    without BackgroundWork). The jobs still wanted, and any asked later, then run in the frame."""
     work = app.try_resource(BackgroundWork)
     if work is not None:
         work.worker.close()
+        work.inline = True
 
 
 def work_lines(app) -> list[str]:
