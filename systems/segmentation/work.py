@@ -1,5 +1,5 @@
-"""The viewer's long segmentation work in a worker thread: a view's weights and the segmenter's
-answers (to a click, and to each view of a propagation).
+"""The viewer's long work in a worker thread: a view's weights, the segmenter's answers (to a click,
+and to each view of a propagation) and exports (systems/export/system.py).
 
     collect_work (finished jobs -> WorkDone) -> [recorder: tap_requests] -> mark_work_done
     (WorkDone -> BackgroundWork.ready) -> the segmentation systems (result_of takes the results)
