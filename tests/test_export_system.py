@@ -85,3 +85,14 @@ def test_the_viewer_offers_the_registry_s_formats_of_each_scene_kind():
             assert Path(request.out).parent == Path("out") and Path(request.out).name.startswith("red_ball")
             outs.add(request.out)
         assert len(outs) == len(choices)                                  # no two formats overwrite one file
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(field, tmp_path):
+    app = _app(field)
+    (tmp_path / "file").write_text("not a folder")
+    app.send(ExportRequested(str(tmp_path / "file" / "blue.obj"), ExportOptions(format="obj"), object_id=8))
+    app.step()
+    (done,) = app.messages.read(ExportFinished, "test")
+    assert done.paths == () and done.error.startswith(f"cannot write {tmp_path / 'file' / 'blue.obj'} (")
+    assert "\n" not in done.error and (tmp_path / "file").read_text() == "not a folder"
+    app.close()

@@ -84,7 +84,8 @@ def export_requested(app) -> None:
 
 def finish_exports(app) -> None:
     """Reads Exports and the background worker's results; sends ExportFinished for each export done
-    (posting the ones not posted yet; run here when there is no worker)."""
+    (posting the ones not posted yet; run here when there is no worker); a file that cannot be
+    written is an `error` too."""
     exports = app.resource(Exports)
     waiting = []
     for pending in exports.pending:
@@ -93,6 +94,10 @@ def finish_exports(app) -> None:
             done, result = result_of(app, pending.key, pending.job, label=f"exporting {out} ...", urgent=False)
         except UserFacingError as error:
             app.send(ExportFinished(out, (), str(error)))
+            continue
+        except OSError as error:                   # a folder typed in the panel that cannot be written
+            app.send(ExportFinished(out, (), f"cannot write {out} ({error.strerror or error}): pick a folder "
+                                             f"you can write to"))
             continue
         if not done:
             waiting.append(pending)
