@@ -2,7 +2,8 @@
 Gaussians (builtin-gs) and as an exact voxel field hand it the same photo, a depth that agrees on the
 objects with the backdrop behind them, and, after the same masks are lifted, the same rendered prior
 (systems/sam/prior.py), although a splat pixel's matrix holds only ~80% of its weight (the Gaussians'
-faint tails and deep layers fall under the entry cutoff); so its propagated masks agree."""
+faint tails and deep layers fall under the entry cutoff); so its masks agree, and its propagation
+scores near the voxels' (it did not while the prior read a view's "no" as known background)."""
 
 import numpy as np
 import pytest
@@ -56,14 +57,14 @@ def test_the_splat_scene_shows_the_fallback_the_built_in_photos_over_its_backgro
 def test_splat_depth_agrees_with_the_voxels_on_the_objects_and_puts_the_backdrop_behind_them(scenes):
     scene, truth, _, models = scenes
     for v in CHECKED:
-        objects, sky = truth.instance_masks[v] > 0, scene.images[v].astype(int)
+        objects, photo = truth.instance_masks[v] > 0, scene.images[v].astype(int)
         depth = {name: m.view_samples(Camera.of_view(scene, v), **CUTOFFS, color=False).depth
                  for name, m in models.items()}
         relative = np.abs(depth["splats"] - depth["voxels"])[objects] / depth["voxels"][objects]
         assert np.median(relative) < 0.02
-        backdrop = (np.abs(sky - np.array(scene.background) * 255).sum(-1) < 3) & ~objects
-        if backdrop.any():
-            assert np.median(depth["splats"][backdrop]) > depth["splats"][objects].max()
+        backdrop = (np.abs(photo - np.array(scene.background) * 255).sum(-1) < 3) & ~objects   # the sky
+        assert backdrop.sum() > 50
+        assert np.median(depth["splats"][backdrop]) > depth["splats"][objects].max()
 
 
 def test_the_prior_and_the_fallbacks_mask_on_splats_match_those_on_voxels(scenes):
@@ -88,3 +89,21 @@ def test_the_prior_and_the_fallbacks_mask_on_splats_match_those_on_voxels(scenes
         assert mask_iou(priors["splats"] > 0.5, priors["voxels"] > 0.5) >= 0.7
         assert mask_iou(masks["splats"], masks["voxels"]) >= 0.85
         assert mask_iou(masks["splats"], exact) >= 0.85
+
+
+def test_the_fallbacks_propagation_on_splats_scores_near_the_voxels(tmp_path, monkeypatch):
+    # the cylinder from view_007 at 64 px: 86.9 held-out mIoU on builtin-gs (89.9 on the exact voxel
+    # field at 48 voxels); 59.8 with the prior that read one view's "no" as known background
+    from PIL import Image
+
+    import main as cli
+
+    monkeypatch.setenv("SA3D_VIEW_CACHE_MB", "0")
+    truth, out = builtin_truth(SIZE), tmp_path / "cylinder"
+    code = cli.main(["segment", f"builtin-gs-{SIZE}", "--view", "view_007", "--point", "34,31", "--segmenter",
+                     "fallback", "--out", str(out)])
+    assert code == 0
+    scene = builtin_scene(SIZE)
+    ious = [mask_iou(np.asarray(Image.open(out / "masks" / f"{scene.view_names[i]}.png")) > 0,
+                     truth.instance_masks[i] == 3) for i in scene.test_ids]
+    assert np.mean(ious) >= 0.8
