@@ -11,6 +11,7 @@ from components.messages import CandidatesReady, PromptAdded
 from components.resources import MaskGrid, SegmentationSettings
 from engine.app import App
 from engine.field.fixtures import exact_builtin_field
+from engine.field.frozen_march import warm_up_in_background
 from engine.scenes.builtin import builtin_scene, builtin_truth
 from engine.schedule import Schedule
 from systems.inverse.ops import instance_ids
@@ -51,6 +52,7 @@ def clicked_view():
     view = scene.train_ids[0]
     with app.active():
         scene_view_entry(app, view)
+    warm_up_in_background().join()      # the marcher's warm-up thread renders too: not part of a click
     ys, xs = np.nonzero(truth.instance_masks[view] == 1)
     i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
     return app, PromptAdded(Camera.of_view(scene, view), xs[i] + 0.5, ys[i] + 0.5, 1, view), view
