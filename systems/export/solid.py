@@ -31,10 +31,10 @@ still ends on the object, and a trained face can be a fog (the built-in box's: a
 all the way down) that lets several views see half into the object. What no camera sees stays:
 the inside of the object (only ever hidden behind its own surface) and the space below its base
 (hidden behind the support it stands on). The second is cut by `support_plane`: the level (normal
-to the scene's up) where the light of the visible non-object surface around the carved region's foot ends, the floor or
-table it stands on; voxels less than `plane_lift` voxels above it are its contact band and go
-too (on the trained built-in scene the ground's light ends about a voxel below its surface; on
-an exact surface this drops one layer of the object's foot).
+to the scene's up) where the light of the visible non-object surface around the carved region's
+foot ends, the floor or table it stands on; voxels less than `plane_lift` voxels above it are its
+contact band and go too (on the trained built-in scene the ground's light ends about a voxel
+below its surface; on an exact surface this drops one layer of the object's foot).
 Then `clean_mask` fills enclosed cavities and drops specks smaller than a size.
 """
 
@@ -140,13 +140,14 @@ def project(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H: in
 def tally_view(tally: Tally, pixels: np.ndarray, depth: np.ndarray, margin: np.ndarray, band: np.ndarray,
                front: np.ndarray, back: np.ndarray, object_mask: np.ndarray) -> None:
     """Add one view to `tally`: voxels at pixels [N, 4] (`project`; -1: not in view) and camera
-    depth [N], depth tolerances margin [N] (free: in front of the front surface by more) and band
+    depth [N], depth tolerances margin [N] (seen through: in front of the front surface by more) and band
     [N] (on a surface: behind its back by less), the view's surface depths where the light starts
     and ends (front [P], back [P]) and its 2D object mask [P] bool.
 
-    A voxel centre falls between four pixel centres; the view counts it free only when it lies in
-    front of all four surfaces, and on another surface only when none of the four is the object's:
-    a silhouette passing between them decides nothing (it would carve the object's rim).
+    A voxel centre falls between four pixel centres; the view sees through it only when it lies in
+    front of all four surfaces (free when none of the four is the object's, skin otherwise), and
+    puts it on another surface only when none of the four is the object's: a silhouette passing
+    between them decides nothing (it would carve the object's rim).
     """
     seen = pixels[:, 0] >= 0
     p = np.where(seen[:, None], pixels, 0)
