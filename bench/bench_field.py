@@ -12,7 +12,9 @@ Usage: python bench/bench_field.py [--only builtin|fern|gold-cape] [--builtin-mi
 `--iterations N` trains a fixed number of iterations instead of a time budget (variants compared at
 the same N whatever the machine's load; iterations per second reported apart) and, for a scene with
 ground-truth masks (gold-cape), splits the PSNR of the held-out and of four training views into the
-object and the rest; `--set NAME=VALUE` overrides a TrainConfig field (e.g. init_alpha=0.001).
+object and the rest, and into the pixels that 0-1 and 2 or more training views see (how much of
+a held-out view the training views cover at all); `--set NAME=VALUE` overrides a TrainConfig
+field (e.g. init_alpha=0.001).
 The field kind is chosen as `train` chooses it: fern in NDC space (forward-facing), the built-in
 scene in its box (constant backdrop), gold-cape in its box plus a contracted background grid (a
 capture that walks around an object). Each case runs in a fresh subprocess so that its peak RSS is
@@ -75,21 +77,32 @@ def run_case(scene_name: str, downscale: int | None, minutes: float, resolution:
 
 def _masked_psnr(field, scene) -> dict:
     """PSNR of the held-out views and of the first four training views: all pixels, those of the
-    ground-truth mask (masks/<view>.png) and the rest."""
+    ground-truth mask (masks/<view>.png) and the rest; and, pooled over those views' pixels, the
+    share and PSNR of the pixels whose point (at the render's depth) 0-1 and 2 or more of the other
+    training views see (region.views_seeing_pixels)."""
     import numpy as np
     from PIL import Image
 
     from engine.field.render import render_view
+    from engine.scenes.region import views_seeing_pixels
 
     figures = {}
     for label, ids in (("held_out", scene.test_ids), ("training", scene.train_ids[:4])):
-        scores = []
+        scores, errors, seen = [], [], []
         for i in ids:
-            view = render_view(field, scene.K[i], scene.T_world_camera[i], scene.H, scene.W).rgb.numpy()
-            error = ((view - scene.images[i] / 255.0) ** 2).mean(-1)                # [H, W]
+            view = render_view(field, scene.K[i], scene.T_world_camera[i], scene.H, scene.W)
+            error = ((view.rgb.numpy() - scene.images[i] / 255.0) ** 2).mean(-1)     # [H, W]
             mask = np.asarray(Image.open(Path(scene.source) / "masks" / f"{scene.view_names[i]}.png")) > 127
             scores.append([-10 * np.log10(error[part].mean()) for part in (slice(None), mask, ~mask)])
+            others = [j for j in scene.train_ids if j != i]
+            errors.append(error)
+            seen.append(views_seeing_pixels(scene.K[i], scene.T_world_camera[i], view.depth.numpy(),
+                                            scene.K[others], scene.T_world_camera[others], scene.near))
         figures[f"{label}_psnr_all_object_rest"] = [round(float(v), 2) for v in np.mean(scores, 0)]
+        errors, seen = np.stack(errors), np.stack(seen)
+        figures[f"{label}_share_psnr_seen_by_0_1_and_2plus_training_views"] = [
+            [round(100 * float(part.mean()), 1), round(float(-10 * np.log10(errors[part].mean())), 2)]
+            for part in (seen <= 1, seen >= 2) if part.any()]
     return figures
 
 
@@ -203,7 +216,8 @@ def main() -> int:
 
     atomic_write(RESULTS, json.dumps(previous, indent=2) + "\n")
     keys = ("test_psnr", "train_seconds", "iterations", "peak_rss_mb", "resolution", "occupied", "kind") + \
-        (("iterations_per_second", "held_out_psnr_all_object_rest") if args.iterations else ())
+        (("iterations_per_second", "held_out_psnr_all_object_rest",
+          "held_out_share_psnr_seen_by_0_1_and_2plus_training_views") if args.iterations else ())
     if args.steps:
         keys = ("resolution", "torch_s_per_step", "compiled_s_per_step", "speedup", "load_1min")
     widths = [max(16, len(k) + 2) for k in keys]

@@ -11,8 +11,8 @@ import torch
 from engine.field.background import BackgroundField, background_start, contract, inner_half_extent
 from engine.field.checkpoint import load_field, save_field
 from engine.field.grid import VoxelField
-from engine.field.render import render_rays, render_view
-from engine.field.train import TrainConfig, evaluate_psnr, train_field
+from engine.field.render import render_rays, render_training_rays, render_view
+from engine.field.train import TrainConfig, _training_rays, evaluate_psnr, train_field
 from engine.math.rays import camera_rays
 from engine.scenes.scene import Scene
 
@@ -150,6 +150,33 @@ def test_training_models_the_room_around_the_box():
     assert unbounded.field.kind == "unbounded" and box.field.kind == "box"
     assert unbounded.test_psnr > box.test_psnr + 2.0
     assert evaluate_psnr(unbounded.field, scene, scene.train_ids[:2]) > 20.0
+
+
+def test_a_training_view_scores_alike_in_the_training_batches_and_in_the_evaluation():
+    # The room scene's photos are renders of room_field, so the evaluation (render_view of a view's
+    # pose) scores a training view as its own photo, and the rays and colours that training batches
+    # are drawn from must line up with it pixel for pixel: rendered without jitter they give the
+    # evaluation's image, with the training path's jitter they stay near it; a pose, size or
+    # half-pixel mismatch between the two paths would not (a one-pixel shift drops under 22 dB).
+    scene, truth = _room_scene(), room_field()
+    origins, dirs, colours = _training_rays(scene, "cpu")
+    n = scene.H * scene.W
+    for k in range(2):
+        rays = slice(k * n, (k + 1) * n)
+        view = render_view(truth, scene.K[scene.train_ids[k]], scene.T_world_camera[scene.train_ids[k]],
+                           scene.H, scene.W)
+        assert evaluate_psnr(truth, scene, [scene.train_ids[k]]) > 45.0
+        with torch.no_grad():
+            plain = render_rays(truth, origins[rays], dirs[rays]).rgb.clamp(0, 1)
+            batch = render_training_rays(truth, origins[rays], dirs[rays], torch.zeros(truth.resolution)).rgb
+        assert torch.allclose(plain, view.rgb.reshape(-1, 3), atol=1e-3)
+        truth_colours = colours[rays].reshape(scene.H, scene.W, 3)
+        assert _psnr(batch, truth_colours.reshape(-1, 3)) > 28.0
+        assert _psnr(batch, truth_colours.roll(1, 1).reshape(-1, 3)) < 22.0
+
+
+def _psnr(rgb: torch.Tensor, target: torch.Tensor) -> float:
+    return -10.0 * math.log10(float(((rgb - target) ** 2).mean()))
 
 
 def test_the_inner_cube_holds_the_box_and_the_cameras():

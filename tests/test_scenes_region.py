@@ -14,7 +14,7 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from engine.scenes import SceneError, load_scene
-from engine.scenes.region import is_forward_facing, visual_region
+from engine.scenes.region import is_forward_facing, views_seeing_pixels, visual_region
 
 DATA = Path(os.environ.get("SA3D_SHARED_DATA")
             or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -67,6 +67,22 @@ def test_synthetic_360_capture_box_holds_the_object_and_is_not_a_forward_facing_
     bbox = visual_region(np.repeat(K[None], len(T), 0), T, H, W, near=0.1)
     assert (bbox[0] <= OBJECT[0]).all() and (bbox[1] >= OBJECT[1]).all()   # ... so the box holds it
     assert np.prod(bbox[1] - bbox[0]) < 20 * np.prod(OBJECT[1] - OBJECT[0])  # and stays near it
+
+
+def test_views_seeing_pixels_counts_the_cameras_that_see_each_pixels_point():
+    # Camera A at the origin and B 1 to its right, both looking along +z (f = 20, 40 x 30 pixels):
+    # at depth 2, A's column u shows x = (u + .5 - 20) / 10 and B sees x in [1 - 2, 1 + 2], so
+    # A's columns 0-9 are seen by no other camera and columns 10-39 by B; A itself counts when listed.
+    K = np.array([[20.0, 0, 20], [0, 20.0, 15], [0, 0, 1]])
+    a, b = np.eye(4), np.eye(4)
+    b[0, 3] = 1.0
+    depth = np.full((30, 40), 2.0)
+    counts = views_seeing_pixels(K, a, depth, K[None], b[None], near=0.1)
+    assert counts.shape == (30, 40)
+    assert (counts[:, :10] == 0).all() and (counts[:, 10:] == 1).all()
+    both = views_seeing_pixels(K, a, depth, np.stack([K, K]), np.stack([a, b]), near=0.1)
+    assert (both == counts + 1).all()
+    assert (views_seeing_pixels(K, a, depth, K[None], b[None], near=2.5) == 0).all()   # before near
 
 
 def test_forward_facing_detection():

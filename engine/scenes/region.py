@@ -10,6 +10,9 @@ inside the image); the box spans the kept points plus one cell. An object that e
 lies inside every frustum, so inside this box, whatever its shape: the estimate never cuts it
 (views that crop the object may, up to 1 - SEEN_SHARE of them). With a sparse point cloud
 (COLMAP points3D, nerfstudio's ply), `points_region` tightens the box to the points inside it.
+
+`views_seeing_pixels` (coverage): how many other cameras see each pixel's surface point, e.g. how
+many training views saw what a held-out view shows (its depth from a field's render).
 """
 
 from __future__ import annotations
@@ -71,6 +74,20 @@ def seen_counts(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H
             x, y = pix[:, 0] / z, pix[:, 1] / z
         counts += (z > near) & (x >= 0) & (x <= W) & (y >= 0) & (y <= H)
     return counts
+
+
+def views_seeing_pixels(K: np.ndarray, T_world_camera: np.ndarray, depth: np.ndarray, K_others: np.ndarray,
+                        T_others: np.ndarray, near: float) -> np.ndarray:
+    """int [H, W]: how many of the cameras K_others [M, 3, 3], T_others [M, 4, 4] (images as large
+    as this one) see the point of each pixel (centre, as engine/math/rays.py camera_rays) of the view
+    K [3, 3], T_world_camera [4, 4] at camera depth `depth` [H, W] (occlusion not considered)."""
+    H, W = depth.shape
+    rows, cols = np.mgrid[0:H, 0:W] + 0.5                                      # [H, W] each
+    pixels = np.stack([cols, rows, np.ones_like(cols)], -1).reshape(-1, 3)     # [P, 3]
+    cam = pixels @ np.linalg.inv(K.astype(np.float64)).T * depth.reshape(-1, 1)  # [P, 3], z = depth
+    T = T_world_camera.astype(np.float64)
+    world = cam @ T[:3, :3].T + T[:3, 3]                                       # [P, 3]
+    return seen_counts(world, K_others, T_others, H, W, near).reshape(H, W)
 
 
 def visual_region(K: np.ndarray, T_world_camera: np.ndarray, H: int, W: int, near: float
