@@ -4,7 +4,8 @@ The session repeats one cycle until the time is up: fly (W, A, a right-drag, orb
 scroll), click where the flight ended (a free camera: its view weights are new) and clear, step to
 the next training view and snap to it, click an object, lift a candidate and
 propagate, start a second object with a positive and a negative click, undo, lift it, toggle the
-overlay and the three view modes, export the grid (npz, the same file each cycle), and delete both
+overlay and the three view modes, export the grid (npz, the same file each cycle; it carves the
+objects' solid masks in the viewer's background worker while the deletes go on), and delete both
 objects; the whole session is recorded (`view --record`). The built-in scene at 64 px with its
 small trained fixture field (engine/field/fixtures.py), the fallback segmenter, propagation over
 PROPAGATION_VIEWS training views.
@@ -96,7 +97,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     from engine.field.checkpoint import save_field
     from engine.field.fixtures import trained_builtin_field
     from systems.export.export import ExportOptions
-    from systems.export.system import ExportRequested
+    from systems.export.system import ExportFinished, ExportRequested
     from systems.record.recorder import RecordingSettings, start_recording, stop_recording
     from systems.render.gl_present import GLPresenter, offscreen_presenter
     from systems.sam.factory import make_segmenter
@@ -124,6 +125,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
         quiet_ms, busy_ms, rss, outside_ms = [], [], [], 0.0        # frame times; (seconds, MB) samples
         slow, cycle_rss = [], []             # frames over SLOW_MS and who took it; RSS and view cache per cycle
         cycles, exports, max_objects, load_before = 0, 0, 0, os.getloadavg()[0]
+        exported = []                        # ExportFinished: the exports written (or refused, with why)
         start = next_sample = time.perf_counter()
         try:
             while time.perf_counter() - start < minutes * 60.0:
@@ -147,6 +149,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
                 if ms > SLOW_MS:
                     slow.append(slow_frame(app, began - start, ms, seg_ms))
                 outside_ms = max(outside_ms, ms - seg_ms)
+                exported += app.messages.read(ExportFinished, "bench")
                 with app.active():
                     max_objects = max(max_objects, len(esper.get_component(SegObject)))
                 if began >= next_sample:
@@ -154,11 +157,14 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
                     next_sample += 1.0
         finally:
             stop_recording(app)
-            stop_workers(app)
+            stop_workers(app)                                   # writes an export still queued
+            exported += app.messages.read(ExportFinished, "bench")
             app.remove_resource(GLPresenter)
     return summarise(minutes, quiet_ms, busy_ms, rss, frame_ms_max_outside_segmentation_systems=round(outside_ms, 1),
-                     cycles=cycles, exports=exports, max_objects=max_objects, cycle_starts=cycle_rss,
-                     slow_frames=slow,
+                     cycles=cycles, exports=exports, exports_written=sum(e.error is None for e in exported),
+                     exports_refused=sum(e.error is not None for e in exported),
+                     export_errors=sorted({e.error for e in exported if e.error}), max_objects=max_objects,
+                     cycle_starts=cycle_rss, slow_frames=slow,
                      recording_bytes=recording.stat().st_size, load_before=load_before, size=f"{W}x{H}")
 
 

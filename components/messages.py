@@ -124,9 +124,10 @@ class ViewEncoded:
 @dataclass(frozen=True)
 class WorkDone:
     """A job of the viewer's background worker finished (a view's weights, the segmenter's answer to
-    a prompt): the systems waiting on it use its result from now on. Recorded as an input, as
+    a prompt, an export): the systems waiting on it use its result from now on. Recorded as an input, as
     ViewEncoded is, so a replay uses each result at the same point of the session."""
     key: tuple            # ("weights", ViewCache key) | ("answer", object id, prompt digest)
+                          # | ("view", object id, prompt digest) | ("export", request number, out)
 
 
 # ---- facts -------------------------------------------------------------------------------------

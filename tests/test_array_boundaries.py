@@ -44,9 +44,7 @@ class Conversions:
 @pytest.fixture(scope="module")
 def clicked_view():
     """A segmentation App on the exact voxel field, with the prompted view's weights built (once per
-    view and field: not part of a click), and a click on the sphere there. The marcher's warm-up
-    (a thread that opening the scene starts, which renders once) is over before the click: it is
-    the process's, not the click's."""
+    view and field: not part of a click), and a click on the sphere there."""
     scene, truth = builtin_scene(SIZE), builtin_truth(SIZE)
     app = App(segmentation_plugin(Schedule()))
     insert_segmentation(app, scene, exact_builtin_field(scene, truth, VOXELS), make_segmenter("fallback"),
@@ -54,7 +52,7 @@ def clicked_view():
     view = scene.train_ids[0]
     with app.active():
         scene_view_entry(app, view)
-    warm_up_in_background().join()
+    warm_up_in_background().join()      # the marcher's warm-up thread renders too: not part of a click
     ys, xs = np.nonzero(truth.instance_masks[view] == 1)
     i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
     return app, PromptAdded(Camera.of_view(scene, view), xs[i] + 0.5, ys[i] + 0.5, 1, view), view

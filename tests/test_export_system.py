@@ -1,4 +1,5 @@
-"""export_requested in a headless App: one frame answers an ExportRequested with ExportFinished."""
+"""export_requested in a headless App (no background worker): the frame that reads an ExportRequested
+answers it with ExportFinished."""
 
 from pathlib import Path
 
@@ -59,9 +60,9 @@ def test_one_frame_exports_the_requested_object(field, tmp_path):
     app.send(ExportRequested(str(tmp_path / "blue.obj"), ExportOptions(format="obj"), object_id=8))
     app.send(ExportRequested(str(tmp_path / "gone.obj"), ExportOptions(format="obj"), object_id=99))
     app.step()
-    done = app.messages.read(ExportFinished, "test")
-    assert [d.error is None for d in done] == [True, False] and "object id 99" in done[1].error
-    assert done[0].paths == (str(tmp_path / "blue.obj"),)
+    done = {Path(d.out).name: d for d in app.messages.read(ExportFinished, "test")}
+    assert done["blue.obj"].error is None and "object id 99" in done["gone.obj"].error
+    assert done["blue.obj"].paths == (str(tmp_path / "blue.obj"),) and done["gone.obj"].paths == ()
     mesh = trimesh.load(tmp_path / "blue.obj", process=False)
     assert mesh.is_watertight and mesh.bounds.mean(0)[0] > 0.3
     app.close()
@@ -84,3 +85,14 @@ def test_the_viewer_offers_the_registry_s_formats_of_each_scene_kind():
             assert Path(request.out).parent == Path("out") and Path(request.out).name.startswith("red_ball")
             outs.add(request.out)
         assert len(outs) == len(choices)                                  # no two formats overwrite one file
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(field, tmp_path):
+    app = _app(field)
+    (tmp_path / "file").write_text("not a folder")
+    app.send(ExportRequested(str(tmp_path / "file" / "blue.obj"), ExportOptions(format="obj"), object_id=8))
+    app.step()
+    (done,) = app.messages.read(ExportFinished, "test")
+    assert done.paths == () and done.error.startswith(f"cannot write {tmp_path / 'file' / 'blue.obj'} (")
+    assert "\n" not in done.error and (tmp_path / "file").read_text() == "not a folder"
+    app.close()

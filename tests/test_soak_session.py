@@ -42,6 +42,8 @@ def test_a_one_minute_soak_runs_every_action(tmp_path):
                  "ObjectDeleted", "NewObjectRequested", "grids"):
         assert kinds[kind] >= 1, (kind, kinds)
     assert result["cycles"] >= 1 and result["exports"] >= 1 and (tmp_path / "export.npz").is_file()
+    assert result["exports_written"] >= 1 and result["exports_written"] + result["exports_refused"] == result["exports"]
+    assert not [f for f in result["slow_frames"] if "export_requested" in f["systems"]]   # the worker carves
     assert result["max_objects"] <= 2                          # each cycle deletes what it made
     assert set(result) >= {"minutes", "rss_mb_after_1min", "rss_mb_end", "rss_mb_peak", "frame_ms_p50",
                            "frame_ms_p99"}

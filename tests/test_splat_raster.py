@@ -121,6 +121,17 @@ def test_the_weights_matrix_is_the_lifting_matrix_of_the_view():
     assert np.allclose(view.weights @ colours.numpy(), view.rgb.reshape(-1, 3).numpy(), atol=1e-5)
 
 
+def test_without_colour_the_weights_and_depth_are_the_same_and_rgb_is_the_background_share():
+    cloud = random_cloud(300, seed=4)
+    K, T = camera(40, 30, 30.0)
+    full = render_splats(cloud, K, T, 30, 40, background=(0.2, 0.3, 0.4))
+    bare = render_splats(cloud, K, T, 30, 40, background=(0.2, 0.3, 0.4), color=False)
+    assert (full.weights != bare.weights).nnz == 0
+    assert torch.equal(full.depth, bare.depth) and torch.equal(full.opacity, bare.opacity)
+    left = (1.0 - bare.opacity)[..., None] * torch.tensor([0.2, 0.3, 0.4])
+    assert torch.allclose(bare.rgb, left, atol=1e-5) and not torch.allclose(full.rgb, left, atol=1e-2)
+
+
 def test_sh_degree_one_follows_the_basis():
     sh = torch.zeros(1, 4, 3)
     sh[0, 0] = 1.0

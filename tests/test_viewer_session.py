@@ -13,6 +13,7 @@ from engine.scenes.builtin import builtin_truth
 from main import main
 from systems.sam.gt import GtSegmenter
 from systems.viewer.plugin import build_viewer
+from systems.viewer.resources import ViewerLog
 from systems.viewer.session import (
     SessionFiles,
     StartRecordingRequested,
@@ -65,7 +66,9 @@ def test_the_ui_requests_export_the_active_object_and_toggle_recording(inputs, t
     app.run(max_frames=3)
     files = app.resource(SessionFiles)
     assert (tmp_path / "out" / "object_1.obj").stat().st_size > 1000
-    assert files.last_export.startswith("export failed: object id 99")
+    lines = app.resource(ViewerLog).lines
+    assert any(line.startswith("export failed: object id 99") for line in lines)
+    assert files.last_export in lines and "object_1.obj" in files.last_export   # written after the refusal
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines[0]["format"] == "sa3d-recording" and lines[-1]["kind"] == "grids"
     assert "PropagationFinished" in record.read_text()

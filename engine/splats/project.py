@@ -84,9 +84,10 @@ class Projected:
     rgb: torch.Tensor        # [M, 3] colour seen from this camera
 
 
-def project(cloud, K, T_world_camera, H: int, W: int) -> Projected:
+def project(cloud, K, T_world_camera, H: int, W: int, color: bool = True) -> Projected:
     """Project `cloud` (GaussianCloud) into the H x W view of intrinsics K [3, 3] and pose
-    T_world_camera [4, 4] (float tensors or arrays); see the module docstring."""
+    T_world_camera [4, 4] (float tensors or arrays); see the module docstring. Without `color` the
+    SH are not evaluated (rgb zeros: a third of a view's projection at SH degree 3)."""
     means, device = cloud.means, cloud.means.device
     K = torch.as_tensor(K, dtype=torch.float32, device=device)
     T = torch.as_tensor(T_world_camera, dtype=torch.float32, device=device)
@@ -121,7 +122,9 @@ def project(cloud, K, T_world_camera, H: int, W: int) -> Projected:
     sel = on_screen.nonzero().squeeze(1)
     det = det[sel]
     conics = torch.stack([c[sel] / det, -b[sel] / det, a[sel] / det], 1)
-    dirs = torch.nn.functional.normalize(means[ids[sel]] - centre, dim=1)
-    rgb = sh_to_rgb(cloud.sh[ids[sel]], dirs)
+    if color:
+        rgb = sh_to_rgb(cloud.sh[ids[sel]], torch.nn.functional.normalize(means[ids[sel]] - centre, dim=1))
+    else:
+        rgb = torch.zeros(len(sel), 3, device=device)
     return Projected(ids=ids[sel], means2d=torch.stack([mx[sel], my[sel]], 1), conics=conics,
                      depths=z[sel], extent=extent[sel], opacity=opacity[sel], rgb=rgb)

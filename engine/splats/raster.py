@@ -155,12 +155,14 @@ def render_reference(p: Projected, H: int, W: int):
 
 
 def render_splats(cloud, K, T_world_camera, H: int, W: int, *, background=(0.0, 0.0, 0.0),
-                  with_weights: bool = True, min_weight: float = 0.0, method: str = "auto") -> SplatRender:
+                  with_weights: bool = True, min_weight: float = 0.0, method: str = "auto",
+                  color: bool = True) -> SplatRender:
     """Render `cloud` (GaussianCloud) in the H x W view of intrinsics K [3, 3] and pose
     T_world_camera [4, 4] onto a constant `background` colour; the matrix keeps the entries of
     weight >= min_weight (all are composited). method: "auto" (compiled tiles on the CPU, torch
-    tiles elsewhere), "cpu", "torch" or "reference"."""
-    p = project(cloud, K, T_world_camera, H, W)
+    tiles elsewhere), "cpu", "torch" or "reference". Without `color` the Gaussians' colours are not
+    evaluated: rgb then holds only the background's share."""
+    p = project(cloud, K, T_world_camera, H, W, color)
     device = cloud.means.device
     if method == "auto":
         method = "cpu" if device.type == "cpu" else "torch"

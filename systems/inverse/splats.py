@@ -38,7 +38,7 @@ class GaussianScene:
     def view_samples(self, camera, *, weight_cutoff: float, min_entry: float, color: bool = True) -> ViewSamples:
         H, W = camera.H, camera.W
         r = render_splats(self.cloud, camera.K, camera.T_world_camera, H, W, background=self.background,
-                          min_weight=max(weight_cutoff, min_entry))        # an entry is one sample here
+                          min_weight=max(weight_cutoff, min_entry), color=color)   # an entry is one sample here
         A = r.weights
         backdrop = (1.0 - r.opacity).clamp(min=0.0)                                    # [H, W]
         weights = view_weights_from_rows(A.indptr, A.indices, A.data, H, W, self.layout.shape,

@@ -92,6 +92,15 @@ def _keep(cache: ViewCache, key, entry: ViewEntry, built: bool, seconds: float) 
     return entry
 
 
+def keep_view_entries(app, built: dict) -> None:
+    """Writes ViewCache: entries built outside it (view key -> timed_build's result, e.g. by an
+    export in the background worker), unless it holds the key by now."""
+    cache = app.resource(ViewCache)
+    for key, result in built.items():
+        if key not in cache.entries:
+            _keep(cache, key, *result)
+
+
 def _job(app, camera: Camera, view: int | None):
     return partial(timed_build, app.resource(SceneData), app.resource(SegmentationSettings), camera, view,
                    app.resource(ViewCache).store)

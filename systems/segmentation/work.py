@@ -1,5 +1,5 @@
-"""The viewer's long segmentation work in a worker thread: a view's weights and the segmenter's
-answers (to a click, and to each view of a propagation).
+"""The viewer's long work in a worker thread: a view's weights, the segmenter's answers (to a click,
+and to each view of a propagation) and exports (systems/export/system.py).
 
     collect_work (finished jobs -> WorkDone) -> [recorder: tap_requests] -> mark_work_done
     (WorkDone -> BackgroundWork.ready) -> the segmentation systems (result_of takes the results)
@@ -135,10 +135,11 @@ def announce_from_now(app) -> None:
 
 def stop_work(app) -> None:
     """End the worker of an App that is closing: drop its queue, wait for the job it runs (no-op
-    without BackgroundWork)."""
+    without BackgroundWork). The jobs still wanted, and any asked later, then run in the frame."""
     work = app.try_resource(BackgroundWork)
     if work is not None:
         work.worker.close()
+        work.inline = True
 
 
 def work_lines(app) -> list[str]:

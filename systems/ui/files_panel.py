@@ -11,6 +11,7 @@ from pathlib import Path
 from imgui_bundle import imgui
 
 from components.resources import SceneData
+from systems.export.system import export_lines
 from systems.record.replayer import replay_active
 from systems.viewer.session import (
     ContinueRecordingRequested,
@@ -58,6 +59,8 @@ def _export(app, panel: FilesPanel, files: SessionFiles) -> None:
     _, panel.folders[obj.id] = imgui.input_text("folder", folder)
     if imgui.button(f"Export '{obj.name}'"):
         app.send(export_request(labels[panel.choice], Path(panel.folders[obj.id]), obj.id, obj.name, choices))
+    for line in export_lines(app):
+        imgui.text_wrapped(line)
     if files.last_export:
         imgui.text_wrapped(files.last_export)
 

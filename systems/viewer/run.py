@@ -6,15 +6,19 @@ the window or as an offscreen one, and only handed to the App here.
 
 from __future__ import annotations
 
+from systems.export.system import Exports, finish_exports
 from systems.sam.system import stop_encoding
 from systems.segmentation.work import stop_work
 from systems.viewer.plugin import WindowHandle
 
 
 def stop_workers(app) -> None:
-    """End the background threads of a closing viewer: the encoder's, then the click worker's."""
+    """End the background threads of a closing viewer: the encoder's, then the click worker's; the
+    exports asked for and not written yet are written now (a running one again, from the start)."""
     stop_encoding(app)
     stop_work(app)
+    if app.has_resource(Exports):
+        finish_exports(app)
 
 
 def run_windowed(app, *, title: str, max_frames: int | None = None) -> int:
