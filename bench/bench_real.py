@@ -1,7 +1,7 @@
 """Segmentation on real captures with ground-truth masks (../shared/data/real) and on the built-in scene.
 
     .venv/bin/python bench/bench_real.py [--scenes spinnerf-box,gold-cape,builtin] [--fields DIR] [--data DIR]
-                                         [--baseline REF]
+                                         [--baseline REF] [--modes fallback_click,...]
 
 For each real capture: its field (DIR/<scene>/field.pt; trained there with `main.py train` and the
 README's defaults when missing: 10 minutes, the field kind the capture needs), one training view
@@ -58,6 +58,8 @@ OUT = ROOT / "bench" / "results" / "real.json"
 DATA = ROOT.parent / "shared" / "data" / "real"
 SPACE = {"spinnerf-box": "auto", "gold-cape": "unbounded"}     # gold-cape stores LLFF poses of a 360 capture
 TRAIN_MINUTES = 10.0
+REAL_MODES = ("single_view", "gt_mask", "fallback_mask", "fallback_click", "fallback_click_single_view")
+BUILTIN_MODES = ("gt_click", "fallback_click")
 
 
 class _Bar:
@@ -135,7 +137,7 @@ def run_one(scene, field, field_hash, cache, segmenter, obj, views, truth, propa
     return row
 
 
-def real_scene(name: str, fields: Path, data: Path) -> dict:
+def real_scene(name: str, fields: Path, data: Path, modes: tuple[str, ...] = REAL_MODES) -> dict:
     from engine.field.checkpoint import load_field
     from engine.scenes import load_scene
 
@@ -161,7 +163,7 @@ def real_scene(name: str, fields: Path, data: Path) -> dict:
     }
     out = {"scene": name, "views": len(scene), "size": [scene.H, scene.W], "prompted_view": scene.view_names[view],
            "click": [round(x, 1), round(y, 1)], "field": str(path), "runs": {}}
-    for mode, (segmenter, obj, propagate) in runs.items():
+    for mode, (segmenter, obj, propagate) in ((m, runs[m]) for m in REAL_MODES if m in modes):
         out["runs"][mode] = row = run_one(scene, field, field_hash, cache, segmenter, obj, scene.test_ids, truth,
                                           propagate)
         row["load"] = load()
@@ -174,7 +176,7 @@ def real_scene(name: str, fields: Path, data: Path) -> dict:
     return out
 
 
-def builtin(size: int = 128) -> dict:
+def builtin(modes: tuple[str, ...] = BUILTIN_MODES, size: int = 128) -> dict:
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_sa3d import click_for
 
@@ -190,7 +192,7 @@ def builtin(size: int = 128) -> dict:
     from systems.segmentation.setup import weights_store
     cache.store = weights_store(field_hash)
     out = {"scene": scene.name, "runs": {}}
-    for mode in ("gt_click", "fallback_click"):
+    for mode in (m for m in BUILTIN_MODES if m in modes):
         rows = []
         for k, name in enumerate(truth.object_names, start=1):
             view, x, y = click_for(truth, scene, k)
@@ -253,7 +255,15 @@ def main() -> None:
                         "$SA3D_CACHE/real-fields, else ~/.cache/sa3d/real-fields)")
     parser.add_argument("--baseline", default=None, metavar="REF",
                         help="also run the scenes with git ref REF's code, side by side (e.g. main)")
+    parser.add_argument("--modes", default="", help="only these runs (comma-separated; default: all of "
+                        f"{', '.join(REAL_MODES)}; the built-in scene's: {', '.join(BUILTIN_MODES)})")
     args = parser.parse_args()
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip()) or REAL_MODES + BUILTIN_MODES
+    unknown = [m for m in modes if m not in REAL_MODES + BUILTIN_MODES]
+    if unknown:
+        print(f"error: no mode {unknown[0]}: use some of {', '.join(dict.fromkeys(REAL_MODES + BUILTIN_MODES))}",
+              file=sys.stderr)
+        sys.exit(2)
     fields = Path(args.fields or Path(os.environ.get("SA3D_CACHE") or Path.home() / ".cache" / "sa3d") / "real-fields")
     names = [n.strip() for n in args.scenes.split(",") if n.strip()]
     missing = [n for n in names if n != "builtin" and not (args.data / n).is_dir()]
@@ -270,7 +280,7 @@ def main() -> None:
         for name in names:               # the JSON is rewritten after each scene: a long run keeps its part
             if args.baseline:
                 result["baseline"]["scenes"][name] = baseline_scene(tree, name, fields)
-            result["scenes"][name] = builtin() if name == "builtin" else real_scene(name, fields, args.data)
+            result["scenes"][name] = builtin(modes) if name == "builtin" else real_scene(name, fields, args.data, modes)
             result["load_end"] = load()
             previous = json.loads(OUT.read_text()) if OUT.exists() else {"scenes": {}}
             previous["scenes"].update(result["scenes"])

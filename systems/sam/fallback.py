@@ -24,8 +24,12 @@ small seed shrinks on textured objects: petals, patterns), unless that colour co
 the image (then it says nothing of the object). Multimask = three distances t (small: only what
 looks like the seeds; large: the region bounded by colour and depth edges); with a prior, three
 drain reaches (tight: a long one keeps only what edges enclose; loose: a short one follows the
-prior). Candidates that are the same mask (IoU >= DISTINCT_IOU with a smaller one kept) are shown
-once: where the edges leave no choice, the user gets one candidate, never three copies. The
+prior). With a depth and no prior, one more candidate: the shape, a walk on the depth's edges alone
+from the same seeds (what the surface encloses around the click, whatever its texture: on an embossed
+object the grooves' colour edges stop the colour walks short of its far side). Candidates that are
+the same mask (IoU >= DISTINCT_IOU with a smaller one kept) are shown once: where the edges leave no
+choice, the user gets one candidate, never three copies; of more than MAX_CANDIDATES the most stable
+are kept, and a single-mask predict gives the most stable of its colour cut and the shape. The
 upsampled probability is thresholded at 0.5 and reduced to the connected parts holding a positive
 point (or overlapping the prior). Score = SAM's stability score: IoU of the masks at 0.5 + delta and
 0.5 - delta.
@@ -54,6 +58,7 @@ from systems.sam.walker import (
 )
 
 DISTINCT_IOU = 0.9   # multimask candidates closer than this to a kept one are the same candidate
+MAX_CANDIDATES = 3   # as SAM's multimask output (the viewer's keys 1 / 2 / 3): the most stable ones
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ class FallbackSegmenter:
         self._features: np.ndarray | None = None      # [h, w, 3] working-resolution colour features
         self._chroma: np.ndarray | None = None        # [h, w, 2] working-resolution rg chromaticity
         self._laplacian = None                        # [h*w, h*w] sparse graph Laplacian
+        self._shape_laplacian = None                  # [h*w, h*w] the same on depth edges alone (or None)
 
     def set_view(self, image: np.ndarray, *, view_name: str | None = None,
                  depth: np.ndarray | None = None) -> None:
@@ -143,9 +149,11 @@ class FallbackSegmenter:
         self._features = colour_features(image, c.lightness_weight)                   # [h, w, 3]
         dh, dv = edge_differences(self._features)
         cues = [(dh, dv, grain(dh, dv, c.noise_factor, c.edge_sigma2))]
+        self._shape_laplacian = None
         if depth is not None:
             gh, gv = edge_differences(log_depth(depth))
             cues.append((gh, gv, grain(gh, gv, c.depth_grain, c.depth_sigma2)))
+            self._shape_laplacian = laplacian(*edge_weights(cues[1:]))
         self._laplacian = laplacian(*edge_weights(cues))
 
     def _colour_distance(self, refs: np.ndarray) -> np.ndarray:
@@ -183,7 +191,7 @@ class FallbackSegmenter:
 
     def predict(self, *, points=None, labels=None, box=None, mask=None, multimask: bool = False) -> SegmentResult:
         """Segment the current view: masks [C, H, W] bool, scores [C] float32 (C = 1 without
-        multimask, else 1 to 3 distinct candidates, tight to loose).
+        multimask, else 1 to 3 distinct candidates, tight to loose, the depth's shape last).
 
         Raises PromptError for an invalid prompt or when no view is set.
         """
@@ -209,7 +217,13 @@ class FallbackSegmenter:
             if core.mean() <= self.config.core_max_area:
                 cut_seeds[core & (cut_seeds < 0)] = 1
             probs.append(random_walk(self._laplacian, cut_seeds.ravel()).reshape(h, w))
-        return self._result(probs, anchor)
+        if self._shape_laplacian is not None:
+            probs.append(random_walk(self._shape_laplacian, seeds.ravel()).reshape(h, w))
+        result = self._result(probs, anchor)
+        if multimask:
+            return result
+        best = int(np.argmax(result.scores))
+        return SegmentResult(result.masks[best:best + 1], result.scores[best:best + 1])
 
     def _predict_with_prior(self, prompt: Prompt, multimask: bool) -> SegmentResult:
         """The prior against the view's edges (module docstring): background beyond a band outside it,
@@ -250,4 +264,5 @@ class FallbackSegmenter:
             masks.append(mask)
             loose, tight = prob > 0.5 - d, prob > 0.5 + d
             scores.append(tight.sum() / max(loose.sum(), 1))
-        return SegmentResult(np.stack(masks), np.asarray(scores, np.float32))
+        kept = np.sort(np.argsort(scores)[::-1][:MAX_CANDIDATES])
+        return SegmentResult(np.stack(masks)[kept], np.asarray(scores, np.float32)[kept])
