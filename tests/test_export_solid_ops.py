@@ -53,20 +53,22 @@ def test_tally_sorts_voxels_into_free_support_other():
     depth = np.array([3.0, 7.0, 6.2, 9.0, 5.0, 5.0, 4.9])
     tally = solid.Tally.zeros(7)
     solid.tally_view(tally, pixels, depth, np.full(7, 0.5), np.full(7, 1.0), front, back, mask)
-    # 0 in front of the object: free; 1 behind it: support; 2 within the band behind the other
-    # surface's back (5.5 + 1): other; 3 further behind it: hidden (nothing); 4 in front of the
-    # backdrop: free; 5 out of view: nothing; 6 between the object's pixel and the backdrop's, 0.1 in
-    # front of the object: within the margin, support
-    assert tally.free.tolist() == [1, 0, 0, 0, 1, 0, 0]
+    # 0 in front of the object: seen through, but the light ends on the object: skin; 1 behind it:
+    # support; 2 within the band behind the other surface's back (5.5 + 1): other; 3 further behind
+    # it: hidden (nothing); 4 in front of the backdrop: free; 5 out of view: nothing; 6 between the
+    # object's pixel and the backdrop's, 0.1 in front of the object: within the margin, support
+    assert tally.free.tolist() == [0, 0, 0, 0, 1, 0, 0]
+    assert tally.skin.tolist() == [1, 0, 0, 0, 0, 0, 0]
     assert tally.support.tolist() == [0, 1, 0, 0, 0, 0, 1]
     assert tally.other.tolist() == [0, 0, 1, 0, 0, 0, 0]
 
 
 def test_carve_needs_support_and_no_evidence_against():
     tally = solid.Tally(free=np.array([0, 2, 0, 0, 0]), support=np.array([4, 4, 3, 0, 4]),
-                        other=np.array([0, 0, 2, 0, 1]))
+                        other=np.array([0, 0, 2, 0, 1]), skin=np.array([0, 0, 0, 0, 5]))
     settings = solid.CarveSettings(free_views=2, other_views=2, support_share=0.75)
     # 0 kept; 1 seen through twice; 2 on another surface twice; 3 never supported; 4: 4 of 5 support
+    # (seen through by its own pixels: that is for shave_skin)
     assert solid.carve(tally, settings).tolist() == [True, False, False, False, True]
 
 
@@ -120,3 +122,17 @@ def test_obj_colours_give_the_byte_back_when_truncated_or_rounded():
     assert np.array_equal(np.floor(written * 255.0), np.arange(256))
     assert np.array_equal(np.round(written * 255.0), np.arange(256))
     assert np.all(written <= 1.0)
+
+
+def test_light_that_ends_on_the_object_only_shaves_its_outer_layer():
+    # a trained cube whose top is a fog: the silhouettes' hull is the cube grown by a soft layer (a
+    # 9^3 block), and views of the cube's own pixels see through its outer layer and, in the fog,
+    # through 3 layers more from the top
+    hull = np.zeros((11, 11, 11), bool)
+    hull[1:10, 1:10, 1:10] = True
+    seen_through = hull & ~np.pad(np.ones((7, 7, 7), bool), 2)          # the outer layer
+    seen_through[5:9, 2:9, 2:9] = True                                  # the fog under the top
+    shaved = solid.shave_skin(hull, seen_through, skin_voxels=1.0)
+    assert shaved.sum() == 7 ** 3 and shaved[2:9, 2:9, 2:9].all()      # the cube, its foggy top kept
+    assert solid.shave_skin(hull, np.zeros_like(hull), 1.0).sum() == 9 ** 3   # no evidence: the hull
+    assert not solid.shave_skin(hull, seen_through, skin_voxels=2.0)[8, 5, 5]   # 2 layers deep: gone

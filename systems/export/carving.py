@@ -112,8 +112,10 @@ def solid_object_mask(field, votes: np.ndarray, views: list[CarvingView], up: np
         masks.append(mask2d)
         pixels, depth = solid.project(centres, cam.K, cam.T_world_camera, cam.H, cam.W)
         solid.tally_view(tally, pixels, depth, margin, band, view.front, view.back, mask2d)
-    carved = np.zeros(shape, bool)
+    carved, seen_through = np.zeros(shape, bool), np.zeros(shape, bool)
     carved.reshape(-1)[ids] = solid.carve(tally, settings)
+    seen_through.reshape(-1)[ids] = tally.skin > 0
+    carved = solid.shave_skin(carved, seen_through, settings.skin_voxels)
     other = np.zeros(shape, bool)
     other.reshape(-1)[ids] = tally.other >= settings.other_views
     plane = None

@@ -10,23 +10,31 @@ spreads its weight over a few voxels, a ground over more (the front lies within 
 true surface on the built-in scene's objects, the back within one of its ground). A voxel centre
 x at camera depth d, between the four pixel centres around its projection, is then
 
-    free      d < front - margin at all four       the view sees through x: empty space
-    support   not free, one of the four in the mask
+    free      d < front - margin at all four,      the view sees past the object through x: empty
+              none of the four in the mask         space
+    skin      d < front - margin at all four,      the view sees through x and still ends on the
+              one of the four in the mask          object: x is not deep inside it (below)
+    support   neither, one of the four in the mask
                                                    x lies on or behind the object's visible surface
-    other     not free, none in the mask, d <= back + band at one of the four
+    other     neither, none in the mask, d <= back + band at one of the four
                                                    x lies on a visible surface that is not the object
     hidden    otherwise                            something else hides x: this view says nothing
 
 (a silhouette passing between the four pixels decides nothing: it would carve the object's rim).
-`carve` keeps the voxels that fewer than `free_views` views see through, that lie on another
-visible surface in fewer than `other_views` views, and that at least `support_share` of the views
-that say anything place inside the object. What no camera sees stays: the inside of the object
-(only ever hidden behind its own surface) and the space below its base (hidden behind the support
-it stands on). The second is cut by `support_plane`: the level (normal to the scene's up) where
-the light of the visible non-object surface around the carved region's foot ends, the floor or
-table it stands on; voxels less than `plane_lift` voxels above it are its contact band and go
-too (on the trained built-in scene the ground's light ends about a voxel below its surface; on
-an exact surface this drops one layer of the object's foot).
+`carve` keeps the voxels that fewer than `free_views` views see past the object through, that lie
+on another visible surface in fewer than `other_views` views, and that at least `support_share` of
+the views that say anything place inside the object: the hull the object's silhouettes and the
+other surfaces leave. `shave_skin` then takes off the voxels of its outer `skin_voxels` layer that a
+view of the object's own pixels sees through (the soft surface of a trained field, one layer wide,
+that silhouettes cannot tell from the object). Deeper, such light says nothing: it passes x and
+still ends on the object, and a trained face can be a fog (the built-in box's: alpha 0.1 a voxel
+all the way down) that lets several views see half into the object. What no camera sees stays:
+the inside of the object (only ever hidden behind its own surface) and the space below its base
+(hidden behind the support it stands on). The second is cut by `support_plane`: the level (normal
+to the scene's up) where the light of the visible non-object surface around the carved region's
+foot ends, the floor or table it stands on; voxels less than `plane_lift` voxels above it are its
+contact band and go too (on the trained built-in scene the ground's light ends about a voxel
+below its surface; on an exact surface this drops one layer of the object's foot).
 Then `clean_mask` fills enclosed cavities and drops specks smaller than a size.
 """
 
@@ -45,7 +53,8 @@ LIGHT_ENDS = 0.1          # ... and little light goes beyond where it falls belo
 class CarveSettings:
     margin_voxels: float = 0.5        # a voxel this far (in voxels) in front of a surface is still not free
     surface_voxels: float = 1.0       # ... and one up to this far behind where its light ends lies on it
-    free_views: int = 1               # a voxel seen through by this many views is empty
+    free_views: int = 1               # a voxel this many views see past the object through is empty
+    skin_voxels: float = 1.0          # the object's own pixels carve this deep into that hull at most
     other_views: int = 2              # a voxel on a non-object surface in this many views is not the object
     support_share: float = 0.75       # share of the informative views (support + other) that must support it
     plane_ring: int = 2               # voxels around the carved region whose surface points fit the plane
@@ -60,10 +69,11 @@ class Tally:
     free: np.ndarray       # [N] int32
     support: np.ndarray    # [N] int32
     other: np.ndarray      # [N] int32
+    skin: np.ndarray       # [N] int32
 
     @classmethod
     def zeros(cls, n: int) -> Tally:
-        return cls(*(np.zeros(n, np.int32) for _ in range(3)))
+        return cls(*(np.zeros(n, np.int32) for _ in range(4)))
 
 
 def surface_depths(A: sparse.csr_matrix, entry_depth: np.ndarray, pixel_weight: np.ndarray,
@@ -130,21 +140,23 @@ def project(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H: in
 def tally_view(tally: Tally, pixels: np.ndarray, depth: np.ndarray, margin: np.ndarray, band: np.ndarray,
                front: np.ndarray, back: np.ndarray, object_mask: np.ndarray) -> None:
     """Add one view to `tally`: voxels at pixels [N, 4] (`project`; -1: not in view) and camera
-    depth [N], depth tolerances margin [N] (free: in front of the front surface by more) and band
+    depth [N], depth tolerances margin [N] (seen through: in front of the front surface by more) and band
     [N] (on a surface: behind its back by less), the view's surface depths where the light starts
     and ends (front [P], back [P]) and its 2D object mask [P] bool.
 
-    A voxel centre falls between four pixel centres; the view counts it free only when it lies in
-    front of all four surfaces, and on another surface only when none of the four is the object's:
-    a silhouette passing between them decides nothing (it would carve the object's rim).
+    A voxel centre falls between four pixel centres; the view sees through it only when it lies in
+    front of all four surfaces (free when none of the four is the object's, skin otherwise), and
+    puts it on another surface only when none of the four is the object's: a silhouette passing
+    between them decides nothing (it would carve the object's rim).
     """
     seen = pixels[:, 0] >= 0
     p = np.where(seen[:, None], pixels, 0)
     inside = object_mask[p].any(axis=1)
-    free = seen & (depth < front[p].min(axis=1) - margin)
-    tally.free += free
-    tally.support += seen & ~free & inside
-    tally.other += seen & ~free & ~inside & (depth <= back[p].min(axis=1) + band)
+    through = seen & (depth < front[p].min(axis=1) - margin)
+    tally.free += through & ~inside
+    tally.skin += through & inside
+    tally.support += seen & ~through & inside
+    tally.other += seen & ~through & ~inside & (depth <= back[p].min(axis=1) + band)
 
 
 def carve(tally: Tally, settings: CarveSettings) -> np.ndarray:
@@ -152,6 +164,13 @@ def carve(tally: Tally, settings: CarveSettings) -> np.ndarray:
     informative = tally.support + tally.other
     return ((tally.free < settings.free_views) & (tally.other < settings.other_views)
             & (tally.support > 0) & (tally.support >= settings.support_share * informative))
+
+
+def shave_skin(hull: np.ndarray, seen_through: np.ndarray, skin_voxels: float) -> np.ndarray:
+    """hull [Z, Y, X] bool less the voxels that seen_through [Z, Y, X] bool marks within skin_voxels
+    of its outside (distance to the nearest voxel off the hull, in voxels: 1 is its outer layer)."""
+    depth = ndimage.distance_transform_edt(hull)
+    return hull & ~(seen_through & (depth <= skin_voxels))
 
 
 @dataclass(frozen=True)
