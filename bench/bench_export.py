@@ -93,7 +93,7 @@ def measure(scene, field, truth, segmenter: str, cache: ViewCache, folder: Path)
             for _, obj in esper.get_component(SegObject):
                 obj.name = name
         grid = grid_snapshot(app)
-        context = app_export_scene(app)
+        context, _ = app_export_scene(app)           # the scene, and the view weights it builds
         start = time.perf_counter()
         export_object(grid, field, folder / f"{name}.npz", ExportOptions(format="npz"), context)
         seconds = time.perf_counter() - start

@@ -136,3 +136,13 @@ def test_light_that_ends_on_the_object_only_shaves_its_outer_layer():
     assert shaved.sum() == 7 ** 3 and shaved[2:9, 2:9, 2:9].all()      # the cube, its foggy top kept
     assert solid.shave_skin(hull, np.zeros_like(hull), 1.0).sum() == 9 ** 3   # no evidence: the hull
     assert not solid.shave_skin(hull, seen_through, skin_voxels=2.0)[8, 5, 5]   # 2 layers deep: gone
+
+
+def test_shave_skin_keeps_a_part_as_thin_as_its_skin():
+    slab = np.zeros((10, 12, 12), bool)
+    slab[3:5, 2:10, 2:10] = True                                        # a sheet two voxels thick
+    assert solid.shave_skin(slab, slab.copy(), skin_voxels=1.0).sum() == slab.sum()   # all skin: kept
+    slab[3:8, 2:6, 2:6] = True                                          # a block standing on it
+    shaved = solid.shave_skin(slab, slab.copy(), skin_voxels=1.0)
+    assert shaved[4:7, 3:5, 3:5].all() and not shaved[7, 3, 3]          # the block's core stays, its skin goes
+    assert shaved[3:5, 8:10, 8:10].all()                                # the sheet far from it stays

@@ -26,7 +26,8 @@ on another visible surface in fewer than `other_views` views, and that at least 
 the views that say anything place inside the object: the hull the object's silhouettes and the
 other surfaces leave. `shave_skin` then takes off the voxels of its outer `skin_voxels` layer that a
 view of the object's own pixels sees through (the soft surface of a trained field, one layer wide,
-that silhouettes cannot tell from the object). Deeper, such light says nothing: it passes x and
+that silhouettes cannot tell from the object), where there is a core under them (a part as thin as
+its skin, a sheet or a flat patch, stays whole). Deeper, such light says nothing: it passes x and
 still ends on the object, and a trained face can be a fog (the built-in box's: alpha 0.1 a voxel
 all the way down) that lets several views see half into the object. What no camera sees stays:
 the inside of the object (only ever hidden behind its own surface) and the space below its base
@@ -40,6 +41,7 @@ Then `clean_mask` fills enclosed cavities and drops specks smaller than a size.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,9 +170,13 @@ def carve(tally: Tally, settings: CarveSettings) -> np.ndarray:
 
 def shave_skin(hull: np.ndarray, seen_through: np.ndarray, skin_voxels: float) -> np.ndarray:
     """hull [Z, Y, X] bool less the voxels that seen_through [Z, Y, X] bool marks within skin_voxels
-    of its outside (distance to the nearest voxel off the hull, in voxels: 1 is its outer layer)."""
+    of its outside (distance to the nearest voxel off the hull, in voxels: 1 is its outer layer),
+    where a core deeper than that lies next to them: a part no thicker than its skin on both sides
+    (a sheet, a thin rim, a flat object's patch) is all skin and stays whole."""
     depth = ndimage.distance_transform_edt(hull)
-    return hull & ~(seen_through & (depth <= skin_voxels))
+    core = depth > skin_voxels
+    over_core = ndimage.binary_dilation(core, np.ones((3, 3, 3), bool), iterations=max(1, math.ceil(skin_voxels)))
+    return hull & ~(seen_through & (depth <= skin_voxels) & over_core)
 
 
 @dataclass(frozen=True)
