@@ -7,6 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.gl, pytest.mark.slow]
@@ -50,8 +51,6 @@ def test_a_one_minute_soak_runs_every_action(tmp_path):
 
 
 def test_free_camera_view_weights_are_not_kept_without_bound():
-    import numpy as np
-
     from components.camera import Camera
     from components.resources import ViewCache
     from engine.app import App
@@ -74,21 +73,39 @@ def test_free_camera_view_weights_are_not_kept_without_bound():
     assert np.array_equal(again.A.data, first.A.data) and np.array_equal(again.A.indices, first.A.indices)
 
 
-def test_release_free_heap_returns_the_pages_freed_arrays_kept():
-    import numpy as np
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
-    from engine.memory import release_free_heap
 
-    def rss_mb() -> float:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
-
-    big = np.ones(1 << 20)                      # 8 MB, mmapped; freeing it raises glibc's mmap threshold
-    del big
-    arrays = [np.ones(1 << 17) for _ in range(100)]    # 1 MB each, now carved from the heap
-    keep = arrays[-1]                           # the newest stays alive: the heap cannot shrink from its top
+def _freed_arrays_kept_mb() -> tuple[float, np.ndarray]:
+    """100 arrays of 1 MB made and freed but the newest (the heap cannot shrink from its top):
+    how much RSS fell when they were freed, and the one kept."""
+    arrays = [np.ones(1 << 17) for _ in range(100)]
+    keep = arrays[-1]
+    before = _rss_mb()
     del arrays
-    before = rss_mb()
-    if not release_free_heap():
-        pytest.skip("not glibc: no malloc_trim")
-    assert before - rss_mb() > 50 and keep.sum() == len(keep)
+    return before - _rss_mb(), keep
+
+
+def test_release_free_heap_returns_the_pages_freed_arrays_kept():
+    from engine.memory import LARGE_BLOCK_BYTES, release_free_heap, return_large_blocks
+
+    if not return_large_blocks(16 << 20):       # as glibc's threshold after a large free: 1 MB from the heap
+        pytest.skip("not glibc: no mallopt")
+    try:
+        fell, keep = _freed_arrays_kept_mb()
+        before = _rss_mb()
+        assert release_free_heap()
+        assert fell < 50 and before - _rss_mb() > 50 and keep.sum() == len(keep)
+    finally:
+        return_large_blocks(LARGE_BLOCK_BYTES)
+
+
+def test_return_large_blocks_hands_freed_arrays_back_at_once():
+    from engine.memory import return_large_blocks
+
+    if not return_large_blocks():               # the viewer's setting (build_viewer)
+        pytest.skip("not glibc: no mallopt")
+    fell, keep = _freed_arrays_kept_mb()
+    assert fell > 80 and keep.sum() == len(keep)

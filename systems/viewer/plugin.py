@@ -151,6 +151,9 @@ def build_viewer(scene, field, segmenter, *, H: int, W: int, gl: bool, ui: bool,
     """An App with the viewer schedule and its resources (camera, input, clock, settings, the
     segmentation resources, SessionFiles). GL resources (GLPresenter, window, ImGui) are added by
     the caller. Without `recording` the caller may add recording_plugin itself."""
+    from engine.memory import return_large_blocks
+
+    return_large_blocks()                                 # a long session's freed arrays leave its RSS
     splats = getattr(field, "kind", None) == "gaussians"        # a GaussianScene (systems/inverse/splats.py)
     app = App(viewer_schedule(gl=gl, ui=ui, recording=recording, splats=splats))
     app.insert_resource(files or SessionFiles())
