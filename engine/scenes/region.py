@@ -79,14 +79,13 @@ def seen_counts(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H
 def views_seeing_pixels(K: np.ndarray, T_world_camera: np.ndarray, depth: np.ndarray, K_others: np.ndarray,
                         T_others: np.ndarray, near: float) -> np.ndarray:
     """int [H, W]: how many of the cameras K_others [M, 3, 3], T_others [M, 4, 4] (images as large
-    as this one) see the point of each pixel (centre, as engine/math/rays.py camera_rays) of the view
+    as this one) see the point of each pixel (on the ray through its centre: camera_rays) of the view
     K [3, 3], T_world_camera [4, 4] at camera depth `depth` [H, W] (occlusion not considered)."""
+    from engine.math.rays import camera_rays
+
     H, W = depth.shape
-    rows, cols = np.mgrid[0:H, 0:W] + 0.5                                      # [H, W] each
-    pixels = np.stack([cols, rows, np.ones_like(cols)], -1).reshape(-1, 3)     # [P, 3]
-    cam = pixels @ np.linalg.inv(K.astype(np.float64)).T * depth.reshape(-1, 1)  # [P, 3], z = depth
-    T = T_world_camera.astype(np.float64)
-    world = cam @ T[:3, :3].T + T[:3, 3]                                       # [P, 3]
+    origins, dirs = camera_rays(K, T_world_camera, H, W)                       # [P, 3] each, dirs' z = 1
+    world = origins.numpy() + dirs.numpy() * depth.reshape(-1, 1)              # [P, 3]
     return seen_counts(world, K_others, T_others, H, W, near).reshape(H, W)
 
 
