@@ -227,6 +227,7 @@ def bench_first_object(cloud) -> dict:
     object: the run gets an empty cache folder ($SA3D_CACHE), so no view weights of an earlier run
     of the same cloud are read."""
     import tempfile
+    from unittest import mock
 
     import main as cli
     from engine.splats.plyio import write_splats
@@ -234,15 +235,11 @@ def bench_first_object(cloud) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ply, out = Path(tmp) / "scene" / "point_cloud.ply", Path(tmp) / "out"
         write_splats(ply, cloud)
-        cache = os.environ.get("SA3D_CACHE")
-        os.environ["SA3D_CACHE"] = str(Path(tmp) / "cache")
-        try:
+        with mock.patch.dict(os.environ, {"SA3D_CACHE": str(Path(tmp) / "cache")}):
             started, cpu = time.perf_counter(), os.times()
             code = cli.main(["segment", str(ply), "--view", "orbit_001", "--point", "252,200", "--segmenter",
                              "fallback", "--views", "25", "--out", str(out)])
             after, wall = os.times(), time.perf_counter() - started
-        finally:
-            os.environ.pop("SA3D_CACHE") if cache is None else os.environ.update(SA3D_CACHE=cache)
         summary = json.loads((out / "summary.json").read_text()) if code == 0 else {}
     split = summary.get("seconds", {})
     return {"gaussians": len(cloud), "size": [H, W], "views": 25, "exit_code": code,

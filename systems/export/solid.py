@@ -42,7 +42,7 @@ Then `clean_mask` fills enclosed cavities and drops specks smaller than a size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import ndimage, sparse
@@ -75,7 +75,7 @@ class Tally:
 
     @classmethod
     def zeros(cls, n: int) -> Tally:
-        return cls(*(np.zeros(n, np.int32) for _ in range(4)))
+        return cls(*(np.zeros(n, np.int32) for _ in fields(cls)))
 
 
 def surface_depths(A: sparse.csr_matrix, entry_depth: np.ndarray, pixel_weight: np.ndarray,
