@@ -130,7 +130,8 @@ class FallbackSegmenter:
         self._features: np.ndarray | None = None      # [h, w, 3] working-resolution colour features
         self._chroma: np.ndarray | None = None        # [h, w, 2] working-resolution rg chromaticity
         self._laplacian = None                        # [h*w, h*w] sparse graph Laplacian
-        self._shape_laplacian = None                  # [h*w, h*w] the same on depth edges alone (or None)
+        self._depth_cue = None                        # the view's depth edges (dh, dv, grain), or None
+        self._shape_laplacian = None                  # [h*w, h*w] the Laplacian of those alone, made at a click
 
     def set_view(self, image: np.ndarray, *, view_name: str | None = None,
                  depth: np.ndarray | None = None) -> None:
@@ -149,11 +150,11 @@ class FallbackSegmenter:
         self._features = colour_features(image, c.lightness_weight)                   # [h, w, 3]
         dh, dv = edge_differences(self._features)
         cues = [(dh, dv, grain(dh, dv, c.noise_factor, c.edge_sigma2))]
-        self._shape_laplacian = None
+        self._depth_cue = self._shape_laplacian = None
         if depth is not None:
             gh, gv = edge_differences(log_depth(depth))
             cues.append((gh, gv, grain(gh, gv, c.depth_grain, c.depth_sigma2)))
-            self._shape_laplacian = laplacian(*edge_weights(cues[1:]))
+            self._depth_cue = cues[1]
         self._laplacian = laplacian(*edge_weights(cues))
 
     def _colour_distance(self, refs: np.ndarray) -> np.ndarray:
@@ -217,7 +218,9 @@ class FallbackSegmenter:
             if core.mean() <= self.config.core_max_area:
                 cut_seeds[core & (cut_seeds < 0)] = 1
             probs.append(random_walk(self._laplacian, cut_seeds.ravel()).reshape(h, w))
-        if self._shape_laplacian is not None:
+        if self._depth_cue is not None:                   # the shape: only a click's (no prior) needs it
+            if self._shape_laplacian is None:
+                self._shape_laplacian = laplacian(*edge_weights([self._depth_cue]))
             probs.append(random_walk(self._shape_laplacian, seeds.ravel()).reshape(h, w))
         result = self._result(probs, anchor)
         if multimask:
