@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import glob
 import hashlib
 import os
 import re
@@ -65,13 +64,20 @@ def _temporary_prefix(target: Path) -> str:
     return f".{target.name}.{os.getpid()}."
 
 
+_TEMPORARY_TAIL = re.compile(r"(\d+)\.[a-z0-9_]{8}\.tmp")     # after `.<name>.`: the pid, mkstemp's 8 characters
+
+
 def remove_stale_temporaries(target: Path) -> list[Path]:
     """Remove the temporaries beside `target` (files or folders named by _temporary_prefix) whose
-    process no longer runs; returns them. A live process's temporary is left alone."""
+    process no longer runs; returns them. A live process's temporary is left alone. The names are
+    matched by one pattern, not one made per target: a folder whose names never repeat (the view
+    weights' store) would fill re's and pathlib's caches with patterns used once."""
     stale = []
-    ours = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp")   # mkstemp's 8 characters
-    for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
-        match = ours.match(path.name)
+    prefix = f".{target.name}."
+    with os.scandir(target.parent) as entries:
+        names = [entry.name for entry in entries if entry.name.startswith(prefix)]
+    for name in names:
+        path, match = target.parent / name, _TEMPORARY_TAIL.match(name, len(prefix))
         if match and not _process_alive(int(match[1])):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)

@@ -77,6 +77,24 @@ def test_temporaries_of_killed_runs_are_removed_by_the_next_write(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", "grid.npz", running.name, other.name])
 
 
+def test_writes_of_names_that_never_repeat_keep_no_memory(tmp_path):
+    # The view weights' store writes a new name per free camera: a pattern made per name would
+    # stay in re's and pathlib's caches (about 2 KB a write, up to their bounds)
+    import tracemalloc
+
+    atomic_write(tmp_path / "warm-up.weights", b"x")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(300):
+            atomic_write(tmp_path / f"{i:032x}.weights", b"x")
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 50_000, kept
+    assert len(list(tmp_path.iterdir())) == 301
+
+
 @pytest.mark.parametrize("broken_byte", [b"'shape': (", b"}"])
 def test_a_damaged_array_header_is_one_of_the_readers_caught_errors(tmp_path, broken_byte):
     """numpy parses an .npy header with ast and, failing that, tokenize: an unclosed bracket raises
