@@ -17,8 +17,11 @@ other frames; the largest time
 any frame spent outside the segmentation systems (rendering, input, recording) is reported too.
 RSS (VmRSS) is sampled every second; growth is measured from the first minute's sample to the end,
 and between the starts of the first cycle after a minute and of the last (the same point of the
-session, so the heap's transient temporaries weigh alike). Each cycle start also notes the memory
-the view cache holds; frames over SLOW_MS are listed with the systems that took the time.
+session, so the heap's transient temporaries weigh alike). Each cycle start also notes where the
+memory is (engine.memory.resident_parts: anonymous or file-backed pages, the C heap's chunks in use
+and free, blocks mapped on their own, Python's blocks) and what the view cache holds, and the JSON
+gives each part's growth between those two cycle starts; frames over SLOW_MS are listed with the
+systems that took the time.
 
 Usage: python bench/bench_soak.py [--minutes 10] [--size 640x360] [--out bench/results/soak.json]
 """
@@ -96,6 +99,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     from components.segmentation import SegObject
     from engine.field.checkpoint import save_field
     from engine.field.fixtures import trained_builtin_field
+    from engine.memory import resident_parts
     from systems.export.export import ExportOptions
     from systems.export.system import ExportFinished, ExportRequested
     from systems.record.recorder import RecordingSettings, start_recording, stop_recording
@@ -132,15 +136,14 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
                 if player.finished:
                     if not queue:
                         queue, cycles = cycle_steps(W, H, cycles), cycles + 1
-                        cycle_rss.append({"t_s": round(time.perf_counter() - start, 1), "rss_mb": round(rss_mb(), 1),
+                        cycle_rss.append({"t_s": round(time.perf_counter() - start, 1), **resident_parts(),
                                           "view_cache_mb": round(view_cache_mb(app), 1)})
                     part = queue.pop(0)
                     if part == "export":
                         app.send(ExportRequested(str(folder / "export.npz"), ExportOptions(format="npz")))
                         exports += 1
-                    else:
-                        player.steps += part
-                        player.countdown = 1
+                    else:                       # the steps played are dropped: the script stays one part long
+                        player.steps, player.index, player.countdown = part, 0, 1
                 began = time.perf_counter()
                 app.step()
                 ms = (time.perf_counter() - began) * 1000.0
@@ -174,13 +177,16 @@ def summarise(minutes: float, quiet_ms: list[float], busy_ms: list[float], rss: 
     every = np.asarray(quiet_ms + busy_ms)
     after_1min = next((mb for t, mb in rss if t >= 60.0), rss[-1][1])
     end = rss[-1][1]
-    starts = [c["rss_mb"] for c in extra["cycle_starts"] if c["t_s"] >= 60.0] or [end]
+    late = [c for c in extra["cycle_starts"] if c["t_s"] >= 60.0]
+    starts = [c["rss_mb"] for c in late] or [end]
     return {
         "minutes": minutes, "frames": int(every.size), "cycles": extra.pop("cycles"),
         "rss_mb_start": round(rss[0][1], 1), "rss_mb_after_1min": round(after_1min, 1),
         "rss_mb_end": round(end, 1), "rss_mb_peak": round(max(mb for _, mb in rss), 1),
         "rss_growth_after_1min_percent": round(100.0 * (end - after_1min) / after_1min, 2),
         "rss_growth_between_cycle_starts_after_1min_percent": round(100.0 * (starts[-1] - starts[0]) / starts[0], 2),
+        "growth_between_cycle_starts_after_1min": {part: round(late[-1][part] - late[0][part], 1) for part in late[0]
+                                                   if part != "t_s"} if late else {},
         "frame_ms_p50": round(float(np.percentile(every, 50)), 1),
         "frame_ms_p99": round(float(np.percentile(every, 99)), 1),
         "frame_ms_max_outside_segmentation_steps": round(max(quiet_ms, default=0.0), 1),

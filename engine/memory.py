@@ -5,7 +5,8 @@ MemAvailable for the CPU, cudaMemGetInfo for CUDA) and raises MemoryEstimateErro
 estimate, what is free and a setting that fits. The estimates are linear models fitted to the
 peaks that bench/bench_field.py measured (README, "Radiance field"), not exact accounting.
 `release_free_heap()` hands the C heap's free pages back to the system after large work;
-`return_large_blocks()` makes large blocks go back to it as soon as they are freed.
+`return_large_blocks()` makes large blocks go back to it as soon as they are freed;
+`resident_parts()` splits a process's memory into what a long session's growth could be.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ctypes
 import functools
 import math
 import os
+import sys
 
 from engine.errors import UserFacingError
 
@@ -128,3 +130,45 @@ def release_free_heap() -> bool:
         return False
     trim(0)
     return True
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+@functools.cache
+def _mallinfo2():
+    """glibc's mallinfo2 (2.33 and later), or None."""
+    try:
+        function = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    function.restype = _MallInfo2
+    return function
+
+
+STATUS_FIELDS = {"VmRSS": "rss_mb", "RssAnon": "rss_anon_mb", "RssFile": "rss_file_mb"}
+
+
+def resident_parts() -> dict[str, float]:
+    """This process's memory in MB by where a growth would live: resident in all, anonymous (heaps,
+    arrays) and file-backed (libraries, mapped files) (Linux /proc/self/status); the C heap's
+    chunks in use and free, and the large blocks mapped on their own (glibc mallinfo2, summed over
+    every thread's arena); and the Python objects' blocks (a count). Parts unavailable here are left out."""
+    parts: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key = line.split(":", 1)[0]
+                if key in STATUS_FIELDS:
+                    parts[STATUS_FIELDS[key]] = round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    mallinfo2 = _mallinfo2()
+    if mallinfo2 is not None:
+        info = mallinfo2()
+        parts.update(heap_in_use_mb=round(info.uordblks / 2**20, 1), heap_free_mb=round(info.fordblks / 2**20, 1),
+                     heap_mapped_mb=round(info.hblkhd / 2**20, 1))
+    parts["python_blocks"] = sys.getallocatedblocks()
+    return parts

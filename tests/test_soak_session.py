@@ -46,6 +46,7 @@ def test_a_one_minute_soak_runs_every_action(tmp_path):
     assert result["exports_written"] >= 1 and result["exports_written"] + result["exports_refused"] == result["exports"]
     assert not [f for f in result["slow_frames"] if "export_requested" in f["systems"]]   # the worker carves
     assert result["max_objects"] <= 2                          # each cycle deletes what it made
+    assert set(result["cycle_starts"][0]) >= {"rss_mb", "rss_anon_mb", "rss_file_mb", "python_blocks", "view_cache_mb"}
     assert set(result) >= {"minutes", "rss_mb_after_1min", "rss_mb_end", "rss_mb_peak", "frame_ms_p50",
                            "frame_ms_p99"}
 
@@ -117,3 +118,16 @@ def test_return_large_blocks_hands_freed_arrays_back_at_once():
     assert run.returncode == 0, run.stderr
     fell, kept = run.stdout.split()
     assert float(fell) > 80 and kept == "True"
+
+
+def test_resident_parts_find_a_new_array_where_it_lives():
+    from engine.memory import resident_parts
+
+    before = resident_parts()
+    array = np.ones(64 << 17)                                      # 64 MB, written: resident, anonymous
+    after = resident_parts()
+    assert after["rss_anon_mb"] - before["rss_anon_mb"] > 60 and abs(after["rss_file_mb"] - before["rss_file_mb"]) < 8
+    if "heap_mapped_mb" in after:                                  # glibc: a block this large is mapped on its own
+        assert after["heap_mapped_mb"] - before["heap_mapped_mb"] > 60
+        assert abs(after["heap_in_use_mb"] - before["heap_in_use_mb"]) < 8
+    assert array.sum() == array.size and after["python_blocks"] > 0
