@@ -16,8 +16,9 @@ H, W = 96, 128
 def _cardboard_box(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A cardboard box seen from above: a lit top and a shaded front face (the same colour at 55% of
     the light: a lightness edge between them, no chromaticity one), on grey-brown gravel (left) and a
-    blue-grey bench (right), through a lens's blur, whose squared rg-chromaticity distances to the cardboard, about 0.0025
-    and 0.006, lie under every fixed colour cut (0.01 and up). Image [H, W, 3] uint8, box, front."""
+    blue-grey bench (right), through a lens's blur. The squared rg-chromaticity distances of gravel
+    and bench to the cardboard, about 0.0025 and 0.006, lie under every fixed colour cut (0.01 and
+    up): only the view's own contrast tells them apart. Image [H, W, 3] uint8, box, front face."""
     yy, xx = np.mgrid[0:H, 0:W]
     top = (abs(xx - 64) <= 24) & (yy >= 22) & (yy < 48)
     front = (abs(xx - 64) <= 24) & (yy >= 48) & (yy < 70)
