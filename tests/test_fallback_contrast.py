@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from systems.inverse.ops import mask_iou
 from systems.sam import make_segmenter
-from systems.sam.fallback import wholly_beyond
+from systems.sam.fallback import FallbackConfig, FallbackSegmenter, wholly_beyond
 
 H, W = 96, 128
 
@@ -53,3 +53,19 @@ def test_a_region_beyond_the_cut_seeds_background_a_speck_does_not():
     edge = np.zeros((6, 6), np.float32)
     edge[:, :2] = 1.0
     assert wholly_beyond(edge, 0.5, 1.0)[:, 0].all()
+
+
+def test_a_grey_photo_gets_no_contrast_cut():
+    """A light grey disc on a dark grey wall: the chromaticity of grey pixels is the photo's noise
+    (larger on the dark wall), so a cut set by the view's contrast would carve that noise; the view
+    answers as it would without the contrast cut."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    disc = (xx - 64) ** 2 + (yy - 48) ** 2 <= 22 ** 2
+    image = np.where(disc[..., None], 170.0, 90.0) + np.random.default_rng(0).normal(0, 4, (H, W, 3))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    click = np.array([[64.0, 48.0]], np.float32)
+    with_cut, without = make_segmenter("fallback"), FallbackSegmenter(FallbackConfig(contrast_cut=0.0))
+    for seg in (with_cut, without):
+        seg.set_view(image)
+    a, b = with_cut.predict(points=click, multimask=True), without.predict(points=click, multimask=True)
+    assert np.array_equal(a.masks, b.masks) and np.allclose(a.scores, b.scores)

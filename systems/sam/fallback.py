@@ -24,7 +24,8 @@ point whose chromaticity is within a quarter of t become object seeds (a random 
 small seed shrinks on textured objects: petals, patterns), unless that colour covers over a fifth of
 the image (then it says nothing of the object). Multimask = three distances t (small: only what
 looks like the seeds; large: the region bounded by colour and depth edges) and a fourth set by the
-view's own contrast, a share of its median squared distance to the seeds (in a desaturated photo
+view's own contrast, a share of its median squared distance to the seeds, where that stands above
+the photo's chromaticity noise (a grey photo has no colour to cut by; in a desaturated photo
 every fixed t holds most of the background, and the walk then stops at the first shading edge, a
 box's lit face; the contrast cut keeps the shaded faces); with a prior, three
 drain reaches (tight: a long one keeps only what edges enclose; loose: a short one follows the
@@ -80,7 +81,10 @@ class FallbackConfig:
     single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
     contrast_cut: float = 0.2                  # one more t: this share of the view's median squared
                                                # chromaticity distance to the object seeds (a desaturated
-                                               # photo lies within every fixed t of the object's colour)
+                                               # photo lies within every fixed t of the object's colour),
+    contrast_noise: float = 4.0                # where it exceeds this many times the median squared
+                                               # chromaticity step between neighbours (a grey photo's
+                                               # chromaticity is noise: no colour to cut by)
     drain_reach: tuple[float, float, float] = (1.0, 0.5, 0.25)  # with a prior, multimask: how far an
                                                # edge-free connection to the background drains it, as a
                                                # share of the object's equivalent disk radius r (unary
@@ -145,6 +149,7 @@ class FallbackSegmenter:
         self._shape: tuple[int, int] | None = None    # H, W of the view
         self._features: np.ndarray | None = None      # [h, w, 3] working-resolution colour features
         self._chroma: np.ndarray | None = None        # [h, w, 2] working-resolution rg chromaticity
+        self._chroma_noise = 0.0                      # a colour cut at or below this is the photo's noise
         self._laplacian = None                        # [h*w, h*w] sparse graph Laplacian
         self._depth_cue = None                        # the view's depth edges (dh, dv, grain), or None
         self._shape_laplacian = None                  # [h*w, h*w] the Laplacian of those alone, made at a click
@@ -163,6 +168,7 @@ class FallbackSegmenter:
         self._shape = (H, W)
         self._chroma = chromaticity(image)
         c = self.config
+        self._chroma_noise = grain(*edge_differences(self._chroma), c.contrast_noise, 0.0)
         self._features = colour_features(image, c.lightness_weight)                   # [h, w, 3]
         dh, dv = edge_differences(self._features)
         cues = [(dh, dv, grain(dh, dv, c.noise_factor, c.edge_sigma2))]
@@ -224,7 +230,8 @@ class FallbackSegmenter:
             raise PromptError("the prompt marks no object pixel: add a foreground point or a larger box")
         dist = self._colour_distance(refs)                                            # [h, w]
         cuts = self.config.colour_cuts if multimask else (self.config.colour_cuts[self.config.single_index],)
-        cuts = (*cuts, self.config.contrast_cut * float(np.median(dist)))
+        contrast = self.config.contrast_cut * float(np.median(dist))
+        cuts = (*cuts, contrast) if contrast > self._chroma_noise else cuts
         r = max(1.0, self.config.seed_radius * max(h, w))
         near = disk_pixels((h, w), prompt.positive * (w / W), 3 * r)
         anchor = disk_pixels((H, W), prompt.positive, 1.0) if len(prompt.positive) else None
