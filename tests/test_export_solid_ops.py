@@ -31,18 +31,16 @@ def test_surface_depth_is_where_the_transmittance_halves():
     assert tenth[3] == pytest.approx(1.0) and np.array_equal(half, surface)
 
 
-def test_project_finds_the_four_pixels_around_a_point_their_weights_and_its_depth():
+def test_project_finds_the_four_pixels_around_a_point_and_its_depth():
     K = np.array([[10.0, 0, 2.0], [0, 10.0, 2.0], [0, 0, 1]])
     T = np.eye(4)                                                          # camera at the origin
     points = np.array([[0.0, 0.0, 2.0],          # (2, 2): between pixel centres 1.5 and 2.5 -> 1, 2
                        [0.19, 0.0, 1.0],         # x = 3.9: pixels 3 and 3 (clamped), y 1 and 2
                        [0.0, 0.0, -1.0],         # behind the camera
                        [1.0, 0.0, 1.0]])         # x = 12: outside a 4-pixel-wide image
-    pixels, weights, depth = solid.project(points, K, T, H=4, W=4)
+    pixels, depth = solid.project(points, K, T, H=4, W=4)
     assert pixels[0].tolist() == [1 * 4 + 1, 1 * 4 + 2, 2 * 4 + 1, 2 * 4 + 2]
     assert pixels[1].tolist() == [1 * 4 + 3, 1 * 4 + 3, 2 * 4 + 3, 2 * 4 + 3]
-    # (2, 2) lies midway between the four centres; x = 3.9 is 0.4 of the way from centre 3.5 to 4.5
-    assert weights[0] == pytest.approx([0.25] * 4) and weights[1] == pytest.approx([0.3, 0.2, 0.3, 0.2])
     assert (pixels[2:] == -1).all() and depth.tolist() == [2.0, 1.0, -1.0, 1.0]
 
 
@@ -51,23 +49,18 @@ def test_tally_sorts_voxels_into_free_support_other():
     # backdrop); pixels 0, 1 in the object's mask
     front, back = np.array([5.0, 5.0, 5.0, np.inf]), np.array([5.5, 5.5, 5.5, np.inf])
     mask = np.array([True, True, False, False])
-    pixels = np.array([[0] * 4, [1] * 4, [2] * 4, [2] * 4, [3] * 4, [-1] * 4, [1, 1, 3, 3], [1, 1, 3, 3],
-                       [1, 1, 3, 3]])
-    weights = np.full((9, 4), 0.25)
-    weights[6:] = [[0.3, 0.3, 0.2, 0.2], [0.2, 0.2, 0.3, 0.3], [0.2, 0.2, 0.3, 0.3]]
-    depth = np.array([3.0, 7.0, 6.2, 9.0, 5.0, 5.0, 4.9, 4.0, 4.9])
-    tally = solid.Tally.zeros(9)
-    solid.tally_view(tally, pixels, weights, depth, np.full(9, 0.5), np.full(9, 1.0), front, back, mask)
+    pixels = np.array([[0] * 4, [1] * 4, [2] * 4, [2] * 4, [3] * 4, [-1] * 4, [1, 1, 3, 3]])
+    depth = np.array([3.0, 7.0, 6.2, 9.0, 5.0, 5.0, 4.9])
+    tally = solid.Tally.zeros(7)
+    solid.tally_view(tally, pixels, depth, np.full(7, 0.5), np.full(7, 1.0), front, back, mask)
     # 0 in front of the object: seen through, but the light ends on the object: skin; 1 behind it:
     # support; 2 within the band behind the other surface's back (5.5 + 1): other; 3 further behind
-    # it: hidden (nothing); 4 in front of the backdrop: free; 5 out of view: nothing; 6-8 between
-    # the object's pixels and the backdrop's: 6 on the object's side of the silhouette (the mask
-    # interpolates to 0.6), 0.1 in front of it: within the margin, support; 7 on the backdrop's
-    # side (0.4) and 1 in front of every surface: free; 8 there within the margin: other
-    assert tally.free.tolist() == [0, 0, 0, 0, 1, 0, 0, 1, 0]
-    assert tally.skin.tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0]
-    assert tally.support.tolist() == [0, 1, 0, 0, 0, 0, 1, 0, 0]
-    assert tally.other.tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 1]
+    # it: hidden (nothing); 4 in front of the backdrop: free; 5 out of view: nothing; 6 between the
+    # object's pixel and the backdrop's, 0.1 in front of the object: within the margin, support
+    assert tally.free.tolist() == [0, 0, 0, 0, 1, 0, 0]
+    assert tally.skin.tolist() == [1, 0, 0, 0, 0, 0, 0]
+    assert tally.support.tolist() == [0, 1, 0, 0, 0, 0, 1]
+    assert tally.other.tolist() == [0, 0, 1, 0, 0, 0, 0]
 
 
 def test_carve_needs_support_and_no_evidence_against():

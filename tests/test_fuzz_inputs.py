@@ -311,7 +311,7 @@ COMMAND_FLAGS = {
                                                           "--iou-gate": NUMBER_TEXT, "--stop-after": NUMBER_TEXT,
                                                           "--downscale": NUMBER_TEXT}),
     "export": (["export", "GRID", "--scene", "builtin-64", "--field", "FIELD", "--format", "ply"],
-               {"--points": NUMBER_TEXT, "--smooth": NUMBER_TEXT,
+               {"--points": NUMBER_TEXT, "--smooth": NUMBER_TEXT, "--alpha-iso": NUMBER_TEXT,
                 "--fps": NUMBER_TEXT}),
     "replay": (["replay", "RECORDING"], {"--views": LIST_TEXT, "--video-size": NUMBER_TEXT, "--fps": NUMBER_TEXT,
                                          "--downscale": NUMBER_TEXT}),

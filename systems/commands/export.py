@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
                              "the OBJ convention Blender imports upright; z for ply and mesh-ply)")
     parser.add_argument("--smooth", type=int, default=10, metavar="N",
                         help="Taubin smoothing iterations of the mesh, 0 = none (default 10)")
+    parser.add_argument("--alpha-iso", type=float, default=0.05,
+                        help="mesh surface: where alpha over one ray-marching step reaches this (default 0.05)")
     parser.add_argument("--speck-voxels", type=int, default=64, metavar="N",
                         help="solid masks: connected pieces of fewer voxels are dropped (default 64)")
     parser.add_argument("--points", type=int, default=100_000, help="points of the ply point cloud")
@@ -68,8 +70,9 @@ def run(args) -> int:
         check_output_dir(args.out, marker=FOLDER_MARKER)
     elif Path(args.out).is_dir():
         raise ExportError(f"--out {args.out} is a folder; format {args.format} writes one file: give a file path")
-    if args.points < 1 or args.smooth < 0 or args.fps < 1 or args.speck_voxels < 1:
-        raise ExportError("--points, --speck-voxels and --fps must be >= 1 and --smooth >= 0")
+    if args.points < 1 or args.smooth < 0 or args.fps < 1 or args.speck_voxels < 1 or not 0 < args.alpha_iso < 1:
+        raise ExportError("--points, --speck-voxels and --fps must be >= 1, --smooth >= 0 and --alpha-iso "
+                          "within (0, 1)")
     require(args.points * POINT_BYTES, f"--points {args.points}", "use fewer --points")
     grid = load_mask_grid(args.grid)
     if is_splat_scene(args.scene):
@@ -94,7 +97,7 @@ def run(args) -> int:
     if kind.renders:
         cameras = views.load_camera_path(args.path) if args.path else views.scene_cameras(scene)
     options = ExportOptions(format=args.format, object=args.object, smooth=args.smooth, up=args.up,
-                            points=args.points,
+                            alpha_iso=args.alpha_iso, points=args.points,
                             carve=replace(CarveSettings(), speck_voxels=args.speck_voxels),
                             video=Path(args.video) if args.video else None, fps=args.fps)
     context = export_scene(scene, field, device=device, field_hash=field_hash, cameras=cameras)

@@ -110,8 +110,8 @@ def solid_object_mask(field, votes: np.ndarray, views: list[CarvingView], up: np
         cam = view.camera
         mask2d = coverage_mask(view.weights, votes[None])[0].reshape(-1)
         masks.append(mask2d)
-        pixels, weights, depth = solid.project(centres, cam.K, cam.T_world_camera, cam.H, cam.W)
-        solid.tally_view(tally, pixels, weights, depth, margin, band, view.front, view.back, mask2d)
+        pixels, depth = solid.project(centres, cam.K, cam.T_world_camera, cam.H, cam.W)
+        solid.tally_view(tally, pixels, depth, margin, band, view.front, view.back, mask2d)
     carved, seen_through = np.zeros(shape, bool), np.zeros(shape, bool)
     carved.reshape(-1)[ids] = solid.carve(tally, settings)
     seen_through.reshape(-1)[ids] = tally.skin > 0
@@ -176,7 +176,7 @@ def visible(field, points: np.ndarray, views: list[CarvingView], margin_voxels: 
     seen = np.zeros(len(points), bool)
     for view in views:
         cam = view.camera
-        pixels, _, depth = solid.project(points, cam.K, cam.T_world_camera, cam.H, cam.W)
+        pixels, depth = solid.project(points, cam.K, cam.T_world_camera, cam.H, cam.W)
         ok = pixels[:, 0] >= 0
         d, m, q = depth[ok, None], margin[ok, None], pixels[ok]
         seen[ok] |= ((d >= view.front[q] - m) & (d <= view.back[q] + m)).all(axis=1)

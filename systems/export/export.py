@@ -5,9 +5,10 @@ Everything an object export shows is its *solid mask* (systems/export/carving.py
 the object occupies, unseen inside included, carved from the scene's views; the grid's votes
 (its visible surface) only seed it.
   npz              solid masks and votes of the objects (layout: formats.py)
-  obj, mesh-ply    the object's mesh: the surface of the solid mask (ops.py: its volume is the
-                   mask's), Taubin-smoothed `smooth` times, colours from the colour grid; world
-                   units, turned so that `up` is the scene's up (axes.py), clamped to the field's box
+  obj, mesh-ply    the object's mesh: the field's density inside the solid mask, filled inside,
+                   iso surface where alpha over one ray-marching step = `alpha_iso`, Taubin-smoothed
+                   `smooth` times, colours from the colour grid; world units, turned so that `up` is
+                   the scene's up (axes.py), clamped to the field's box
   ply              `points` coloured points on the mesh where some view sees it (the visible surface)
   masks            0/255 PNG masks <camera name>.png: the 2D mask in each camera (inverse.ops.coverage_mask)
   object-renders   RGB PNGs of the object alone (density outside the grown solid mask removed)
@@ -21,6 +22,7 @@ and, with `video`, also an .mp4 or .gif of the frames.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -51,6 +53,7 @@ class ExportOptions:
     format: str                      # a name of registry.FORMATS
     object: str | None = None        # object name; None = the only one (npz: all of them)
     smooth: int = 10                 # Taubin smoothing iterations of the mesh (0 = none)
+    alpha_iso: float = 0.05          # mesh surface: alpha over one ray-marching step (ops.py docstring)
     grow_voxels: int = 1             # renders: the solid mask is grown by this many voxels before cutting
     points: int = 100_000            # points of the `ply` point cloud
     up: str | None = None            # meshes and points: "y" or "z" up in the file; None = DEFAULT_UP
@@ -98,7 +101,7 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
         return [_write_npz(grid, keep, solids, field, scene.world_up, out)]
     index = keep[0]
     if kind.name in DEFAULT_UP:
-        return [_write_mesh(solids[index], field, out, options, scene)]
+        return [_write_mesh(grid.names[index], solids[index], field, out, options, scene)]
     return _write_views(grid, index, solids.get(index), field, scene.cameras, out, options)
 
 
@@ -112,10 +115,14 @@ def _solid(grid: MaskGridFile, index: int, field: VoxelField, cviews, up: np.nda
 
 
 def object_mesh(field: VoxelField, mask: np.ndarray, options: ExportOptions) -> ops.Mesh:
-    """The coloured mesh of the object with solid mask [Z, Y, X] bool in `field` (ops.object_mesh),
-    vertices in world coordinates (field.to_world for NDC fields)."""
-    mesh = ops.object_mesh(mask, field.rgb_values().cpu().numpy(), field.bbox.cpu().numpy(),
-                           smooth_iterations=options.smooth)
+    """The coloured mesh of the object with solid mask [Z, Y, X] bool in `field` (see
+    ops.object_mesh), vertices in world coordinates (field.to_world for NDC fields)."""
+    sigma = ops.iso_density(options.alpha_iso, field.step_size)
+    # the field's activation sigma = softplus(raw + shift) * scale, inverted at sigma_iso
+    raw_level = math.log(math.expm1(sigma / float(field.density_scale))) - float(field.density_shift)
+    raw = field.density[0, 0].detach().float().cpu().numpy()               # [Z, Y, X]
+    mesh = ops.object_mesh(raw, field.rgb_values().cpu().numpy(), mask, field.bbox.cpu().numpy(),
+                           raw_level=raw_level, empty_raw=ops.EMPTY_RAW, smooth_iterations=options.smooth)
     if field.space == "world" or len(mesh.vertices) == 0:
         return mesh
     # an NDC field's mesh is built in NDC; the map to world keeps the winding (positive Jacobian)
@@ -140,9 +147,12 @@ def write_object_grid(grid: MaskGridFile, keep: list[int], masks: np.ndarray, wo
     return out
 
 
-def _write_mesh(solid: carving.SolidMask, field: VoxelField, out: Path, options: ExportOptions,
+def _write_mesh(name: str, solid: carving.SolidMask, field: VoxelField, out: Path, options: ExportOptions,
                 scene: ExportScene) -> Path:
     mesh = object_mesh(field, solid.mask, options)
+    if len(mesh.faces) == 0:
+        raise ExportError(f"object '{name}' has no surface: no density inside its 3D mask reaches alpha "
+                          f"{options.alpha_iso}; lower it with --alpha-iso or segment again")
     rotation = axes.up_rotation(scene.world_up, options.up or DEFAULT_UP[options.format])
     header = f"world units; {axes.describe(rotation)}"
     if options.format == "ply":

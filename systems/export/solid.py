@@ -8,21 +8,19 @@ SEEN_THROUGH (`front`: the light starts to stop) and to LIGHT_ENDS (`back`: litt
 further); inf where the backdrop takes that much. Trained fields are soft: an object's surface
 spreads its weight over a few voxels, a ground over more (the front lies within a voxel of the
 true surface on the built-in scene's objects, the back within one of its ground). A voxel centre
-x at camera depth d projects between four pixel centres; it is *on the object* in that view when
-the object's 2D mask, interpolated bilinearly at its projection, is at least one half (the
-silhouette lies where the mask crosses one half, between pixel centres). Then x is
+x at camera depth d, between the four pixel centres around its projection, is then
 
     free      d < front - margin at all four,      the view sees past the object through x: empty
-              not on the object                    space
+              none of the four in the mask         space
     skin      d < front - margin at all four,      the view sees through x and still ends on the
-              on the object                        object: x is not deep inside it (below)
-    support   neither, on the object               x lies on or behind the object's visible surface
-    other     neither, not on the object,          x lies on a visible surface that is not the object
-              d <= back + band at one of the four
+              one of the four in the mask          object: x is not deep inside it (below)
+    support   neither, one of the four in the mask
+                                                   x lies on or behind the object's visible surface
+    other     neither, none in the mask, d <= back + band at one of the four
+                                                   x lies on a visible surface that is not the object
     hidden    otherwise                            something else hides x: this view says nothing
 
-(counting x on the object when any of the four pixels is grew every silhouette by up to a pixel,
-a voxel and a half on the built-in scene: a layer too many all around each object).
+(a silhouette passing between the four pixels decides nothing: it would carve the object's rim).
 `carve` keeps the voxels that fewer than `free_views` views see past the object through, that lie
 on another visible surface in fewer than `other_views` views, and that at least `support_share` of
 the views that say anything place inside the object: the hull the object's silhouettes and the
@@ -59,7 +57,7 @@ class CarveSettings:
     surface_voxels: float = 1.0       # ... and one up to this far behind where its light ends lies on it
     free_views: int = 1               # a voxel this many views see past the object through is empty
     skin_voxels: float = 1.0          # the object's own pixels carve this deep into that hull at most
-    other_views: int = 3              # a voxel on a non-object surface in this many views is not the object
+    other_views: int = 2              # a voxel on a non-object surface in this many views is not the object
     support_share: float = 0.75       # share of the informative views (support + other) that must support it
     plane_ring: int = 2               # voxels around the carved region whose surface points fit the plane
     plane_tolerance: float = 0.75     # the support's height: points within this many voxels of it count
@@ -123,11 +121,10 @@ def _crossing(rows: np.ndarray, depth: np.ndarray, within: np.ndarray, centred: 
 
 
 def project(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H: int, W: int
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            ) -> tuple[np.ndarray, np.ndarray]:
     """The four pixels p = y * W + x [N, 4] whose centres surround each world point [N, 3] (-1 for a
-    point behind the camera or off the image), their bilinear weights [N, 4] at its projection
-    (summing to 1) and its camera depth [N] (OpenCV camera, pixel centres at + 0.5; at the image
-    border the nearest pixels repeat)."""
+    point behind the camera or off the image), and its camera depth [N] (OpenCV camera, pixel
+    centres at + 0.5; at the image border the nearest pixels repeat)."""
     T_camera_world = np.linalg.inv(np.asarray(T_world_camera, np.float64))
     cam = points @ T_camera_world[:3, :3].T + T_camera_world[:3, 3]     # [N, 3]
     depth = cam[:, 2]
@@ -136,33 +133,32 @@ def project(points: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray, H: in
     inside = (depth > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
     uv = np.where(inside[:, None], uv, 0.5)
     x0, y0 = np.floor(uv[:, 0] - 0.5), np.floor(uv[:, 1] - 0.5)        # [N] the upper-left centre
-    fx, fy = uv[:, 0] - 0.5 - x0, uv[:, 1] - 0.5 - y0                   # [N] in [0, 1)
-    weights = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1)   # [N, 4]
     xs = np.clip(np.stack([x0, x0 + 1, x0, x0 + 1], 1), 0, W - 1)      # [N, 4]
     ys = np.clip(np.stack([y0, y0, y0 + 1, y0 + 1], 1), 0, H - 1)
     pixels = (ys * W + xs).astype(np.int64)
-    return np.where(inside[:, None], pixels, -1), weights, depth
+    return np.where(inside[:, None], pixels, -1), depth
 
 
-def tally_view(tally: Tally, pixels: np.ndarray, weights: np.ndarray, depth: np.ndarray, margin: np.ndarray,
-               band: np.ndarray, front: np.ndarray, back: np.ndarray, object_mask: np.ndarray) -> None:
-    """Add one view to `tally`: voxels at pixels [N, 4] with bilinear weights [N, 4] (`project`;
-    -1: not in view) and camera depth [N], depth tolerances margin [N] (seen through: in front of
-    the front surface by more) and band [N] (on a surface: behind its back by less), the view's
-    surface depths where the light starts and ends (front [P], back [P]) and its 2D object mask [P] bool.
+def tally_view(tally: Tally, pixels: np.ndarray, depth: np.ndarray, margin: np.ndarray, band: np.ndarray,
+               front: np.ndarray, back: np.ndarray, object_mask: np.ndarray) -> None:
+    """Add one view to `tally`: voxels at pixels [N, 4] (`project`; -1: not in view) and camera
+    depth [N], depth tolerances margin [N] (seen through: in front of the front surface by more) and band
+    [N] (on a surface: behind its back by less), the view's surface depths where the light starts
+    and ends (front [P], back [P]) and its 2D object mask [P] bool.
 
-    A voxel is on the object when the mask interpolated at its projection is at least one half; the
-    view sees through it only when it lies in front of the surfaces of all four pixels around it
-    (free off the object, skin on it), and puts it on another surface only off the object.
+    A voxel centre falls between four pixel centres; the view sees through it only when it lies in
+    front of all four surfaces (free when none of the four is the object's, skin otherwise), and
+    puts it on another surface only when none of the four is the object's: a silhouette passing
+    between them decides nothing (it would carve the object's rim).
     """
     seen = pixels[:, 0] >= 0
     p = np.where(seen[:, None], pixels, 0)
-    on_object = (object_mask[p] * weights).sum(axis=1) >= 0.5
+    inside = object_mask[p].any(axis=1)
     through = seen & (depth < front[p].min(axis=1) - margin)
-    tally.free += through & ~on_object
-    tally.skin += through & on_object
-    tally.support += seen & ~through & on_object
-    tally.other += seen & ~through & ~on_object & (depth <= back[p].min(axis=1) + band)
+    tally.free += through & ~inside
+    tally.skin += through & inside
+    tally.support += seen & ~through & inside
+    tally.other += seen & ~through & ~inside & (depth <= back[p].min(axis=1) + band)
 
 
 def carve(tally: Tally, settings: CarveSettings) -> np.ndarray:
