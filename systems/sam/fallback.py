@@ -17,19 +17,24 @@ into the background outside the band (a leak onto the ground): what a view remov
 is backed by that view's edges. Neither the self-prompts (picked where the rendered mask is highest,
 which can be the leak itself) nor seed colours play a part there. Without a prior (a click, a box),
 free pixels whose chromaticity (rg / (r + g + b): shading leaves it unchanged; depth is left out, it
-varies across one object) is farther than t from every object seed become background seeds too: this
-keeps the walk from leaking into a touching object of another colour. Pixels connected to a positive
+varies across one object) is farther than t from every object seed, over a whole seed-sized disk
+around them (a highlight or a groove inside the object is a speck, not a region), become background
+seeds too: this keeps the walk from leaking into a touching object of another colour. Pixels connected to a positive
 point whose chromaticity is within a quarter of t become object seeds (a random walker from one
 small seed shrinks on textured objects: petals, patterns), unless that colour covers over a fifth of
 the image (then it says nothing of the object). Multimask = three distances t (small: only what
-looks like the seeds; large: the region bounded by colour and depth edges); with a prior, three
+looks like the seeds; large: the region bounded by colour and depth edges) and a fourth set by the
+view's own contrast, a share of its median squared distance to the seeds, where that stands above
+the photo's chromaticity noise (a grey photo has no colour to cut by; in a desaturated photo
+every fixed t holds most of the background, and the walk then stops at the first shading edge, a
+box's lit face; the contrast cut keeps the shaded faces); with a prior, three
 drain reaches (tight: a long one keeps only what edges enclose; loose: a short one follows the
 prior). With a depth and no prior, one more candidate: the shape, a walk on the depth's edges alone
 from the same seeds (what the surface encloses around the click, whatever its texture: on an embossed
 object the grooves' colour edges stop the colour walks short of its far side). Candidates that are
 the same mask (IoU >= DISTINCT_IOU with a smaller one kept) are shown once: where the edges leave no
 choice, the user gets one candidate, never three copies; of more than MAX_CANDIDATES the most stable
-are kept, and a single-mask predict gives the most stable of its colour cut and the shape. The
+are kept, and a single-mask predict gives the most stable of its colour cut, the contrast cut and the shape. The
 upsampled probability is thresholded at 0.5 and reduced to the connected parts holding a positive
 point (or overlapping the prior). Score = SAM's stability score: IoU of the masks at 0.5 + delta and
 0.5 - delta.
@@ -74,6 +79,12 @@ class FallbackConfig:
     colour_cuts: tuple[float, float, float] = (0.01, 0.025, 0.04)  # multimask t (squared rg
                                                # chromaticity distance beyond which a pixel is background)
     single_index: int = 2                      # which t a single-mask predict uses (best on builtin)
+    contrast_cut: float = 0.2                  # one more t: this share of the view's median squared
+                                               # chromaticity distance to the object seeds (a desaturated
+                                               # photo lies within every fixed t of the object's colour),
+    contrast_noise: float = 4.0                # where it exceeds this many times the median squared
+                                               # chromaticity step between neighbours (a grey photo's
+                                               # chromaticity is noise: no colour to cut by)
     drain_reach: tuple[float, float, float] = (1.0, 0.5, 0.25)  # with a prior, multimask: how far an
                                                # edge-free connection to the background drains it, as a
                                                # share of the object's equivalent disk radius r (unary
@@ -107,6 +118,15 @@ def disk_pixels(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.nd
     return out
 
 
+def wholly_beyond(dist: np.ndarray, cut: float, radius: float) -> np.ndarray:
+    """bool [h, w]: pixels whose whole disk of `radius` px has dist [h, w] > cut (the image's
+    outside counts as beyond): a speck of another colour inside an object (a highlight, a groove)
+    is no evidence of background, a region of it is."""
+    k = int(radius)
+    yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
+    return ndimage.binary_erosion(dist > cut, xx ** 2 + yy ** 2 <= radius ** 2, border_value=1)
+
+
 def keep_anchored(mask: np.ndarray, anchor: np.ndarray | None) -> np.ndarray:
     """Connected components of mask [H, W] bool that touch anchor [H, W] bool (all if none does)."""
     if anchor is None:
@@ -129,6 +149,7 @@ class FallbackSegmenter:
         self._shape: tuple[int, int] | None = None    # H, W of the view
         self._features: np.ndarray | None = None      # [h, w, 3] working-resolution colour features
         self._chroma: np.ndarray | None = None        # [h, w, 2] working-resolution rg chromaticity
+        self._chroma_noise = 0.0                      # a colour cut at or below this is the photo's noise
         self._laplacian = None                        # [h*w, h*w] sparse graph Laplacian
         self._depth_cue = None                        # the view's depth edges (dh, dv, grain), or None
         self._shape_laplacian = None                  # [h*w, h*w] the Laplacian of those alone, made at a click
@@ -147,6 +168,7 @@ class FallbackSegmenter:
         self._shape = (H, W)
         self._chroma = chromaticity(image)
         c = self.config
+        self._chroma_noise = grain(*edge_differences(self._chroma), c.contrast_noise, 0.0)
         self._features = colour_features(image, c.lightness_weight)                   # [h, w, 3]
         dh, dv = edge_differences(self._features)
         cues = [(dh, dv, grain(dh, dv, c.noise_factor, c.edge_sigma2))]
@@ -206,14 +228,17 @@ class FallbackSegmenter:
         seeds, refs = self._seeds(prompt, w / W)
         if not (seeds == 1).any():
             raise PromptError("the prompt marks no object pixel: add a foreground point or a larger box")
-        cuts = self.config.colour_cuts if multimask else (self.config.colour_cuts[self.config.single_index],)
         dist = self._colour_distance(refs)                                            # [h, w]
-        near = disk_pixels((h, w), prompt.positive * (w / W), 3 * max(1.0, self.config.seed_radius * max(h, w)))
+        cuts = self.config.colour_cuts if multimask else (self.config.colour_cuts[self.config.single_index],)
+        contrast = self.config.contrast_cut * float(np.median(dist))
+        cuts = (*cuts, contrast) if contrast > self._chroma_noise else cuts
+        r = max(1.0, self.config.seed_radius * max(h, w))
+        near = disk_pixels((h, w), prompt.positive * (w / W), 3 * r)
         anchor = disk_pixels((H, W), prompt.positive, 1.0) if len(prompt.positive) else None
         probs = []
         for cut in cuts:
             cut_seeds = seeds.copy()
-            cut_seeds[(dist > cut) & (seeds < 0) & ~near] = 0
+            cut_seeds[wholly_beyond(dist, cut, r) & (seeds < 0) & ~near] = 0
             core = keep_anchored(dist <= self.config.core_share * cut, seeds == 1)
             if core.mean() <= self.config.core_max_area:
                 cut_seeds[core & (cut_seeds < 0)] = 1
