@@ -90,9 +90,8 @@ def random_walk(L: sp.csr_matrix, seeds: np.ndarray, prior: np.ndarray | None = 
     free = seeds < 0
     if not free.any():
         return x.astype(np.float32)
-    rows = L[free]                                                    # one row slice for both blocks
-    A = rows[:, free]
-    rhs = -(rows[:, ~free] @ x[~free])
+    A = L[free][:, free]
+    rhs = -(L @ x)[free]                        # = -L_us x_s: x is 0 on the free nodes, no column slice
     if prior is not None and np.any(gamma > 0):
         pull = np.broadcast_to(np.asarray(gamma, np.float64), x.shape)[free]          # [F]
         A = A + sp.diags(pull, format="csr")
