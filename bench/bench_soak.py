@@ -3,12 +3,20 @@
 The session repeats one cycle until the time is up: fly (W, A, a right-drag, orbit mode and a
 scroll), click where the flight ended (a free camera: its view weights are new) and clear, step to
 the next training view and snap to it, click an object, lift a candidate and
-propagate, start a second object with a positive and a negative click, undo, lift it, toggle the
-overlay and the three view modes, export the grid (npz, the same file each cycle; it carves the
-objects' solid masks in the viewer's background worker while the deletes go on), and delete both
-objects; the whole session is recorded (`view --record`). The built-in scene at 64 px with its
-small trained fixture field (engine/field/fixtures.py), the fallback segmenter, propagation over
-PROPAGATION_VIEWS training views.
+propagate, start a second object (another one) with a positive and a negative click, undo, lift it,
+toggle the overlay and the three view modes, export the grid (npz, the same file each cycle; it
+carves the objects' solid masks in the viewer's background worker while the deletes go on), and
+delete both objects; the whole session is recorded (`view --record`). The built-in scene at 64 px
+with its small trained fixture field (engine/field/fixtures.py), the fallback segmenter, propagation
+over PROPAGATION_VIEWS training views.
+
+The two objects are clicked as a user clicks them: on two different objects of the snapped view
+(the scene's ground truth places the clicks: the deepest pixel of each, on screen), and the candidate
+keys pick the segmenter's candidate that matches the object best, as a user picks the one that looks
+right. Clicking fixed screen points instead (the flight, timed by the frame clock, ends elsewhere
+at every load) hit the same object twice in most cycles, or a sliver candidate: the second object's
+lift then took the first one's voxels (SegmentationSettings.exclusive), and the export refused the
+emptied object (a 30-minute run: 202 of 304 exports).
 
 Frame times are split by whether the segmentation systems (systems/segmentation/plugin.py) spent
 SEGMENTATION_STEP_MS or more in the frame (a lift, a self-prompt's render; a view's weights and the
@@ -42,6 +50,7 @@ import numpy as np  # noqa: E402
 PROPAGATION_VIEWS = 4
 SEGMENTATION_STEP_MS = 50.0
 SLOW_MS = 500.0          # frames over this are listed with the systems that took the time
+MIN_OBJECT_PIXELS = 40   # objects the session clicks cover at least this many on-screen pixels of the view
 
 
 def rss_mb() -> float:
@@ -68,20 +77,79 @@ def slow_frame(app, t: float, ms: float, seg_ms: float) -> dict:
             "systems": {name.rsplit(".", 1)[-1]: round(1000.0 * sec, 1) for name, sec in top}}
 
 
-def cycle_steps(W: int, H: int, k: int) -> list:
-    """One cycle of the session (module docstring): script steps, then "export" (sent by the loop,
-    as the panel's button would), then the deletes; `k` varies the clicks a little."""
+def object_clicks(app, truth, k: int) -> list[tuple[float, float, int]]:
+    """Viewer pixels (x, y) on two different objects of the training view the camera is snapped to,
+    with their ids in `truth` (engine/scenes/builtin.BuiltinTruth): the objects covering at least
+    MIN_OBJECT_PIXELS on-screen pixels of the view, largest first, from the k-th on; each clicked at
+    its pixel farthest from its outline (the same object twice when the view shows only one)."""
+    from scipy import ndimage
+
+    from components.camera import Camera
+    from components.resources import SceneData
+    from systems.camera.system import ViewerCamera
+
+    cam = app.resource(ViewerCamera)
+    ids = truth.instance_masks[cam.view]                                       # [h, w]
+    to_viewer = cam.K @ np.linalg.inv(Camera.of_view(app.resource(SceneData).scene, cam.view).K)
+    rows, cols = np.indices(ids.shape)
+    centres = np.stack([cols + 0.5, rows + 0.5, np.ones(ids.shape)]).reshape(3, -1)   # view pixel centres
+    x, y, _ = (to_viewer @ centres).reshape(3, *ids.shape)
+    on_screen = (x >= 0) & (x < cam.W) & (y >= 0) & (y < cam.H)
+    objects = sorted((int(i) for i in np.unique(ids[on_screen]) if i and ((ids == i) & on_screen).sum()
+                      >= MIN_OBJECT_PIXELS), key=lambda i: -((ids == i) & on_screen).sum())
+    clicks = []
+    for i in (objects[k % len(objects)], objects[(k + 1) % len(objects)]):
+        depth = ndimage.distance_transform_edt((ids == i) & on_screen)
+        r, c = np.unravel_index(int(np.argmax(depth)), ids.shape)
+        clicks.append((float(x[r, c]), float(y[r, c]), i))
+    return clicks
+
+
+def candidate_key(app, truth, object_id: int) -> str:
+    """The key ("1" to "3") of the active object's candidate that matches object `object_id` of
+    `truth` best (IoU on its prompted view); "1" when the segmenter gave none (the key does nothing)."""
+    import esper
+
+    from components.segmentation import Candidates, Prompts
+    from systems.segmentation.objects import resolve_object
+
+    with app.active():
+        entity, _ = resolve_object(app, None)
+        if not esper.has_component(entity, Candidates):
+            return "1"
+        masks = esper.component_for_entity(entity, Candidates).masks                       # [C, h, w]
+        target = truth.instance_masks[esper.component_for_entity(entity, Prompts).view] == object_id
+    ious = [(m & target).sum() / max(1, (m | target).sum()) for m in masks]
+    return str(int(np.argmax(ious)) + 1)
+
+
+def cycle_steps(W: int, H: int, k: int, truth) -> list:
+    """One cycle of the session (module docstring): script steps (a part that is a function of the
+    App is made when the loop reaches it), then "export" (sent by the loop, as the panel's button
+    would), then the deletes; `k` varies the free camera's click and the objects clicked."""
     cx, cy = W / 2 + (k % 3 - 1) * W / 40, H / 2 + (k % 2) * H / 40
+    clicked = []                                         # [(x, y, truth id)] of the two objects
+
+    def first_object(app) -> list:
+        clicked[:] = object_clicks(app, truth, k)
+        return [{"click": list(clicked[0][:2])}, {"wait": "segmented"}]
+
+    def second_object(app) -> list:
+        return [{"key": candidate_key(app, truth, clicked[0][2])}, {"wait": "segmented"},
+                {"key": "N"}, {"click": list(clicked[1][:2])}, {"click": [cx + W / 8, cy - H / 8], "mods": ["shift"]},
+                {"wait": "segmented"}, {"key": "Z"}, {"wait": "segmented"}]
+
+    def views(app) -> list:
+        return [{"key": candidate_key(app, truth, clicked[1][2])}, {"wait": "segmented"},
+                {"key": "M"}, {"key": "M", "after": 4}, {"key": "V", "after": 4}, {"key": "V", "after": 4},
+                {"key": "V", "after": 4}, {"wait": "segmented"}]
+
     return [
         [{"key": "W", "hold": 12}, {"key": "A", "hold": 8, "after": 14}, {"drag": [W / 10, H / 30], "frames": 8},
-        {"key": "TAB", "after": 10}, {"scroll": 1.0}, {"drag": [-W / 12, 0], "frames": 6}, {"key": "TAB", "after": 8},
-        {"wait": "still"}, {"click": [cx, cy]}, {"wait": "segmented"}, {"key": "C"}, {"wait": "segmented"},
-        {"key": "RIGHT_BRACKET"}, {"key": "F", "after": 2}, {"wait": "still"},
-        {"click": [cx, cy]}, {"wait": "segmented"}, {"key": "1"}, {"wait": "segmented"},
-        {"key": "N"}, {"click": [cx - W / 16, cy + H / 12]}, {"click": [cx + W / 8, cy - H / 8], "mods": ["shift"]},
-        {"wait": "segmented"}, {"key": "Z"}, {"wait": "segmented"}, {"key": "1"}, {"wait": "segmented"},
-        {"key": "M"}, {"key": "M", "after": 4}, {"key": "V", "after": 4}, {"key": "V", "after": 4},
-        {"key": "V", "after": 4}, {"wait": "segmented"}],
+         {"key": "TAB", "after": 10}, {"scroll": 1.0}, {"drag": [-W / 12, 0], "frames": 6}, {"key": "TAB", "after": 8},
+         {"wait": "still"}, {"click": [cx, cy]}, {"wait": "segmented"}, {"key": "C"}, {"wait": "segmented"},
+         {"key": "RIGHT_BRACKET"}, {"key": "F", "after": 2}, {"wait": "still"}],
+        first_object, second_object, views,
         "export",
         [{"key": "DELETE", "after": 4}, {"key": "DELETE", "after": 2}, {"wait": "segmented"}],
     ]
@@ -96,6 +164,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     from components.segmentation import SegObject
     from engine.field.checkpoint import save_field
     from engine.field.fixtures import trained_builtin_field
+    from engine.scenes.builtin import builtin_truth
     from systems.export.export import ExportOptions
     from systems.export.system import ExportFinished, ExportRequested
     from systems.record.recorder import RecordingSettings, start_recording, stop_recording
@@ -110,6 +179,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
     torch.set_num_threads(1)                                    # as the viewer: llvmpipe needs a core
     folder = Path(folder or tempfile.mkdtemp(prefix="sa3d-soak-"))
     scene, field = trained_builtin_field()
+    truth = builtin_truth(scene.H)
     field_path = folder / "field.pt"
     save_field(field_path, field, scene_hash=scene.content_hash())
     views = tuple(scene.train_ids[::max(1, len(scene.train_ids) // PROPAGATION_VIEWS)][:PROPAGATION_VIEWS])
@@ -131,7 +201,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
             while time.perf_counter() - start < minutes * 60.0:
                 if player.finished:
                     if not queue:
-                        queue, cycles = cycle_steps(W, H, cycles), cycles + 1
+                        queue, cycles = cycle_steps(W, H, cycles, truth), cycles + 1
                         cycle_rss.append({"t_s": round(time.perf_counter() - start, 1), "rss_mb": round(rss_mb(), 1),
                                           "view_cache_mb": round(view_cache_mb(app), 1)})
                     part = queue.pop(0)
@@ -139,7 +209,7 @@ def soak(minutes: float, *, W: int = 640, H: int = 360, folder: Path | None = No
                         app.send(ExportRequested(str(folder / "export.npz"), ExportOptions(format="npz")))
                         exports += 1
                     else:
-                        player.steps += part
+                        player.steps += part(app) if callable(part) else part
                         player.countdown = 1
                 began = time.perf_counter()
                 app.step()

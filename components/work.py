@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 @dataclass(slots=True)
 class BackgroundWork:
     worker: object                                  # systems.sam.worker.EncoderWorker (a thread of its own)
-    wanted: dict = field(default_factory=dict)      # job key -> what the panel says while it computes
+    wanted: dict = field(default_factory=dict)      # job key -> what the panel says while it computes (or None)
     owners: dict = field(default_factory=dict)      # owner -> the one key it wants (a newer prompt drops the older)
     results: dict = field(default_factory=dict)     # job key -> systems.sam.worker.Finished, arrived and wanted
     ready: set = field(default_factory=set)         # keys announced by WorkDone: their results may be used

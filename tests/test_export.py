@@ -151,6 +151,9 @@ def test_masks_renders_and_video_along_a_camera_path(field, scene, tmp_path):
     ({"votes": -np.ones((2,) + RES, np.float32)}, "empty 3D mask"),
     ({"votes": np.ones((2, 9, 9, 9), np.float32)}, "resolution"),
     ({"bbox": np.zeros((2, 3), np.float32)}, "box"),
+    # what an object keeps when one segmented later took its voxels: it carved "to nothing" before
+    ({"votes": np.stack([np.where(_inside("red") & (np.indices(RES) % 4 == 0).all(0), 1.0, -1.0),
+                         np.where(_inside("blue"), 1.0, -1.0)]).astype(np.float32)}, "only specks: none of its"),
 ])
 def test_bad_requests_are_refused_with_one_line(field, scene, tmp_path, change, message):
     grid = _grid(**{k: v for k, v in change.items() if k != "names"})

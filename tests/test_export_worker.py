@@ -1,6 +1,7 @@
 """The viewer's export runs in its background worker (systems/export/system.py): the frame that reads
 the request returns before any file is written (the export is held back here by a gate), the files
-come with the frame that reads the job's WorkDone, a second request waits in the queue, deleting the
+come with the frame that reads the job's WorkDone, a second request waits in the queue (the panel's work
+lines name each export once: running or queued), deleting the
 object meanwhile leaves a whole file of the object as it was, closing the viewer writes what is still
 queued, and the recorded session (its export's WorkDone included) replays bit for bit."""
 
@@ -26,7 +27,8 @@ from systems.record.recorder import RecordingSettings, start_recording, stop_rec
 from systems.record.replayer import run_replay
 from systems.record.session import headless_replay_app
 from systems.sam.gt import GtSegmenter
-from systems.segmentation.work import work_lines
+from systems.segmentation.work import work_in_flight, work_lines
+from systems.ui.panel import busy_lines
 from systems.viewer.plugin import build_viewer
 from systems.viewer.run import stop_workers
 from systems.viewer.script import ScriptPlayer
@@ -97,11 +99,13 @@ def test_the_export_runs_in_the_worker_queues_a_second_and_the_session_replays(i
     for _ in range(5):                                    # the first frame reads it, none waits for it
         app.step()
     assert not app.messages.read(ExportFinished, "test") and not Path(mesh.out).exists()
-    assert export_lines(app) == [f"exporting {mesh.out} ..."] and f"exporting {mesh.out} ..." in work_lines(app)
+    assert export_lines(app) == [f"exporting {mesh.out} ..."] and work_in_flight(app)
     app.send(grid)
     app.send(bad)
     app.step()
     assert export_lines(app)[1:] == [f"queued: export to {grid.out}", f"queued: export to {bad.out}"]
+    lines = busy_lines(app)                               # the panel lists each export once
+    assert [sum(request.out in line for line in lines) for request in (mesh, grid, bad)] == [1, 1, 1]
 
     gate.set()
     finished, work_done, frames = _until_finished(app, 3)

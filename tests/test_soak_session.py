@@ -1,5 +1,5 @@
 """The soak benchmark's scripted session, run for the CI's one minute: every action of the cycle
-happens, the session is recorded and deleted objects do not pile up. (Its RSS and frame-time
+happens, the session is recorded, every export is written and deleted objects do not pile up. (Its RSS and frame-time
 targets are the benchmark's: bench/bench_soak.py, bench/results/soak.json.)"""
 
 import collections
@@ -44,6 +44,7 @@ def test_a_one_minute_soak_runs_every_action(tmp_path):
         assert kinds[kind] >= 1, (kind, kinds)
     assert result["cycles"] >= 1 and result["exports"] >= 1 and (tmp_path / "export.npz").is_file()
     assert result["exports_written"] >= 1 and result["exports_written"] + result["exports_refused"] == result["exports"]
+    assert result["exports_refused"] == 0, result["export_errors"]   # two real, different objects a cycle
     assert not [f for f in result["slow_frames"] if "export_requested" in f["systems"]]   # the worker carves
     assert result["max_objects"] <= 2                          # each cycle deletes what it made
     assert set(result) >= {"minutes", "rss_mb_after_1min", "rss_mb_end", "rss_mb_peak", "frame_ms_p50",

@@ -37,7 +37,7 @@ from engine.io import atomic_dir, atomic_write
 from engine.media import png_bytes, write_video
 from systems.export import axes, carving, formats, ops, removal, views
 from systems.export.registry import FORMATS
-from systems.export.solid import CarveSettings
+from systems.export.solid import CarveSettings, clean_mask
 from systems.segmentation.grid_file import MaskGridFile, check_matches_field
 
 FOLDER_MARKER = "export.json"    # every per-camera export folder holds it
@@ -76,8 +76,8 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
 
     Reads the mask grid, the frozen field and `scene` (views to carve solid masks, cameras to
     render). `field_hash`, when given, must equal the grid's. Returns the written paths.
-    Raises ExportError (or MaskGridError) for an unknown format or object, an empty mask or
-    surface, missing cameras and a grid that does not match the field.
+    Raises ExportError (or MaskGridError) for an unknown format or object, an empty mask (or one
+    of specks only) or surface, missing cameras and a grid that does not match the field.
     """
     kind = FORMATS.get(options.format)
     if kind is None:
@@ -107,6 +107,12 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
 
 def _solid(grid: MaskGridFile, index: int, field: VoxelField, cviews, up: np.ndarray,
            options: ExportOptions) -> carving.SolidMask:
+    surface, specks = grid.votes[index] > 0, options.carve.speck_voxels
+    if not clean_mask(surface, specks).any():     # nothing to carve: an object segmented later took its voxels,
+        raise ExportError(                         # or its mask was a sliver
+            f"object '{grid.names[index]}' is only specks: none of its {int(surface.sum())} voxels lies in a "
+            f"piece of {specks} or more (another object segmented later took its voxels, or its mask was a "
+            f"sliver); segment it again, or lower --speck-voxels")
     solid = carving.solid_object_mask(field, grid.votes[index], cviews, up, options.carve)
     if not solid.mask.any():
         raise ExportError(f"object '{grid.names[index]}' carves to nothing: no voxel of it is hidden from "

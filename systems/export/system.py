@@ -91,7 +91,7 @@ def finish_exports(app) -> None:
     for pending in exports.pending:
         out = pending.request.out
         try:
-            done, result = result_of(app, pending.key, pending.job, label=f"exporting {out} ...", urgent=False)
+            done, result = result_of(app, pending.key, pending.job, label=None, urgent=False)  # export_lines
         except UserFacingError as error:
             app.send(ExportFinished(out, (), str(error)))
             continue
@@ -109,7 +109,8 @@ def finish_exports(app) -> None:
 
 
 def export_lines(app) -> list[str]:
-    """What the panel says of the exports not finished: the one being written, then those queued."""
+    """What the panel says of the exports not finished, one line each (the worker's own lines leave
+    them out): the one being written, then those queued."""
     exports = app.try_resource(Exports)
     outs = [p.request.out for p in exports.pending] if exports is not None else []
     return [f"exporting {out} ..." for out in outs[:1]] + [f"queued: export to {out}" for out in outs[1:]]

@@ -38,11 +38,12 @@ def in_background(app) -> BackgroundWork | None:
     return None if work is None or work.inline else work
 
 
-def result_of(app, key: tuple, job: Callable[[], object], *, label: str, owner: Hashable = None,
+def result_of(app, key: tuple, job: Callable[[], object], *, label: str | None, owner: Hashable = None,
               urgent: bool = True) -> tuple[bool, object]:
     """(True, job's result) when it is there, else (False, None) while the worker computes it (the
-    job is posted on the first ask; `label` is what the panel says meanwhile; a job of `owner`
-    under another key is dropped). A job that raised raises here. Without a worker: (True, job())."""
+    job is posted on the first ask; `label` is what the panel says meanwhile, None for a job whose
+    system lists it itself; a job of `owner` under another key is dropped). A job that raised
+    raises here. Without a worker: (True, job())."""
     work = in_background(app)
     if work is None:
         return True, job()
@@ -143,13 +144,16 @@ def stop_work(app) -> None:
 
 
 def work_lines(app) -> list[str]:
-    """What the panel shows: each result being computed."""
+    """What the panel shows: each result being computed that has a label (exports list themselves:
+    systems/export/system.export_lines)."""
     work = in_background(app)
     if work is None:
         return []
-    return list(dict.fromkeys(label for key, label in work.wanted.items() if key not in work.ready))
+    return list(dict.fromkeys(label for key, label in work.wanted.items()
+                              if key not in work.ready and label is not None))
 
 
 def work_in_flight(app) -> bool:
     """Whether the worker computes a result someone waits for (the presenter leaves it the cores)."""
-    return bool(work_lines(app))
+    work = in_background(app)
+    return work is not None and any(key not in work.ready for key in work.wanted)

@@ -1,6 +1,7 @@
 """The ImGui panel's file actions: export the active object, record the session, continue a
 recording. Widgets only: they send the requests of systems/viewer/session.py and
-systems/export/system.py, whose systems do the work and report in SessionFiles / ViewerLog."""
+systems/export/system.py, whose systems do the work and report in SessionFiles / ViewerLog (an
+export still running or queued is listed with the panel's other work: panel.busy_lines)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 from imgui_bundle import imgui
 
 from components.resources import SceneData
-from systems.export.system import export_lines
 from systems.record.replayer import replay_active
 from systems.viewer.session import (
     ContinueRecordingRequested,
@@ -59,8 +59,6 @@ def _export(app, panel: FilesPanel, files: SessionFiles) -> None:
     _, panel.folders[obj.id] = imgui.input_text("folder", folder)
     if imgui.button(f"Export '{obj.name}'"):
         app.send(export_request(labels[panel.choice], Path(panel.folders[obj.id]), obj.id, obj.name, choices))
-    for line in export_lines(app):
-        imgui.text_wrapped(line)
     if files.last_export:
         imgui.text_wrapped(files.last_export)
 

@@ -29,6 +29,7 @@ from engine.platform.clock import FrameClock
 from engine.platform.imgui_layer import ImGuiLayer
 from engine.platform.input import InputState
 from systems.camera.system import ViewerCamera
+from systems.export.system import export_lines
 from systems.record.replayer import replay_active
 from systems.render.gl_present import GLPresenter
 from systems.render.progressive import Phase
@@ -168,13 +169,18 @@ def _info(app) -> None:
             imgui.end_tooltip()
 
 
+def busy_lines(app) -> list[str]:
+    """The lines of the work in flight, one per job: the encoder's, the worker's, the exports'."""
+    return encoding_lines(app) + work_lines(app) + export_lines(app)
+
+
 def _work(app) -> None:
     """The work in flight, and for SLOW_SHOWN_S the slowest system of the last frame that blocked
     (its time is what the readout above shows)."""
     pending = [p.view for _, p in esper.get_component(PendingView)]
     if pending:
         imgui.text_colored(BUSY, f"working: segmenting view {pending[0]} ...")
-    for line in encoding_lines(app) + work_lines(app):
+    for line in busy_lines(app):
         imgui.text_colored(BUSY, line)
     slow = app.try_resource(SlowFrame) or SlowFrame()
     app.insert_resource(slow)
