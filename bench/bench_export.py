@@ -7,7 +7,8 @@ For every object of the built-in scene: one click, propagation over the training
 OBJ mesh. Measured against the object's exact solid (engine/scenes/builtin_render.py's primitive):
 the mask's IoU with the primitive sampled at the grid's voxel centres (the votes' IoU, V > 0,
 beside it: the visible surface SA3D marks), the mesh's volume against the primitive's (the
-primitive's volume by a fine lattice), its connected components and whether it is watertight.
+primitive's volume by a fine lattice) and against its own mask's (voxel count times a voxel's
+volume: what the mesh extraction adds or loses), its connected components and whether it is watertight.
 Fields: the trained field `segment` uses (or --field) and, with --exact, also the exact-geometry
 field (opaque exactly inside the objects). Writes bench/results/export.json and prints a table.
 """
@@ -45,6 +46,7 @@ from engine.scenes import builtin_render as br  # noqa: E402
 from engine.scenes.builtin import builtin_scene, builtin_truth  # noqa: E402
 from engine.schedule import Schedule  # noqa: E402
 from systems.export.export import ExportOptions, export_object  # noqa: E402
+from systems.export.ops import grid_spacing  # noqa: E402
 from systems.export.scene_views import app_export_scene  # noqa: E402
 from systems.sam import make_segmenter  # noqa: E402
 from systems.segmentation.grid_file import grid_snapshot  # noqa: E402
@@ -105,18 +107,22 @@ def measure(scene, field, truth, segmenter: str, cache: ViewCache, folder: Path)
         surface = grid.votes[0] > 0
         mesh = trimesh.load(folder / f"{name}.obj", process=False)
         volume = primitive_volume(br.OBJECTS[k - 1].shape)
+        mask_volume = float(mask.sum() * np.prod(grid_spacing(field.bbox.numpy(), field.resolution)))
         rows.append({
             "object": name, "views_accepted": accepted,
             "mask_iou": round(float((mask & exact).sum() / (mask | exact).sum()), 4),
             "votes_iou": round(float((surface & exact).sum() / (surface | exact).sum()), 4),
             "mask_voxels": int(mask.sum()), "exact_voxels": int(exact.sum()),
             "mesh_volume_error": round(float(mesh.volume / volume - 1.0), 4),
+            "mask_volume_error": round(mask_volume / volume - 1.0, 4),
+            "mesh_against_mask": round(float(mesh.volume / mask_volume - 1.0), 4),
             "mesh_components": len(mesh.split(only_watertight=False)),
             "mesh_watertight": bool(mesh.is_watertight),
             "solid_mask_seconds": round(seconds, 2)})
         r = rows[-1]
         print(f"{segmenter:>8} {name:>9}: mask IoU {r['mask_iou']:.3f} (votes {r['votes_iou']:.3f}), mesh volume "
-              f"{100 * r['mesh_volume_error']:+.1f}%, {r['mesh_components']} component(s), "
+              f"{100 * r['mesh_volume_error']:+.1f}% (mask {100 * r['mask_volume_error']:+.1f}%, mesh against "
+              f"mask {100 * r['mesh_against_mask']:+.1f}%), {r['mesh_components']} component(s), "
               f"watertight {r['mesh_watertight']}, {r['solid_mask_seconds']} s", flush=True)
     return rows
 
@@ -155,12 +161,14 @@ def main() -> None:
                 result["fields"][label]["segmenters"][segmenter] = rows
     result["load_1min_end"] = round(os.getloadavg()[0], 2)
     atomic_write(OUT, json.dumps(result, indent=1))
-    print("\nfield    segmenter object     mask IoU  votes IoU  mesh volume  components  watertight")
+    print("\nfield    segmenter object     mask IoU  votes IoU  mesh volume  mask volume  mesh/mask  components"
+          "  watertight")
     for label, r in result["fields"].items():
         for segmenter, rows in r["segmenters"].items():
             for row in rows:
                 print(f"{label:<8} {segmenter:<9} {row['object']:<10} {row['mask_iou']:8.3f}  {row['votes_iou']:9.3f}"
-                      f"  {100 * row['mesh_volume_error']:+10.1f}%  {row['mesh_components']:10d}  "
+                      f"  {100 * row['mesh_volume_error']:+10.1f}%  {100 * row['mask_volume_error']:+10.1f}%"
+                      f"  {100 * row['mesh_against_mask']:+8.1f}%  {row['mesh_components']:10d}  "
                       f"{str(row['mesh_watertight']):>10}")
     print(f"wrote {OUT}")
 

@@ -15,7 +15,7 @@ from engine.field.grid import VoxelField
 from engine.scenes.builtin_render import look_at
 from systems.export import views
 from systems.export.carving import camera_carving_views
-from systems.export.export import ExportError, ExportOptions, ExportScene, export_object
+from systems.export.export import ExportError, ExportOptions, ExportScene, export_object, object_mesh
 from systems.segmentation.grid_file import MaskGridError, MaskGridFile, load_mask_grid, write_mask_grid
 
 BBOX = [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]
@@ -101,6 +101,32 @@ def test_obj_and_mesh_ply_are_the_red_sphere(field, scene, tmp_path):
         assert np.allclose(mesh.bounds.mean(0), CENTRES["red"], atol=0.03)
         assert (mesh.visual.vertex_colors[:, 0] > 200).mean() > 0.95
 
+
+def test_the_mesh_holds_a_fog_faced_cube_the_views_see():
+    # a trained face can be a fog: a cube 12 voxels wide whose outer layer stops only 3% of the light
+    # a step (the views still see it: more than SegmentationSettings.weight_cutoff), inside 50%.
+    # The mesh holds the fog layer's voxel centres (a cube over 11 voxels wide); at alpha 0.05 it
+    # would run inside them, the fog layer lost
+    f = VoxelField(BBOX, RES, background=(1.0, 1.0, 1.0), near=0.1, far=10.0)
+
+    def raw(alpha: float) -> float:        # the raw density whose alpha over one step is `alpha`
+        sigma = -math.log1p(-alpha) / f.step_size
+        return math.log(math.expm1(sigma / float(f.density_scale))) - float(f.density_shift)
+
+    mask = np.zeros(RES, bool)
+    mask[10:22, 10:22, 10:22] = True
+    density = np.full(RES, -10.0, np.float32)
+    density[10:22, 10:22, 10:22] = raw(0.03)
+    density[11:21, 11:21, 11:21] = raw(0.5)
+    with torch.no_grad():
+        f.density[0, 0] = torch.from_numpy(density)
+    voxel_volume = (2.0 / 32) ** 3
+    volumes = {}
+    for alpha in (None, 0.05):
+        options = ExportOptions(format="obj") if alpha is None else ExportOptions(format="obj", alpha_iso=alpha)
+        mesh = object_mesh(f, mask, options)
+        volumes[alpha] = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).volume / voxel_volume
+    assert 11 ** 3 < volumes[None] < 12 ** 3 and volumes[0.05] < 11 ** 3, volumes
 
 def test_point_cloud_lies_on_the_red_sphere(field, scene, tmp_path):
     export_object(_grid(), field, tmp_path / "red.ply", ExportOptions(format="ply", object="red", points=5000), scene)

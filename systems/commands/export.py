@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.resources import SegmentationSettings
 from systems.export.registry import FORMATS
 
 POINT_BYTES = 64   # a sampled surface point: position, colour, face index and the sampling temporaries
@@ -29,8 +30,9 @@ def add_arguments(parser) -> None:
                              "the OBJ convention Blender imports upright; z for ply and mesh-ply)")
     parser.add_argument("--smooth", type=int, default=10, metavar="N",
                         help="Taubin smoothing iterations of the mesh, 0 = none (default 10)")
-    parser.add_argument("--alpha-iso", type=float, default=0.05,
-                        help="mesh surface: where alpha over one ray-marching step reaches this (default 0.05)")
+    parser.add_argument("--alpha-iso", type=float, default=SegmentationSettings.weight_cutoff,
+                        help="mesh surface: where alpha over one ray-marching step reaches this (default "
+                             f"{SegmentationSettings.weight_cutoff:g}: the least the views count)")
     parser.add_argument("--speck-voxels", type=int, default=64, metavar="N",
                         help="solid masks: connected pieces of fewer voxels are dropped (default 64)")
     parser.add_argument("--points", type=int, default=100_000, help="points of the ply point cloud")

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from components.resources import SegmentationSettings
 from engine.errors import UserFacingError
 from engine.field.grid import VoxelField
 from engine.io import atomic_dir, atomic_write
@@ -53,7 +54,7 @@ class ExportOptions:
     format: str                      # a name of registry.FORMATS
     object: str | None = None        # object name; None = the only one (npz: all of them)
     smooth: int = 10                 # Taubin smoothing iterations of the mesh (0 = none)
-    alpha_iso: float = 0.05          # mesh surface: alpha over one ray-marching step (ops.py docstring)
+    alpha_iso: float = SegmentationSettings.weight_cutoff   # mesh surface: alpha over one step (ops.py docstring)
     grow_voxels: int = 1             # renders: the solid mask is grown by this many voxels before cutting
     points: int = 100_000            # points of the `ply` point cloud
     up: str | None = None            # meshes and points: "y" or "z" up in the file; None = DEFAULT_UP
