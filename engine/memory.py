@@ -92,10 +92,11 @@ def check_builtin(size: int) -> None:
 
 
 @functools.cache
-def _malloc_trim():
-    """glibc's malloc_trim, or None (another C library)."""
+def _libc_function(name: str):
+    """The C library's function `name` (a glibc extension such as malloc_trim), or None where this
+    C library lacks it."""
     try:
-        return ctypes.CDLL(None).malloc_trim
+        return getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
 
@@ -111,11 +112,8 @@ def return_large_blocks(threshold: int = LARGE_BLOCK_BYTES) -> bool:
     background worker frees large arrays in its own thread's arena, where release_free_heap's trim
     leaves them: bench/bench_soak.py's RSS at its cycle starts wandered over 160 MB without it
     (30 minutes), about 20 MB with it (5 minutes)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
+    mallopt = _libc_function("mallopt")
+    return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
 
 
 def release_free_heap() -> bool:
@@ -125,7 +123,7 @@ def release_free_heap() -> bool:
     of that size from the heap, and free() keeps those pages: over a viewer session that retained
     memory (50-85 MB in bench/bench_soak.py) read as growth, though the live memory was flat.
     """
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is None:
         return False
     trim(0)
@@ -139,12 +137,10 @@ class _MallInfo2(ctypes.Structure):
 
 @functools.cache
 def _mallinfo2():
-    """glibc's mallinfo2 (2.33 and later), or None."""
-    try:
-        function = ctypes.CDLL(None).mallinfo2
-    except (OSError, AttributeError):
-        return None
-    function.restype = _MallInfo2
+    """glibc's mallinfo2 (2.33 and later), returning a _MallInfo2, or None."""
+    function = _libc_function("mallinfo2")
+    if function is not None:
+        function.restype = _MallInfo2
     return function
 
 
