@@ -98,8 +98,8 @@ def object_clicks(app, truth, k: int) -> list[tuple[float, float, int]]:
     centres = np.stack([cols + 0.5, rows + 0.5, np.ones(ids.shape)]).reshape(3, -1)   # view pixel centres
     x, y, _ = (to_viewer @ centres).reshape(3, *ids.shape)
     on_screen = (x >= 0) & (x < cam.W) & (y >= 0) & (y < cam.H)
-    objects = sorted((int(i) for i in np.unique(ids[on_screen]) if i and ((ids == i) & on_screen).sum()
-                      >= MIN_OBJECT_PIXELS), key=lambda i: -((ids == i) & on_screen).sum())
+    pixels = np.bincount(ids[on_screen].ravel())                               # on-screen pixels per id
+    objects = sorted((i for i in range(1, pixels.size) if pixels[i] >= MIN_OBJECT_PIXELS), key=lambda i: -pixels[i])
     clicks = []
     for i in (objects[k % len(objects)], objects[(k + 1) % len(objects)]):
         depth = ndimage.distance_transform_edt((ids == i) & on_screen)
