@@ -37,6 +37,7 @@ class SolidMask:
     mask: np.ndarray                 # [Z, Y, X] bool the region the object occupies
     other_surface: np.ndarray        # [Z, Y, X] bool voxels on a visible surface of something else
     plane: solid.Plane | None        # the support plane the object stands on (world), if found
+    surface_voxels: int              # voxels of its surface mask in pieces of speck_voxels or more (0: only specks)
 
 
 def voxel_centres(field, flat_ids: np.ndarray) -> np.ndarray:
@@ -98,7 +99,11 @@ def solid_object_mask(field, votes: np.ndarray, views: list[CarvingView], up: np
     settings = settings or solid.CarveSettings()
     surface_mask = votes > 0
     shape = surface_mask.shape
-    region = _region(solid.clean_mask(surface_mask, settings.speck_voxels), pad=4)    # [Z, Y, X]
+    kept = solid.clean_mask(surface_mask, settings.speck_voxels)
+    if not kept.any():                                           # only specks: nothing to carve
+        empty = np.zeros(shape, bool)
+        return SolidMask(mask=empty, other_surface=empty, plane=None, surface_voxels=0)
+    region = _region(kept, pad=4)                                                      # [Z, Y, X]
     ids = np.flatnonzero(region)                                                       # [N]
     centres_field = voxel_centres(field, ids)
     centres = to_world(field, centres_field)                                           # [N, 3]
@@ -129,7 +134,7 @@ def solid_object_mask(field, votes: np.ndarray, views: list[CarvingView], up: np
             beyond.reshape(-1)[ids] = plane.distance(centres) < settings.plane_lift * voxel_size
             carved &= ~beyond
     mask = solid.clean_mask(carved, settings.speck_voxels)
-    return SolidMask(mask=mask, other_surface=other, plane=plane)
+    return SolidMask(mask=mask, other_surface=other, plane=plane, surface_voxels=int(kept.sum()))
 
 
 def _region(mask: np.ndarray, pad: int) -> np.ndarray:

@@ -38,7 +38,7 @@ from engine.io import atomic_dir, atomic_write
 from engine.media import png_bytes, write_video
 from systems.export import axes, carving, formats, ops, removal, views
 from systems.export.registry import FORMATS
-from systems.export.solid import CarveSettings, clean_mask
+from systems.export.solid import CarveSettings
 from systems.segmentation.grid_file import MaskGridFile, check_matches_field
 
 FOLDER_MARKER = "export.json"    # every per-camera export folder holds it
@@ -108,13 +108,12 @@ def export_object(grid: MaskGridFile, field: VoxelField, out: str | Path, option
 
 def _solid(grid: MaskGridFile, index: int, field: VoxelField, cviews, up: np.ndarray,
            options: ExportOptions) -> carving.SolidMask:
-    surface, specks = grid.votes[index] > 0, options.carve.speck_voxels
-    if not clean_mask(surface, specks).any():     # nothing to carve: an object segmented later took its voxels,
-        raise ExportError(                         # or its mask was a sliver
-            f"object '{grid.names[index]}' is only specks: none of its {int(surface.sum())} voxels lies in a "
-            f"piece of {specks} or more (another object segmented later took its voxels, or its mask was a "
-            f"sliver); segment it again, or lower --speck-voxels")
     solid = carving.solid_object_mask(field, grid.votes[index], cviews, up, options.carve)
+    if solid.surface_voxels == 0:                 # nothing to carve: an object segmented later took its voxels,
+        raise ExportError(                         # or its mask was a sliver
+            f"object '{grid.names[index]}' is only specks: none of its {int((grid.votes[index] > 0).sum())} voxels "
+            f"lies in a piece of {options.carve.speck_voxels} or more (another object segmented later took its "
+            f"voxels, or its mask was a sliver); segment it again, or lower --speck-voxels")
     if not solid.mask.any():
         raise ExportError(f"object '{grid.names[index]}' carves to nothing: no voxel of it is hidden from "
                           f"every view; segment it again, or lower --speck-voxels")
